@@ -1,0 +1,31 @@
+"""Reading configs: YAML with line numbers, interpolation, schema, semantic checks."""
+
+from router.config.model import (
+    Budget,
+    BreakerPolicy,
+    Config,
+    Cost,
+    ModelConfig,
+    ProviderConfig,
+    RetryPolicy,
+    RoutingTest,
+    RuleConfig,
+    Settings,
+    UseCaseConfig,
+    Where,
+)
+
+__all__ = [
+    "BreakerPolicy",
+    "Budget",
+    "Config",
+    "Cost",
+    "ModelConfig",
+    "ProviderConfig",
+    "RetryPolicy",
+    "RoutingTest",
+    "RuleConfig",
+    "Settings",
+    "UseCaseConfig",
+    "Where",
+]

@@ -1,0 +1,162 @@
+"""Frozen dataclasses a config is built into. Nothing past the loader sees raw dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.secrets import Secret
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a config element was written: for errors that point at a line."""
+
+    file: str | None = None
+    line: int | None = None
+    pointer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 2  # extra tries of the same model after the first
+    backoff: float = 0.5  # base seconds; full jitter: sleep U(0, base * 2**n)
+    max_backoff: float = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    failures: int = 5  # errors within `window` seconds that open the circuit
+    window: float = 60.0
+    cooldown: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    type: str  # litellm | llama_cpp | mock
+    api_key: Secret | None = None
+    api_base: str | None = None
+    timeout: float | None = None
+    # Set when the provider cannot be used, e.g. "OPENAI_API_KEY is not set".
+    disabled_reason: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    # Type-specific settings (headers, models_dir, n_gpu_layers, max_loaded, ...).
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    where: Where = Where()
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_reason is None
+
+    def identity(self) -> tuple[Any, ...]:
+        """Equal identities mean an instance can be carried over a reload unchanged."""
+        key = self.api_key.reveal() if self.api_key else None
+        return (self.type, key, self.api_base, self.timeout, _freeze(self.settings))
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    input: float = 0.0  # USD per 1M input tokens
+    output: float = 0.0  # USD per 1M output tokens
+
+    def estimate(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    provider: str
+    model: str  # the provider's own id (litellm id, GGUF file name or path)
+    context: int = 8192
+    cost: Cost | None = None  # None: the adapter may know a price (litellm's map)
+    capabilities: frozenset[str] = frozenset()
+    max_output: int | None = None
+    weight: float = 1.0  # for the weighted strategy
+    latency_ms: float | None = None  # a hint for `fastest` before any call is measured
+    rpm: int | None = None
+    tpm: int | None = None
+    breaker: BreakerPolicy = BreakerPolicy()
+    settings: Mapping[str, Any] = field(default_factory=dict)  # per-model adapter overrides
+    where: Where = Where()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    name: str
+    targets: tuple[str, ...]
+    when: Mapping[str, Any] | None = None  # None: matches everything (a catch-all)
+    strategy: str = "ordered"
+    max_cost: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)  # normalised aliases
+    system: str | None = None  # jinja2 template
+    prompt: str | None = None  # jinja2 template wrapping the last user message
+    fallback: str | None = None  # another rule to try when all candidates fail
+    on_budget: str = "fallback"  # fallback | error
+    on_rate_limit: str = "skip"  # skip | wait
+    retry: RetryPolicy | None = None  # overrides the providers' policy
+    weights: Mapping[str, float] = field(default_factory=dict)
+    deadline: float | None = None  # seconds for all retries and fallbacks together
+    where: Where = Where()
+
+
+@dataclass(frozen=True, slots=True)
+class UseCaseConfig:
+    name: str
+    matches: str | None = None  # regex on the prompt text
+    contains: tuple[str, ...] = ()
+    where: Where = Where()
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTest:
+    prompt: str
+    use_case: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    expect: Mapping[str, str] = field(default_factory=dict)  # model / rule / provider
+    where: Where = Where()
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    scope: str  # "global" | "rule" | "model"
+    name: str | None  # rule or model name; None for global
+    daily: float | None = None  # USD
+    monthly: float | None = None
+    where: Where = Where()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Top-level `settings:` block."""
+
+    default_max_tokens: int = 256  # assumed output size when a request names none
+    deadline: float | None = None
+    usage_db: str | None = None  # SQLite path for spend; None: in-memory
+    debounce_ms: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    providers: Mapping[str, ProviderConfig]
+    models: Mapping[str, ModelConfig]
+    rules: tuple[RuleConfig, ...]
+    use_cases: Mapping[str, UseCaseConfig] = field(default_factory=dict)
+    tests: tuple[RoutingTest, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    settings: Settings = Settings()
+    files: tuple[str, ...] = ()  # absolute paths the config was read from
+    sha256: str = ""  # over all files, in order
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, Secret):
+        return ("secret", value.reveal())
+    return value

@@ -1,0 +1,159 @@
+"""The one error tree of the router.
+
+    RouterError
+    ├── ConfigError            file, line, column, JSON pointer; may hold several issues
+    ├── NoRouteError           carries the Decision trace
+    ├── BudgetExceeded
+    ├── MissingDependency      names the extra to install
+    └── ProviderError          provider, model, retryable
+        ├── Timeout
+        ├── RateLimited        retry_after (seconds)
+        ├── Unavailable        5xx, connection refused, unknown failure
+        ├── AuthError          401/403: disables the provider
+        └── BadRequest
+            └── ContextOverflow    the prompt does not fit the model's window
+
+Library exceptions never leak: adapters translate them into these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from router.types import Decision
+
+
+class RouterError(Exception):
+    """Base of every error the router raises."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config: where it is and what is wrong."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    pointer: str = ""  # key path, e.g. rules[2].targets[0]
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "") + ": "
+        path = f"{self.pointer}: " if self.pointer else ""
+        return f"{where}{path}{self.message}"
+
+
+class ConfigError(RouterError):
+    """A config that cannot be used. All issues found are reported at once."""
+
+    def __init__(self, issues: Sequence[ConfigIssue] | str, **where: Any) -> None:
+        if isinstance(issues, str):
+            issues = [ConfigIssue(issues, **where)]
+        self.issues: tuple[ConfigIssue, ...] = tuple(issues)
+        first = self.issues[0] if self.issues else ConfigIssue("invalid config")
+        self.file = first.file
+        self.line = first.line
+        self.column = first.column
+        self.pointer = first.pointer
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class NoRouteError(RouterError):
+    """No rule could serve the request; `decision` says why, rule by rule."""
+
+    def __init__(self, message: str, decision: Decision | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+class BudgetExceeded(RouterError):
+    """A budget is spent and the rule says `on_budget: error`."""
+
+    def __init__(self, message: str, decision: Decision | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+class MissingDependency(RouterError):
+    """An optional library is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed: pip install 'llm-router[{extra}]'")
+        self.package = package
+        self.extra = extra
+
+
+class ProviderError(RouterError):
+    """A provider failed to serve one attempt."""
+
+    retryable: bool = False
+    kind: str = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        partial: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        # True when a stream failed after yielding text: the caller got part of an answer.
+        self.partial = partial
+
+
+class Timeout(ProviderError):
+    retryable = True
+    kind = "timeout"
+
+
+class RateLimited(ProviderError):
+    retryable = True
+    kind = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class Unavailable(ProviderError):
+    retryable = True
+    kind = "unavailable"
+
+
+class AuthError(ProviderError):
+    kind = "auth"
+
+
+class BadRequest(ProviderError):
+    kind = "bad_request"
+
+
+class ContextOverflow(BadRequest):
+    kind = "context_overflow"
+
+
+__all__ = [
+    "AuthError",
+    "BadRequest",
+    "BudgetExceeded",
+    "ConfigError",
+    "ConfigIssue",
+    "ContextOverflow",
+    "MissingDependency",
+    "NoRouteError",
+    "ProviderError",
+    "RateLimited",
+    "RouterError",
+    "Timeout",
+    "Unavailable",
+]

@@ -1,0 +1,48 @@
+"""Adapters behind one `Provider` interface, created by type name.
+
+Heavy libraries (litellm, llama_cpp) are imported by their adapter module only,
+and that module is imported only when a provider of its type is created.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from router.config.model import ProviderConfig
+from router.errors import ConfigError
+from router.providers.base import Call, Completion, Delta, Provider
+
+# type name -> "module:Class"; imported on first use.
+_REGISTRY: dict[str, str] = {
+    "mock": "router.providers.mock:MockProvider",
+    "litellm": "router.providers.litellm_provider:LiteLLMProvider",
+    "llama_cpp": "router.providers.llama_cpp:LlamaCppProvider",
+}
+
+PROVIDER_TYPES = tuple(_REGISTRY)
+
+
+def provider_class(type_name: str) -> type[Provider]:
+    try:
+        target = _REGISTRY[type_name]
+    except KeyError:
+        raise ConfigError(f"unknown provider type {type_name!r}") from None
+    module_name, _, cls_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    assert issubclass(cls, Provider)
+    return cls
+
+
+def create_provider(config: ProviderConfig) -> Provider:
+    return provider_class(config.type)(config)
+
+
+__all__ = [
+    "PROVIDER_TYPES",
+    "Call",
+    "Completion",
+    "Delta",
+    "Provider",
+    "create_provider",
+    "provider_class",
+]

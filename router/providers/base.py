@@ -1,0 +1,99 @@
+"""The one small interface every backend implements."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from router.config.model import ModelConfig, ProviderConfig
+from router.types import Message, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What an adapter is asked to run: one model, rendered messages, normalised params."""
+
+    model: ModelConfig
+    messages: tuple[Message, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)  # temperature, max_tokens, ...
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    response_format: Mapping[str, Any] | None = None
+    timeout: float | None = None  # seconds left for this attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    usage: Usage
+    finish_reason: str | None = None
+    tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    cost_usd: float | None = None  # set when the adapter knows a price the YAML does not
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of a stream; the last one has `usage` (and a finish reason)."""
+
+    text: str
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    cost_usd: float | None = None
+
+
+class Provider(ABC):
+    """A backend. Adapters translate library errors into `router.errors` ones."""
+
+    type: ClassVar[str]
+    # Capabilities every model of this provider has, whatever the YAML says.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @abstractmethod
+    def complete(self, call: Call) -> Completion: ...
+
+    def stream(self, call: Call) -> Iterator[Delta]:
+        """Default: one piece holding the whole completion."""
+        done = self.complete(call)
+        yield Delta(done.text, done.usage, done.finish_reason, done.cost_usd)
+
+    async def acomplete(self, call: Call) -> Completion:
+        """Default: run the sync call in a worker thread, never on the event loop."""
+        return await asyncio.to_thread(self.complete, call)
+
+    async def astream(self, call: Call) -> AsyncIterator[Delta]:
+        """Default: drive the sync stream from a worker thread."""
+        it = self.stream(call)
+        sentinel = object()
+        while True:
+            item = await asyncio.to_thread(next, it, sentinel)
+            if item is sentinel:
+                return
+            assert isinstance(item, Delta)
+            yield item
+
+    def list_models(self) -> list[str]:
+        return []
+
+    def info(self) -> dict[str, Any]:
+        """What the provider is, never its key."""
+        return {
+            "name": self.config.name,
+            "type": self.type,
+            "api_base": self.config.api_base,
+            "enabled": self.config.enabled,
+        }
+
+    def close(self) -> None:
+        """Release clients and loaded models."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.name!r}>"
