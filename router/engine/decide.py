@@ -1,0 +1,113 @@
+"""Match, filter, order: the routing decision, without calling anything."""
+
+from __future__ import annotations
+
+from router.engine.ruleset import CompiledRule, RuleSet
+from router.engine.state import RoutingState
+from router.engine.strategies import Candidate
+from router.types import Decision, Request, RuleTrace
+
+_NO_REJECTS: dict[str, str] = {}
+
+
+def effective_max_tokens(rule: CompiledRule, request: Request, default: int) -> int:
+    """Output tokens the request may use under `rule`: request, then rule, then default."""
+    if request.max_tokens:
+        return request.max_tokens
+    from_rule = rule.config.params.get("max_tokens")
+    return int(from_rule) if from_rule else default
+
+
+def candidates(
+    rule: CompiledRule, request: Request, state: RoutingState, default_max_tokens: int
+) -> tuple[list[Candidate], dict[str, str]]:
+    """Survivors of `rule`'s targets in strategy order, and {model: reason} for the rest."""
+    max_tokens = effective_max_tokens(rule, request, default_max_tokens)
+    needed = request.tokens + max_tokens
+    max_cost = rule.config.max_cost
+    kept: list[Candidate] = []
+    rejected: dict[str, str] = {}
+    for t in rule.targets:
+        m = t.model
+        if t.disabled is not None:
+            rejected[m.name] = t.disabled
+            continue
+        if needed > m.context:
+            rejected[m.name] = (
+                f"context too small: needs {needed} tokens "
+                f"({request.tokens} in + {max_tokens} out), has {m.context}"
+            )
+            continue
+        if request.needs and not request.needs <= m.capabilities:
+            missing = ", ".join(sorted(request.needs - m.capabilities))
+            rejected[m.name] = f"missing capability: {missing}"
+            continue
+        reason = state.unavailable_reason(m.name, rule.name)
+        if reason is not None:
+            rejected[m.name] = reason
+            continue
+        cost = m.cost.estimate(request.tokens, max_tokens) if m.cost is not None else None
+        if max_cost is not None and cost is not None and cost > max_cost:
+            rejected[m.name] = f"estimated cost ${cost:.6f} over max_cost ${max_cost:g}"
+            continue
+        kept.append(Candidate(m, cost, t.weight))
+    if len(kept) > 1:
+        kept = rule.strategy(kept, rule.name, state)
+    return kept, rejected
+
+
+def decide(
+    ruleset: RuleSet, request: Request, state: RoutingState, *, version: int = 0
+) -> tuple[Decision, list[Candidate]]:
+    """The first matching rule that has a candidate left, in file order."""
+    use_case = request.use_case
+    if use_case is None and ruleset.detectors:
+        use_case = ruleset.detect(request.text)
+    default_max = ruleset.config.settings.default_max_tokens
+    traces: list[RuleTrace] = []
+    for rule in ruleset.rules_for(use_case):
+        if not rule.predicate(request, use_case):
+            traces.append(RuleTrace(rule.name, False))
+            continue
+        kept, rejected = candidates(rule, request, state, default_max)
+        names = tuple(c.model.name for c in kept)
+        strategy = rule.config.strategy
+        if not kept:
+            traces.append(
+                RuleTrace(rule.name, True, (), rejected, strategy, "no candidate left")
+            )
+            continue
+        traces.append(RuleTrace(rule.name, True, names, rejected, strategy))
+        first = kept[0].model
+        decision = Decision(
+            rule=rule.name,
+            model=first.name,
+            provider=first.provider,
+            candidates=names,
+            rejected=rejected or _NO_REJECTS,
+            rules=tuple(traces),
+            use_case=use_case,
+            tokens=request.tokens,
+            max_tokens=effective_max_tokens(rule, request, default_max),
+            config_version=version,
+        )
+        return decision, kept
+    merged: dict[str, str] = {}
+    for t in traces:
+        for model, why in t.rejected.items():
+            merged.setdefault(model, f"rule {t.rule}: {why}")
+    return (
+        Decision(
+            rule=None,
+            model=None,
+            provider=None,
+            candidates=(),
+            rejected=merged,
+            rules=tuple(traces),
+            use_case=use_case,
+            tokens=request.tokens,
+            max_tokens=request.max_tokens or default_max,
+            config_version=version,
+        ),
+        [],
+    )

@@ -1,0 +1,116 @@
+"""Rules compiled once per config: predicates, targets, templates, an index by use case."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from router.config.model import Config, ModelConfig, RuleConfig
+from router.engine.conditions import (
+    Predicate,
+    compile_condition,
+    indexed_use_cases,
+    words_pattern,
+)
+from router.engine.strategies import STRATEGIES, Strategy
+from router.engine.templates import Template
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    model: ModelConfig
+    disabled: str | None  # the provider's disabled reason, fixed for this config
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    config: RuleConfig
+    position: int
+    predicate: Predicate
+    targets: tuple[Target, ...]
+    strategy: Strategy
+    system: Template | None
+    prompt: Template | None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    use_case: str
+    pattern: re.Pattern[str] | None
+    words: re.Pattern[str] | None
+
+    def matches(self, text: str) -> bool:
+        if self.pattern is not None and self.pattern.search(text):
+            return True
+        return self.words is not None and self.words.search(text) is not None
+
+
+class RuleSet:
+    """The compiled rules of one config. Immutable once built."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        rules: list[CompiledRule] = []
+        for pos, rc in enumerate(config.rules):
+            rules.append(_compile_rule(config, rc, pos))
+        self.rules: tuple[CompiledRule, ...] = tuple(rules)
+        self.by_name: Mapping[str, CompiledRule] = {r.name: r for r in rules}
+        self.detectors: tuple[Detector, ...] = tuple(
+            Detector(
+                uc.name,
+                re.compile(uc.matches) if uc.matches else None,
+                words_pattern(uc.contains) if uc.contains else None,
+            )
+            for uc in config.use_cases.values()
+        )
+        # Index: for each use case a rule names at its top level, the rules that can
+        # match it (its own plus the unrestricted ones), in file order. Requests with
+        # other use cases only look at the unrestricted rules.
+        limited: dict[str, list[CompiledRule]] = {}
+        generic: list[CompiledRule] = []
+        for r in rules:
+            ucs = indexed_use_cases(r.config.when)
+            if ucs is None:
+                generic.append(r)
+            else:
+                for uc in ucs:
+                    limited.setdefault(uc, []).append(r)
+        self.generic: tuple[CompiledRule, ...] = tuple(generic)
+        self.index: Mapping[str, tuple[CompiledRule, ...]] = {
+            uc: tuple(sorted(own + generic, key=lambda r: r.position))
+            for uc, own in limited.items()
+        }
+
+    def detect(self, text: str) -> str | None:
+        for d in self.detectors:
+            if d.matches(text):
+                return d.use_case
+        return None
+
+    def rules_for(self, use_case: str | None) -> tuple[CompiledRule, ...]:
+        if use_case is None:
+            return self.generic
+        return self.index.get(use_case, self.generic)
+
+
+def _compile_rule(config: Config, rc: RuleConfig, pos: int) -> CompiledRule:
+    targets = []
+    for name in rc.targets:
+        model = config.models[name]
+        provider = config.providers[model.provider]
+        targets.append(Target(model, provider.disabled_reason, rc.weights.get(name, model.weight)))
+    return CompiledRule(
+        config=rc,
+        position=pos,
+        predicate=compile_condition(rc.when),
+        targets=tuple(targets),
+        strategy=STRATEGIES[rc.strategy],
+        system=Template(rc.system, f"rule {rc.name}: system") if rc.system else None,
+        prompt=Template(rc.prompt, f"rule {rc.name}: prompt") if rc.prompt else None,
+    )
