@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from router.types import Decision
+    from router.types import Attempt, Decision
 
 
 class RouterError(Exception):
@@ -64,11 +64,20 @@ class ConfigError(RouterError):
 
 
 class NoRouteError(RouterError):
-    """No rule could serve the request; `decision` says why, rule by rule."""
+    """No rule could serve the request; `decision` says why, rule by rule.
 
-    def __init__(self, message: str, decision: Decision | None = None) -> None:
+    When candidates were tried and all failed, `attempts` lists each failure.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        decision: Decision | None = None,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
         super().__init__(message)
         self.decision = decision
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
 
 
 class BudgetExceeded(RouterError):

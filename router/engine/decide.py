@@ -73,9 +73,7 @@ def decide(
         names = tuple(c.model.name for c in kept)
         strategy = rule.config.strategy
         if not kept:
-            traces.append(
-                RuleTrace(rule.name, True, (), rejected, strategy, "no candidate left")
-            )
+            traces.append(RuleTrace(rule.name, True, (), rejected, strategy, "no candidate left"))
             continue
         traces.append(RuleTrace(rule.name, True, names, rejected, strategy))
         first = kept[0].model

@@ -29,7 +29,8 @@ def provider_class(type_name: str) -> type[Provider]:
         raise ConfigError(f"unknown provider type {type_name!r}") from None
     module_name, _, cls_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    assert issubclass(cls, Provider)
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise TypeError(f"{target} is not a Provider")
     return cls
 
 

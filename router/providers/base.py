@@ -92,7 +92,7 @@ class Provider(ABC):
             "enabled": self.config.enabled,
         }
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release clients and loaded models."""
 
     def __repr__(self) -> str:

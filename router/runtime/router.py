@@ -1,0 +1,369 @@
+"""`Router`: holds the current Snapshot, routes requests, reloads configs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from router.engine.decide import decide
+from router.engine.state import NullState, RoutingState
+from router.errors import ConfigError, NoRouteError, RouterError
+from router.runtime import attempts
+from router.runtime.requests import build_request
+from router.runtime.snapshot import Snapshot
+from router.types import Chunk, Decision, Message
+
+if TYPE_CHECKING:
+    from router.config.model import Config
+    from router.runtime.changes import ReloadEvent
+    from router.runtime.watcher import ConfigWatcher
+
+log = logging.getLogger("router.reload")
+
+ReloadCallback = Callable[["ReloadEvent"], None]
+
+
+def _load(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Config:
+    from router.config.loader import load_config
+
+    return load_config(path, environ=environ)
+
+
+class Router:
+    """Routes requests by the rules of one config, and follows edits to it."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        state: RoutingState | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._path = Path(path) if path is not None else None
+        self._environ = environ
+        self._state: RoutingState = state if state is not None else NullState()
+        snap = Snapshot.build(config, 1)
+        snap.check_tests()
+        self._snapshot = snap
+        self._reload_lock = threading.Lock()
+        self._subscribers: list[ReloadCallback] = []
+        self._last_error: str | None = None
+        self._last_error_at: float | None = None
+        self._watcher: ConfigWatcher | None = None
+        self._closed = False
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        watch: bool = False,
+        debounce_ms: int | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Router:
+        """Load a YAML file or a directory of them; `watch=True` reloads on edits."""
+        router = cls(_load(path, environ), path=path, environ=environ)
+        if watch:
+            router.watch(debounce_ms)
+        return router
+
+    # -- routing ----------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    @property
+    def config(self) -> Config:
+        return self._snapshot.config
+
+    def _decide(self, snap: Snapshot, args: dict[str, Any]) -> tuple[Decision, Any, Any]:
+        request = build_request(**args)
+        decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+        return decision, cands, request
+
+    def explain(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        use_case: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        **params: Any,
+    ) -> Decision:
+        """The decision `route()` would take, with its trace; no model is called."""
+        request = build_request(
+            prompt,
+            messages=messages,
+            use_case=use_case,
+            tags=tags,
+            metadata=metadata,
+            tools=tools,
+            response_format=response_format,
+            stream=stream,
+            params=params,
+        )
+        snap = self._snapshot
+        return decide(snap.ruleset, request, self._state, version=snap.version)[0]
+
+    def route(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        use_case: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        **params: Any,
+    ) -> Any:
+        """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True."""
+        request = build_request(
+            prompt,
+            messages=messages,
+            use_case=use_case,
+            tags=tags,
+            metadata=metadata,
+            tools=tools,
+            response_format=response_format,
+            stream=stream,
+            params=params,
+        )
+        snap = self._snapshot
+        decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+        if not cands:
+            raise NoRouteError(_no_route_message(decision), decision)
+        if stream:
+            return self._stream(snap, request, decision, cands)
+        snap.enter()
+        try:
+            return attempts.execute(snap, request, decision, cands)
+        finally:
+            snap.exit()
+
+    def _stream(
+        self, snap: Snapshot, request: Any, decision: Decision, cands: Any
+    ) -> Iterator[Chunk]:
+        snap.enter()
+        try:
+            yield from attempts.execute_stream(snap, request, decision, cands)
+        finally:
+            snap.exit()
+
+    async def aroute(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message] | None = None,
+        use_case: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        **params: Any,
+    ) -> Any:
+        """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
+        request = build_request(
+            prompt,
+            messages=messages,
+            use_case=use_case,
+            tags=tags,
+            metadata=metadata,
+            tools=tools,
+            response_format=response_format,
+            stream=stream,
+            params=params,
+        )
+        snap = self._snapshot
+        decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+        if not cands:
+            raise NoRouteError(_no_route_message(decision), decision)
+        if stream:
+            return self._astream(snap, request, decision, cands)
+        snap.enter()
+        try:
+            return await attempts.aexecute(snap, request, decision, cands)
+        finally:
+            snap.exit()
+
+    async def _astream(
+        self, snap: Snapshot, request: Any, decision: Decision, cands: Any
+    ) -> AsyncIterator[Chunk]:
+        snap.enter()
+        try:
+            async for chunk in attempts.aexecute_stream(snap, request, decision, cands):
+                yield chunk
+        finally:
+            snap.exit()
+
+    # -- reload -----------------------------------------------------------------
+    def reload(self) -> ReloadEvent:
+        """Load the config again; swap only if all of it is valid. Never raises for a bad file."""
+        from router.runtime.changes import ReloadEvent, diff_configs
+
+        if self._path is None:
+            raise RouterError("this router was not built from a file: nothing to reload")
+        with self._reload_lock:
+            old = self._snapshot
+            try:
+                config = _load(self._path, self._environ)
+                snap = Snapshot.build(config, old.version + 1, previous=old)
+                snap.check_tests()
+            except ConfigError as exc:
+                message = str(exc)
+                if message != self._last_error:
+                    log.error(
+                        "config reload failed, still serving version %d: %s", old.version, message
+                    )
+                self._last_error = message
+                self._last_error_at = time.time()
+                event = ReloadEvent(
+                    old.version, False, None, message, time.time(), old.config.sha256
+                )
+            else:
+                if config.sha256 == old.config.sha256 and old.config.files == config.files:
+                    snap.retire()
+                    self._last_error = None
+                    return ReloadEvent(
+                        old.version,
+                        True,
+                        diff_configs(old.config, config),
+                        None,
+                        old.loaded_at,
+                        old.config.sha256,
+                    )
+                self._snapshot = snap
+                old.retire()
+                self._last_error = None
+                self._last_error_at = None
+                event = ReloadEvent(
+                    snap.version,
+                    True,
+                    diff_configs(old.config, config),
+                    None,
+                    snap.loaded_at,
+                    config.sha256,
+                )
+                log.info("config reloaded: version %d", snap.version)
+        for cb in list(self._subscribers):
+            try:
+                cb(event)
+            except Exception:
+                log.exception("on_reload subscriber failed")
+        return event
+
+    def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
+        """Call `callback(event)` after every reload attempt, good or bad."""
+        self._subscribers.append(callback)
+        return callback
+
+    def watch(self, debounce_ms: int | None = None) -> None:
+        """Start watching the config's files (idempotent)."""
+        from router.runtime.watcher import ConfigWatcher
+
+        if self._path is None:
+            raise RouterError("this router was not built from a file: nothing to watch")
+        if self._watcher is not None:
+            return
+        ms = debounce_ms if debounce_ms is not None else self.config.settings.debounce_ms
+        paths = [self._path, *(Path(f) for f in self.config.files)]
+        self._watcher = ConfigWatcher(paths, self.reload, debounce=ms / 1000)
+        self._watcher.start()
+
+    def status(self) -> dict[str, Any]:
+        snap = self._snapshot
+        out: dict[str, Any] = {
+            "config_version": snap.version,
+            "loaded_at": snap.loaded_at,
+            "sha256": snap.config.sha256,
+            "files": list(snap.config.files),
+            "last_error": self._last_error,
+            "last_error_at": self._last_error_at,
+            "watching": self._watcher is not None,
+            "providers": {
+                name: {"type": p.type, "enabled": p.enabled, "disabled_reason": p.disabled_reason}
+                for name, p in snap.config.providers.items()
+            },
+        }
+        extra = getattr(self._state, "status", None)
+        if callable(extra):
+            out["state"] = extra()
+        return out
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        self._snapshot.retire()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = str(self._path) if self._path else "<config>"
+        return f"<Router {where} version={self._snapshot.version}>"
+
+
+def _no_route_message(decision: Decision) -> str:
+    if not decision.rules:
+        return "no rule matches this request"
+    reasons = "; ".join(f"{m}: {why}" for m, why in decision.rejected.items())
+    return f"no rule could serve this request ({reasons})" if reasons else "no rule matches"
+
+
+# -- module-level convenience ---------------------------------------------------
+_default: Router | None = None
+_default_lock = threading.Lock()
+
+
+def default_config_path() -> Path:
+    """$ROUTER_CONFIG, else ./router.yaml, else rules/default.yaml."""
+    env = os.environ.get("ROUTER_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("router.yaml")
+    if local.exists():
+        return local
+    shipped = Path("rules/default.yaml")
+    if shipped.exists():
+        return shipped
+    return Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+
+
+def default_router() -> Router:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Router.from_config(default_config_path())
+        return _default
+
+
+def route(prompt: str | None = None, **kwargs: Any) -> Any:
+    """`Router.route` on the default config (see `default_config_path`)."""
+    return default_router().route(prompt, **kwargs)
+
+
+async def aroute(prompt: str | None = None, **kwargs: Any) -> Any:
+    return await default_router().aroute(prompt, **kwargs)
+
+
+def explain(prompt: str | None = None, **kwargs: Any) -> Decision:
+    return default_router().explain(prompt, **kwargs)

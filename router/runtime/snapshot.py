@@ -1,0 +1,198 @@
+"""An immutable view of one config: compiled rules plus provider instances.
+
+A request takes the current Snapshot once and keeps it to the end, so a reload
+never shows it half a config. A reload builds a new Snapshot beside the old one
+and carries over providers whose settings did not change; the old one closes
+what it alone owned once its last request is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from router.config.model import Config, RoutingTest, RuleConfig
+from router.engine.decide import decide
+from router.engine.ruleset import RuleSet
+from router.engine.state import NullState, RoutingState
+from router.errors import ConfigError, ConfigIssue, RouterError
+from router.providers import Provider, create_provider
+from router.runtime.requests import build_request
+from router.types import Decision
+
+log = logging.getLogger("router.reload")
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome:
+    test: RoutingTest
+    ok: bool
+    skipped: bool
+    message: str
+    decision: Decision | None
+
+
+class Snapshot:
+    def __init__(self, config: Config, ruleset: RuleSet, version: int) -> None:
+        self.config = config
+        self.ruleset = ruleset
+        self.version = version
+        self.loaded_at = time.time()
+        self._providers: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+        self._users = 0
+        self._retired = False
+        self._handed_on: set[int] = set()  # ids of providers a newer snapshot took over
+
+    @classmethod
+    def build(cls, config: Config, version: int, previous: Snapshot | None = None) -> Snapshot:
+        """Compile `config`; raises ConfigError naming the rule and line of a bad template."""
+        snap = cls(config, compile_rules(config), version)
+        if previous is not None:
+            with previous._lock:
+                for name, inst in previous._providers.items():
+                    new = config.providers.get(name)
+                    if new is not None and new.identity() == inst.config.identity():
+                        snap._providers[name] = inst
+                        previous._handed_on.add(id(inst))
+        return snap
+
+    def provider(self, name: str) -> Provider:
+        """The provider instance, created on first use (adapters import lazily)."""
+        inst = self._providers.get(name)
+        if inst is not None:
+            return inst
+        with self._lock:
+            inst = self._providers.get(name)
+            if inst is None:
+                inst = create_provider(self.config.providers[name])
+                self._providers[name] = inst
+            return inst
+
+    def loaded_providers(self) -> dict[str, Provider]:
+        return dict(self._providers)
+
+    # -- lifetime ---------------------------------------------------------------
+    def enter(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self._users -= 1
+            done = self._retired and self._users == 0
+        if done:
+            self._close_owned()
+
+    def retire(self) -> None:
+        """No new requests will take this snapshot; close what only it owns when idle."""
+        with self._lock:
+            self._retired = True
+            done = self._users == 0
+        if done:
+            self._close_owned()
+
+    def _close_owned(self) -> None:
+        with self._lock:
+            owned = [p for p in self._providers.values() if id(p) not in self._handed_on]
+            self._providers.clear()
+        for p in owned:
+            try:
+                p.close()
+            except Exception:  # closing must never break a reload
+                log.warning("closing provider %s failed", p.name, exc_info=True)
+
+    # -- the config's own routing tests ----------------------------------------
+    def run_tests(self, state: RoutingState | None = None) -> list[TestOutcome]:
+        state = state or NullState()
+        outcomes = []
+        for t in self.config.tests:
+            outcomes.append(self._run_test(t, state))
+        return outcomes
+
+    def _run_test(self, t: RoutingTest, state: RoutingState) -> TestOutcome:
+        try:
+            req = build_request(t.prompt, use_case=t.use_case, tags=t.tags, metadata=t.metadata)
+        except RouterError as exc:
+            return TestOutcome(t, False, False, str(exc), None)
+        decision, _ = decide(self.ruleset, req, state, version=self.version)
+        want_model = t.expect.get("model")
+        if want_model and want_model in self.config.models:
+            provider = self.config.providers[self.config.models[want_model].provider]
+            if not provider.enabled:
+                # Expectations on a provider this environment cannot reach are skipped,
+                # so one config validates with or without keys.
+                why = f"skipped: {want_model} is unavailable ({provider.disabled_reason})"
+                return TestOutcome(t, True, True, why, decision)
+        got = {"model": decision.model, "rule": decision.rule, "provider": decision.provider}
+        wrong = [f"{k} {got[k]!r} (expected {v!r})" for k, v in t.expect.items() if got[k] != v]
+        if wrong:
+            return TestOutcome(t, False, False, "routed to " + ", ".join(wrong), decision)
+        return TestOutcome(t, True, False, "ok", decision)
+
+    def check_tests(self) -> None:
+        """Raise ConfigError listing every failing routing test with its line."""
+        issues = [
+            ConfigIssue(
+                f"routing test failed: {o.test.prompt!r}: {o.message}",
+                o.test.where.file,
+                o.test.where.line,
+                None,
+                o.test.where.pointer,
+            )
+            for o in self.run_tests()
+            if not o.ok
+        ]
+        if issues:
+            raise ConfigError(issues)
+
+
+def compile_rules(config: Config) -> RuleSet:
+    """Build the RuleSet, turning template and regex errors into ConfigError at their line."""
+    issues: list[ConfigIssue] = []
+    for rc in config.rules:
+        issues.extend(_check_rule(rc))
+    if issues:
+        raise ConfigError(issues)
+    return RuleSet(config)
+
+
+def _check_rule(rc: RuleConfig) -> list[ConfigIssue]:
+    from router.engine.templates import Template, template_error
+
+    found = []
+    for key in ("system", "prompt"):
+        source = getattr(rc, key)
+        if not source:
+            continue
+        try:
+            Template(source, f"rule {rc.name}: {key}")
+        except Exception as exc:  # jinja2's syntax errors, translated below
+            message, _ = template_error(exc)
+            found.append(
+                ConfigIssue(
+                    f"bad template: {message}",
+                    rc.where.file,
+                    rc.where.line,
+                    None,
+                    f"{rc.where.pointer}.{key}" if rc.where.pointer else key,
+                )
+            )
+    try:
+        from router.engine.conditions import compile_condition
+
+        compile_condition(rc.when)
+    except (ValueError, re.error) as exc:
+        found.append(
+            ConfigIssue(
+                f"bad condition: {exc}",
+                rc.where.file,
+                rc.where.line,
+                None,
+                f"{rc.where.pointer}.when" if rc.where.pointer else "when",
+            )
+        )
+    return found
