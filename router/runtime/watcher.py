@@ -168,7 +168,7 @@ class ConfigWatcher:
     def __init__(
         self,
         paths: Sequence[str | Path],
-        on_change: Callable[[], None],
+        on_change: Callable[[], object],
         *,
         debounce: float = 0.1,
         check_content: bool = True,
