@@ -15,7 +15,7 @@ from router.engine.state import NullState, RoutingState
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
 from router.runtime.requests import build_request
-from router.runtime.snapshot import Snapshot
+from router.runtime.snapshot import Snapshot, TestOutcome
 from router.types import Chunk, Decision, Message
 
 if TYPE_CHECKING:
@@ -44,12 +44,14 @@ class Router:
         path: str | os.PathLike[str] | None = None,
         state: RoutingState | None = None,
         environ: Mapping[str, str] | None = None,
+        check_tests: bool = True,
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
         self._state: RoutingState = state if state is not None else NullState()
         snap = Snapshot.build(config, 1)
-        snap.check_tests()
+        if check_tests:
+            snap.check_tests()
         self._snapshot = snap
         self._reload_lock = threading.Lock()
         self._subscribers: list[ReloadCallback] = []
@@ -66,9 +68,14 @@ class Router:
         watch: bool = False,
         debounce_ms: int | None = None,
         environ: Mapping[str, str] | None = None,
+        check_tests: bool = True,
     ) -> Router:
-        """Load a YAML file or a directory of them; `watch=True` reloads on edits."""
-        router = cls(_load(path, environ), path=path, environ=environ)
+        """Load a YAML file or a directory of them; `watch=True` reloads on edits.
+
+        The config's own `tests:` must pass, unless `check_tests=False` (for
+        `router test`, which reports them one by one).
+        """
+        router = cls(_load(path, environ), path=path, environ=environ, check_tests=check_tests)
         if watch:
             router.watch(debounce_ms)
         return router
@@ -263,6 +270,62 @@ class Router:
             except Exception:
                 log.exception("on_reload subscriber failed")
         return event
+
+    def run_tests(self) -> list[TestOutcome]:
+        """Run the config's `tests:` routing assertions; no model is called."""
+        return self._snapshot.run_tests(self._state)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model of the config, plus models the enabled providers report."""
+        snap = self._snapshot
+        rows: list[dict[str, Any]] = []
+        declared: set[tuple[str, str]] = set()
+        for m in snap.config.models.values():
+            p = snap.config.providers[m.provider]
+            declared.add((m.provider, m.model))
+            rows.append(
+                {
+                    "name": m.name,
+                    "provider": m.provider,
+                    "id": m.model,
+                    "context": m.context,
+                    "enabled": p.enabled,
+                    "note": p.disabled_reason or "",
+                    "cost": None if m.cost is None else (m.cost.input, m.cost.output),
+                }
+            )
+        for name, p in snap.config.providers.items():
+            if not p.enabled:
+                continue
+            try:
+                found = snap.provider(name).list_models()
+            except RouterError as exc:
+                rows.append(
+                    {
+                        "name": "-",
+                        "provider": name,
+                        "id": "-",
+                        "context": None,
+                        "enabled": True,
+                        "note": f"listing failed: {exc}",
+                        "cost": None,
+                    }
+                )
+                continue
+            for mid in found:
+                if (name, mid) not in declared:
+                    rows.append(
+                        {
+                            "name": "-",
+                            "provider": name,
+                            "id": mid,
+                            "context": None,
+                            "enabled": True,
+                            "note": "discovered",
+                            "cost": None,
+                        }
+                    )
+        return rows
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload attempt, good or bad."""

@@ -1,0 +1,242 @@
+"""`router validate | explain | run | test | models | watch`.
+
+Bad input gets a one-line error (per config issue) and exit code 2, never a
+traceback; a request that fails at run time exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import router
+from router import ConfigError, Decision, Router, RouterError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"router: error: {message}\n")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    for line in message.splitlines() or [message]:
+        print(f"router: error: {line}", file=sys.stderr)
+    return code
+
+
+def _request_args(ns: argparse.Namespace) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for item in ns.meta or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise RouterError(f"--meta {item!r}: expected KEY=VALUE")
+        metadata[key] = value
+    args: dict[str, Any] = {
+        "use_case": ns.use_case,
+        "tags": ns.tag or None,
+        "metadata": metadata or None,
+    }
+    if ns.max_tokens is not None:
+        args["max_tokens"] = ns.max_tokens
+    if ns.temperature is not None:
+        args["temperature"] = ns.temperature
+    return args
+
+
+def format_decision(d: Decision) -> str:
+    """A readable table: rules tried, candidates kept and dropped, the order chosen."""
+    lines = [
+        f"use case: {d.use_case or '-'}   est. input tokens: {d.tokens}   "
+        f"max output: {d.max_tokens}   config version: {d.config_version}",
+        "",
+        f"{'rule':<24} {'result':<10} detail",
+        f"{'-' * 24} {'-' * 10} {'-' * 40}",
+    ]
+    for t in d.rules:
+        if not t.matched:
+            lines.append(f"{t.rule:<24} {'no match':<10}")
+            continue
+        status = "serves" if t.rule == d.rule else "skipped"
+        lines.append(f"{t.rule:<24} {status:<10} strategy {t.strategy}")
+        for i, m in enumerate(t.candidates, 1):
+            lines.append(f"{'':<24} {'':<10} {i}. {m}")
+        for m, why in t.rejected.items():
+            lines.append(f"{'':<24} {'':<10} x {m}: {why}")
+        if t.note:
+            lines.append(f"{'':<24} {'':<10} -> {t.note}")
+    lines.append("")
+    if d.served:
+        lines.append(f"chosen: {d.model} (provider {d.provider}, rule {d.rule})")
+    else:
+        lines.append("chosen: none: no rule can serve this request")
+    return "\n".join(lines)
+
+
+def cmd_validate(ns: argparse.Namespace) -> int:
+    r = Router.from_config(ns.config)
+    cfg = r.config
+    disabled = {n: p.disabled_reason for n, p in cfg.providers.items() if not p.enabled}
+    print(
+        f"ok: {len(cfg.files)} file(s), {len(cfg.providers)} providers, {len(cfg.models)} models, "
+        f"{len(cfg.rules)} rules, {len(cfg.tests)} routing tests"
+    )
+    for name, why in disabled.items():
+        print(f"  provider {name} disabled: {why}")
+    if ns.strict and disabled:
+        return _fail(f"--strict: {len(disabled)} provider(s) disabled", 2)
+    return 0
+
+
+def cmd_explain(ns: argparse.Namespace) -> int:
+    r = Router.from_config(ns.config)
+    d = r.explain(ns.prompt, **_request_args(ns))
+    print(format_decision(d))
+    return 0 if d.served else 1
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    r = Router.from_config(ns.config)
+    args = _request_args(ns)
+    if ns.stream:
+        result = None
+        for chunk in r.route(ns.prompt, stream=True, **args):
+            print(chunk.text, end="", flush=True)
+            if chunk.result is not None:
+                result = chunk.result
+        print()
+    else:
+        result = r.route(ns.prompt, **args)
+        print(result.text)
+    assert result is not None
+    print("", file=sys.stderr)
+    print(
+        f"-- model {result.model} via {result.provider} (rule {result.rule}); "
+        f"{result.usage.input_tokens}+{result.usage.output_tokens} tokens, "
+        f"${result.cost_usd:.6f}, {result.latency_s * 1000:.0f} ms",
+        file=sys.stderr,
+    )
+    for a in result.attempts:
+        print(f"-- failed first: {a.model} ({a.error}): {a.message}", file=sys.stderr)
+    if ns.explain:
+        print(format_decision(result.decision), file=sys.stderr)
+    r.close()
+    return 0
+
+
+def cmd_test(ns: argparse.Namespace) -> int:
+    r = Router.from_config(ns.config, check_tests=False)
+    outcomes = r.run_tests()
+    failed = 0
+    for o in outcomes:
+        where = f"{o.test.where.file}:{o.test.where.line}" if o.test.where.line else ""
+        mark = "SKIP" if o.skipped else ("ok  " if o.ok else "FAIL")
+        failed += not o.ok
+        print(f"{mark} {where} {o.test.prompt!r}: {o.message}")
+    print(f"{len(outcomes) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_models(ns: argparse.Namespace) -> int:
+    r = Router.from_config(ns.config)
+    rows = r.models()
+    if ns.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<22} {'provider':<12} {'context':>8}  {'id':<40} note")
+    for row in rows:
+        ctx = str(row["context"]) if row["context"] else "-"
+        note = row["note"] if row["enabled"] else f"disabled: {row['note']}"
+        print(f"{row['name']:<22} {row['provider']:<12} {ctx:>8}  {row['id']:<40} {note}")
+    r.close()
+    return 0
+
+
+def cmd_watch(ns: argparse.Namespace) -> int:
+    r = Router.from_config(ns.config, watch=True, debounce_ms=ns.debounce_ms)
+    print(f"watching {ns.config} (version {r.snapshot.version}); Ctrl-C to stop", flush=True)
+
+    def show(event: Any) -> None:
+        if event.ok:
+            print(f"reload ok: version {event.version}", flush=True)
+            for line in event.changes.describe() if event.changes else []:
+                print(f"  {line}", flush=True)
+        else:
+            print(f"reload failed, still serving version {event.version}:", flush=True)
+            for line in str(event.error).splitlines():
+                print(f"  {line}", flush=True)
+
+    r.on_reload(show)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait(ns.seconds if ns.seconds else None)
+    except KeyboardInterrupt:
+        pass
+    r.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="router", description="Route LLM requests by YAML rules.")
+    p.add_argument("--version", action="version", version=f"router {router.__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def with_request(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("config", help="a YAML file or a directory of them")
+        sp.add_argument("prompt")
+        sp.add_argument("--use-case", "-u")
+        sp.add_argument("--tag", action="append", help="a request tag (repeatable)")
+        sp.add_argument("--meta", action="append", help="metadata KEY=VALUE (repeatable)")
+        sp.add_argument("--max-tokens", type=int)
+        sp.add_argument("--temperature", type=float)
+
+    sp = sub.add_parser("validate", help="check a config: schema, semantics, routing tests")
+    sp.add_argument("config")
+    sp.add_argument("--strict", action="store_true", help="fail when a provider is disabled")
+    sp.set_defaults(func=cmd_validate)
+
+    sp = sub.add_parser("explain", help="show the routing decision; no model is called")
+    with_request(sp)
+    sp.set_defaults(func=cmd_explain)
+
+    sp = sub.add_parser("run", help="route a prompt and print the answer")
+    with_request(sp)
+    sp.add_argument("--stream", action="store_true")
+    sp.add_argument("--explain", action="store_true", help="also print the decision table")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("test", help="run the config's routing tests")
+    sp.add_argument("config")
+    sp.set_defaults(func=cmd_test)
+
+    sp = sub.add_parser("models", help="list models of every provider, discovered ones too")
+    sp.add_argument("config")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_models)
+
+    sp = sub.add_parser("watch", help="follow edits to a config and print each reload")
+    sp.add_argument("config")
+    sp.add_argument("--debounce-ms", type=int)
+    sp.add_argument("--seconds", type=float, help="stop after this long (default: never)")
+    sp.set_defaults(func=cmd_watch)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    try:
+        code: int = ns.func(ns)
+        return code
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    except RouterError as exc:
+        return _fail(str(exc), 2 if ns.command in ("validate", "test") else 1)
+    except FileNotFoundError as exc:
+        return _fail(f"{exc.filename}: no such file", 2)
+    except KeyboardInterrupt:
+        return 130
