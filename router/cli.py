@@ -7,6 +7,7 @@ traceback; a request that fails at run time exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -173,10 +174,8 @@ def cmd_watch(ns: argparse.Namespace) -> int:
     r.on_reload(show)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait(ns.seconds if ns.seconds else None)
-    except KeyboardInterrupt:
-        pass
     r.close()
     return 0
 
