@@ -1,0 +1,443 @@
+"""`type: litellm`: any model litellm knows (openai/, anthropic/, openrouter/, ollama/, ...).
+
+The only module of the package that imports litellm. The registry imports it when the
+first litellm provider is created, so `import router` stays light.
+
+litellm is configured once, here, for a library living inside someone else's process:
+prices from the bundled map (no download at import), no .env side-loading, its loggers
+and debug hints silenced (they can print prompts and keys), no retries of its own (the
+router retries), and per-call bookkeeping it does only for callbacks switched off.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, ClassVar
+
+# Before litellm is imported: read the price map shipped in the wheel instead of fetching
+# it from GitHub (seconds of delay and warnings on an offline machine), and do not let
+# litellm load a .env file into os.environ behind the config's back.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
+
+import httpx
+import litellm
+
+from router import errors
+from router.config.model import ProviderConfig
+from router.providers.base import Call, Completion, Delta, Provider
+from router.secrets import redact
+from router.types import Usage
+
+_LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+
+
+def _configure_litellm() -> None:
+    """Process-wide litellm settings; idempotent."""
+    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on errors
+    litellm.num_retries = None  # the router retries; litellm must not retry behind it
+    # litellm's loggers can carry prompts and request headers; nothing of theirs goes out.
+    for name in _LITELLM_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.disabled = True
+        logger.propagate = False
+        logger.setLevel(logging.CRITICAL + 1)
+
+
+_configure_litellm()
+
+
+# Keys the adapter sets itself or that belong to other backends: never taken from params.
+_RESERVED = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "api_key",
+        "api_base",
+        "base_url",
+        "timeout",
+        "extra_headers",
+        "headers",
+        "num_retries",
+        "max_retries",
+        "tools",
+        "response_format",
+        "metadata",
+        "callbacks",
+        "mock_response",
+        "client",
+        # llama.cpp / router-only settings
+        "n_ctx",
+        "n_gpu_layers",
+        "n_threads",
+        "model_path",
+        "use_case",
+        "tags",
+    }
+)
+
+
+class LiteLLMProvider(Provider):
+    """A provider whose models are litellm model ids."""
+
+    type: ClassVar[str] = "litellm"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        self._key = config.api_key.reveal() if config.api_key else None
+        headers = config.settings.get("headers") or {}
+        self._headers = {str(k): str(v) for k, v in dict(headers).items()}
+        self._http: httpx.Client | None = None
+        self._price_known: dict[str, bool] = {}
+
+    # -- building the call -----------------------------------------------------------------
+
+    def _kwargs(self, call: Call, stream: bool) -> dict[str, Any]:
+        model = call.model.model
+        kw: dict[str, Any] = {
+            k: v for k, v in call.params.items() if k not in _RESERVED and v is not None
+        }
+        kw["model"] = model
+        # litellm may rewrite messages in place (content parts); hand it copies.
+        kw["messages"] = [dict(m) for m in call.messages]
+        if self._key:
+            kw["api_key"] = self._key
+        if self.config.api_base:
+            kw["api_base"] = self.config.api_base
+        timeout = call.timeout if call.timeout is not None else self.config.timeout
+        if timeout is not None:
+            kw["timeout"] = timeout
+        headers = self._headers
+        model_headers = call.model.settings.get("headers")
+        if model_headers:
+            headers = {**headers, **{str(k): str(v) for k, v in dict(model_headers).items()}}
+        if headers:
+            kw["extra_headers"] = dict(headers)
+        if call.tools:
+            kw["tools"] = [dict(t) for t in call.tools]
+        if call.response_format:
+            kw["response_format"] = dict(call.response_format)
+        # No retries inside litellm or the SDK clients it drives: the router retries.
+        kw["num_retries"] = 0
+        kw["max_retries"] = 0
+        # One rule's params go to many models: drop what a provider does not take.
+        kw["drop_params"] = True
+        if stream:
+            kw["stream"] = True
+            kw["stream_options"] = {"include_usage": True}
+        return kw
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _cost(self, call: Call, usage: Usage, response: Any = None) -> float | None:
+        """litellm's price when the YAML gives none; None when litellm does not know one."""
+        if call.model.cost is not None:
+            return None
+        if response is not None:
+            hidden = getattr(response, "_hidden_params", None) or {}
+            cost = hidden.get("response_cost")
+            if isinstance(cost, (int, float)) and not math.isnan(cost):
+                return float(cost)
+        model = call.model.model
+        if self._price_known.get(model) is False:
+            return None
+        try:
+            p_in, p_out = litellm.cost_per_token(
+                model=model,
+                prompt_tokens=usage.input_tokens,
+                completion_tokens=usage.output_tokens,
+            )
+        except Exception:  # not in the price map
+            self._price_known[model] = False
+            return None
+        self._price_known[model] = True
+        return float(p_in) + float(p_out)
+
+    def _completion(self, call: Call, response: Any) -> Completion:
+        choice = response.choices[0] if response.choices else None
+        message = getattr(choice, "message", None)
+        text = (getattr(message, "content", None) or "") if message is not None else ""
+        usage = _usage(getattr(response, "usage", None))
+        if usage is None:
+            usage = _estimate(call, text)
+        return Completion(
+            text=text,
+            usage=usage,
+            finish_reason=getattr(choice, "finish_reason", None),
+            tool_calls=_tool_calls(getattr(message, "tool_calls", None)),
+            cost_usd=self._cost(call, usage, response),
+        )
+
+    # -- the interface ---------------------------------------------------------------------
+
+    def complete(self, call: Call) -> Completion:
+        try:
+            response = litellm.completion(**self._kwargs(call, stream=False))
+        except Exception as exc:
+            raise self._error(exc, call) from None
+        return self._completion(call, response)
+
+    async def acomplete(self, call: Call) -> Completion:
+        try:
+            response = await litellm.acompletion(**self._kwargs(call, stream=False))
+        except Exception as exc:
+            raise self._error(exc, call) from None
+        return self._completion(call, response)
+
+    def stream(self, call: Call) -> Iterator[Delta]:
+        acc = _StreamState()
+        try:
+            for chunk in litellm.completion(**self._kwargs(call, stream=True)):
+                text = acc.feed(chunk)
+                if text:
+                    yield Delta(text)
+        except Exception as exc:
+            raise self._error(exc, call, partial=acc.has_text) from None
+        yield self._last(call, acc)
+
+    async def astream(self, call: Call) -> AsyncIterator[Delta]:
+        acc = _StreamState()
+        try:
+            response = await litellm.acompletion(**self._kwargs(call, stream=True))
+            async for chunk in response:
+                text = acc.feed(chunk)
+                if text:
+                    yield Delta(text)
+        except Exception as exc:
+            raise self._error(exc, call, partial=acc.has_text) from None
+        yield self._last(call, acc)
+
+    def _last(self, call: Call, acc: _StreamState) -> Delta:
+        usage = acc.usage or _estimate(call, "".join(acc.texts))
+        return Delta("", usage, acc.finish_reason, self._cost(call, usage))
+
+    def list_models(self) -> list[str]:
+        """Models the server lists: Ollama's /api/tags or an OpenAI-compatible /v1/models."""
+        base = (self.config.api_base or "").rstrip("/")
+        if not base:
+            return []
+        api = str(self.config.settings.get("api", ""))
+        try:
+            if api == "ollama" or (api != "openai" and not base.endswith("/v1")):
+                names = self._get_names(base + "/api/tags", "models", "name", auth=False)
+                if names is not None or api == "ollama":
+                    return names or []
+                base += "/v1"
+            return self._get_names(base + "/models", "data", "id", auth=True) or []
+        except (httpx.HTTPError, ValueError, TypeError, KeyError):
+            return []
+
+    def _get_names(self, url: str, field: str, key: str, auth: bool) -> list[str] | None:
+        if self._http is None:
+            self._http = httpx.Client(timeout=httpx.Timeout(3.0, connect=1.0))
+        headers = dict(self._headers)
+        if auth and self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        resp = self._http.get(url, headers=headers)
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        return [str(item[key]) for item in resp.json()[field]]
+
+    def info(self) -> dict[str, Any]:
+        out = super().info()
+        out.update(
+            {
+                "backend": f"litellm {_litellm_version()}",
+                "timeout": self.config.timeout,
+                "has_key": bool(self._key),
+                "headers": sorted(self._headers),  # names only: values may be tokens
+            }
+        )
+        return out
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _error(self, exc: Exception, call: Call, partial: bool = False) -> errors.ProviderError:
+        cls, status, retry_after = _classify(exc)
+        message = redact(_message(exc), [self._key] if self._key else [])
+        kw: dict[str, Any] = {
+            "provider": self.name,
+            "model": call.model.name,
+            "status": status,
+            "partial": partial,
+        }
+        if cls is errors.RateLimited:
+            return errors.RateLimited(message, retry_after=retry_after, **kw)
+        return cls(message, **kw)
+
+
+class _StreamState:
+    """What a stream has said so far: text, tool-call pieces, usage, finish reason."""
+
+    __slots__ = ("finish_reason", "has_text", "texts", "usage")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.has_text = False
+
+    def feed(self, chunk: Any) -> str:
+        u = _usage(getattr(chunk, "usage", None))
+        if u is not None and (u.input_tokens or u.output_tokens):
+            self.usage = u
+        choices = getattr(chunk, "choices", None)
+        if not choices:
+            return ""
+        choice = choices[0]
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        text = getattr(choice.delta, "content", None) or ""
+        if text:
+            self.texts.append(text)
+            self.has_text = True
+        return str(text)
+
+
+def _usage(u: Any) -> Usage | None:
+    if u is None:
+        return None
+    n_in = getattr(u, "prompt_tokens", None)
+    n_out = getattr(u, "completion_tokens", None)
+    if n_in is None and n_out is None:
+        return None
+    return Usage(int(n_in or 0), int(n_out or 0))
+
+
+def _estimate(call: Call, text: str) -> Usage:
+    """~4 characters a token, when a backend reports no usage."""
+    chars = 0
+    for m in call.messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, dict))
+    return Usage(chars // 4 + 1, len(text) // 4 + (1 if text else 0))
+
+
+def _tool_calls(calls: Any) -> tuple[Mapping[str, Any], ...] | None:
+    if not calls:
+        return None
+    out = []
+    for c in calls:
+        fn = getattr(c, "function", None)
+        out.append(
+            {
+                "id": getattr(c, "id", None),
+                "type": getattr(c, "type", None) or "function",
+                "function": {
+                    "name": getattr(fn, "name", None),
+                    "arguments": getattr(fn, "arguments", None) or "{}",
+                },
+            }
+        )
+    return tuple(out)
+
+
+# -- error translation -----------------------------------------------------------------------
+
+_ErrorClass = type[errors.ProviderError]
+
+
+def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
+    """Our error class, the HTTP status (if any) and Retry-After seconds for one exception."""
+    status = _status(exc)
+    ex = litellm.exceptions
+    if isinstance(exc, ex.ContextWindowExceededError):
+        return errors.ContextOverflow, status or 400, None
+    if isinstance(exc, (ex.Timeout, httpx.TimeoutException, TimeoutError)):
+        return errors.Timeout, status if status != 408 else None, None
+    if isinstance(exc, ex.RateLimitError) or status == 429:
+        return errors.RateLimited, 429, _retry_after(exc)
+    if isinstance(exc, (ex.AuthenticationError, ex.PermissionDeniedError)) or status in (401, 403):
+        return errors.AuthError, status, None
+    if isinstance(exc, (ex.APIConnectionError, httpx.TransportError, ConnectionError)):
+        return errors.Unavailable, None, None
+    if status is not None and 400 <= status < 500:
+        if status == 408:
+            return errors.Timeout, status, None
+        return errors.BadRequest, status, None
+    if isinstance(exc, (ex.BadRequestError, ex.NotFoundError, ex.UnprocessableEntityError)):
+        return errors.BadRequest, status, None
+    # 5xx, ServiceUnavailable, InternalServerError and anything unknown.
+    return errors.Unavailable, status, None
+
+
+def _status(exc: Exception) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Retry-After (seconds or HTTP-date) or retry-after-ms, from the provider's response."""
+    response = getattr(exc, "response", None)
+    sources = [getattr(exc, "headers", None), getattr(response, "headers", None)]
+    for headers in sources:
+        if not headers:
+            continue
+        try:
+            ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
+            if ms is not None:
+                return max(0.0, float(ms) / 1000)
+            value = headers.get("retry-after") or headers.get("Retry-After")
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if value is not None:
+            seconds = parse_retry_after(str(value))
+            if seconds is not None:
+                return seconds
+    return None
+
+
+def parse_retry_after(value: str) -> float | None:
+    """Seconds from a Retry-After value: a number of seconds or an HTTP-date."""
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _message(exc: Exception) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    text = str(text)
+    return text if len(text) <= 1000 else text[:1000] + "..."
+
+
+def _litellm_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("litellm")
+    except Exception:
+        return "unknown"
+
+
+__all__ = ["LiteLLMProvider", "parse_retry_after"]

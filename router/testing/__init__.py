@@ -1,0 +1,36 @@
+"""Test helpers shipped with the package: a fake LLM provider over real HTTP.
+
+    from router.testing import FakeProviderServer, rate_limited, reply
+
+Standard library only, so importing it costs nothing and pulls in no client library.
+"""
+
+from __future__ import annotations
+
+from router.testing.fake_server import (
+    FakeProviderServer,
+    Outcome,
+    RecordedRequest,
+    bad_request,
+    context_overflow,
+    disconnect,
+    rate_limited,
+    reply,
+    server_error,
+    slow,
+    unauthorized,
+)
+
+__all__ = [
+    "FakeProviderServer",
+    "Outcome",
+    "RecordedRequest",
+    "bad_request",
+    "context_overflow",
+    "disconnect",
+    "rate_limited",
+    "reply",
+    "server_error",
+    "slow",
+    "unauthorized",
+]

@@ -1,0 +1,508 @@
+"""A fake LLM provider on 127.0.0.1 that speaks OpenAI, Anthropic and Ollama over real HTTP.
+
+    with FakeProviderServer(reply="hi") as fake:
+        fake.enqueue(rate_limited(retry_after=2), reply("second try"))
+        ...  # point an adapter at fake.base_url (OpenAI) or fake.url (Anthropic, Ollama)
+        assert fake.requests[0].headers["authorization"] == "Bearer sk-..."
+
+Endpoints: `POST /v1/chat/completions`, `GET /v1/models` (also without `/v1`),
+`POST /v1/messages`, `POST /api/chat`, `POST /api/generate`, `GET /api/tags`,
+`POST /api/show`. Every reply goes out in one write on a TCP_NODELAY socket with
+HTTP/1.1 keep-alive and Content-Length (streams: chunked encoding), so a client
+never waits on delayed ACKs and timings measure the client, not the fake.
+
+Each completion request takes the next scripted `Outcome` from the queue; when the
+queue is empty, random faults (if `fault_rate` > 0, seeded) or the default reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import ThreadingMixIn
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from router.testing import _wire
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One scripted answer. Build them with `reply`, `rate_limited`, `server_error`, ..."""
+
+    text: str | None = None  # None: the server's default reply
+    status: int = 200
+    kind: str = "ok"  # error kind: rate_limited, server_error, auth, bad_request, ...
+    message: str = ""  # error message
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+    disconnect_after: int | None = None  # drop the connection after N text pieces
+    usage: tuple[int, int] | None = None  # (input, output) tokens
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
+
+
+def reply(
+    text: str | None = None,
+    *,
+    usage: tuple[int, int] | None = None,
+    tool_calls: Iterable[Mapping[str, Any]] = (),
+    delay: float = 0.0,
+) -> Outcome:
+    """A successful answer; `tool_calls` items are {"name": ..., "arguments": {...}}."""
+    return Outcome(text=text, usage=usage, tool_calls=tuple(tool_calls), delay=delay)
+
+
+def rate_limited(retry_after: float | str | None = 1) -> Outcome:
+    """429; `retry_after` is seconds or an HTTP-date string, None for no header."""
+    headers = {} if retry_after is None else {"Retry-After": _header_value(retry_after)}
+    return Outcome(status=429, kind="rate_limited", message="Rate limit reached", headers=headers)
+
+
+def server_error(status: int = 500, message: str = "The server had an error") -> Outcome:
+    return Outcome(status=status, kind="server_error", message=message)
+
+
+def unauthorized(status: int = 401) -> Outcome:
+    return Outcome(status=status, kind="auth", message="Incorrect API key provided")
+
+
+def bad_request(message: str = "Invalid request") -> Outcome:
+    return Outcome(status=400, kind="bad_request", message=message)
+
+
+def context_overflow() -> Outcome:
+    """400 with the API's own "prompt too long" message."""
+    return Outcome(status=400, kind="context_overflow")
+
+
+def slow(seconds: float, text: str | None = None) -> Outcome:
+    return Outcome(text=text, delay=seconds)
+
+
+def disconnect(after: int = 0) -> Outcome:
+    """Close the connection: before any reply (0), or after `after` streamed text pieces."""
+    return Outcome(disconnect_after=after)
+
+
+def _header_value(v: float | str) -> str:
+    return v if isinstance(v, str) else (str(int(v)) if float(v).is_integer() else str(v))
+
+
+_FAULTS: Mapping[str, Outcome] = {
+    "rate_limited": rate_limited(1),
+    "server_error": server_error(500),
+    "unavailable": server_error(503, "Service unavailable"),
+    "disconnect": disconnect(1),
+    "auth": unauthorized(),
+    "context_overflow": context_overflow(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request as it came over the wire (header names lower-cased)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: Any  # parsed JSON, or None
+    raw: bytes = b""
+
+
+class FakeProviderServer:
+    """See the module docstring. Thread-safe; start()/stop() or use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        reply: str = "Hello from the fake provider.",
+        input_tokens: int = 10,
+        output_tokens: int | None = None,  # None: one per word of the reply
+        models: Iterable[str] = ("gpt-4o-mini", "llama3:latest"),
+        fault_rate: float = 0.0,
+        fault_kinds: Iterable[str] = ("rate_limited", "server_error", "disconnect"),
+        fault_delay: float = 0.0,  # also sleep this long before a faulty reply
+        seed: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        unknown = set(fault_kinds) - set(_FAULTS) - {"slow"}
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {sorted(_FAULTS)}")
+        self.reply_text = reply
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.models = tuple(models)
+        self.fault_rate = fault_rate
+        self.fault_kinds = tuple(fault_kinds)
+        self.fault_delay = fault_delay
+        self._random = random.Random(seed)
+        self._host, self._port = host, port
+        self._lock = threading.Lock()
+        self._queue: deque[Outcome] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeProviderServer:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self._host, self._port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-provider:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping on a delay
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeProviderServer:
+        return self.start()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the fake server is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:PORT: the api_base for Anthropic and Ollama clients."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible api_base (ends in /v1)."""
+        return self.url + "/v1"
+
+    # -- scripting -------------------------------------------------------------------------
+
+    def enqueue(self, *outcomes: Outcome) -> None:
+        """Answer the next completion requests with these outcomes, in order."""
+        with self._lock:
+            self._queue.extend(outcomes)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        with self._lock:
+            if not self._requests:
+                raise LookupError("no request recorded yet")
+            return self._requests[-1]
+
+    def reset(self) -> None:
+        """Forget recorded requests and scripted outcomes."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+
+    # -- used by the handler ---------------------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _next_outcome(self) -> Outcome:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+            if self.fault_rate > 0 and self._random.random() < self.fault_rate:
+                kind = self._random.choice(self.fault_kinds)
+                if kind == "slow":
+                    return slow(self.fault_delay or 1.0)
+                fault = _FAULTS[kind]
+                return Outcome(**{**_as_dict(fault), "delay": self.fault_delay})
+        return Outcome()
+
+    def _answer(self, outcome: Outcome, model: str, include_usage: bool) -> _wire.Answer:
+        text = self.reply_text if outcome.text is None else outcome.text
+        if outcome.usage is not None:
+            n_in, n_out = outcome.usage
+        else:
+            n_in = self.input_tokens
+            n_out = self.output_tokens if self.output_tokens is not None else len(text.split())
+        return _wire.Answer(model, text, n_in, n_out, outcome.tool_calls, include_usage)
+
+
+def _as_dict(o: Outcome) -> dict[str, Any]:
+    return {name: getattr(o, name) for name in Outcome.__slots__}
+
+
+class _Server(ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], fake: FakeProviderServer) -> None:
+        self.fake = fake
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, conn: socket.socket, alive: bool) -> None:
+        with self._conns_lock:
+            (self._conns.add if alive else self._conns.discard)(conn)
+
+    def close_connections(self) -> None:
+        """Drop idle keep-alive connections so their threads end with the server."""
+        with self._conns_lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+# (method, path without a leading /v1) -> handler method name
+_ROUTES: Mapping[tuple[str, str], str] = {
+    ("POST", "/chat/completions"): "_openai",
+    ("GET", "/models"): "_openai_models",
+    ("POST", "/messages"): "_anthropic",
+    ("POST", "/api/chat"): "_ollama_chat",
+    ("POST", "/api/generate"): "_ollama_generate",
+    ("GET", "/api/tags"): "_ollama_tags",
+    ("POST", "/api/show"): "_ollama_show",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Small writes must not wait for the peer's delayed ACK (Nagle's algorithm).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests scan stderr for leaked keys
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        raw = self._read_body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.fake._record(RecordedRequest(self.command, path, headers, body, raw))
+        key = path[3:] if path.startswith("/v1/") else path
+        handler = _ROUTES.get((self.command, key))
+        if handler is None:
+            self._send_json(404, {"error": {"message": f"no route {self.command} {path}"}})
+            return
+        try:
+            getattr(self, handler)(body if isinstance(body, dict) else {})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. its timeout)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _head(self, status: int, headers: Mapping[str, str]) -> bytes:
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _send_json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
+        body = json.dumps(data, separators=(",", ":")).encode()
+        head = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        self.wfile.write(self._head(status, {**head, **(headers or {})}) + body)  # one write
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    # -- completions -----------------------------------------------------------------------
+
+    def _complete(self, dialect: _wire.Dialect, flavour: str, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        outcome = fake._next_outcome()
+        if outcome.delay and fake._stopping.wait(outcome.delay):
+            self._drop()
+            return
+        stream = bool(body.get("stream"))
+        if outcome.disconnect_after is not None and (not stream or outcome.disconnect_after == 0):
+            self._drop()
+            return
+        if outcome.status >= 400:
+            message = outcome.message or _wire.CONTEXT_MESSAGES[flavour]
+            error = dialect.error(outcome.status, message, outcome.kind)
+            self._send_json(outcome.status, error, outcome.headers)
+            return
+        options = body.get("stream_options") or {}
+        include_usage = not stream or flavour != "openai" or bool(options.get("include_usage"))
+        answer = fake._answer(outcome, str(body.get("model", "fake-model")), include_usage)
+        if not stream:
+            self._send_json(200, dialect.reply(answer), outcome.headers)
+            return
+        pieces = dialect.stream(answer)
+        cut = outcome.disconnect_after
+        if cut is not None:
+            kept: list[tuple[bytes, bool]] = []
+            n_text = 0
+            for piece, is_text in pieces:
+                if n_text >= cut:
+                    break
+                kept.append((piece, is_text))
+                n_text += is_text
+            pieces = kept
+        head = {
+            "Content-Type": dialect.stream_type,
+            "Cache-Control": "no-cache",
+            "Transfer-Encoding": "chunked",
+            **outcome.headers,
+        }
+        out = [self._head(200, head)]
+        out += [b"%x\r\n%s\r\n" % (len(data), data) for data, _ in pieces]
+        if cut is None:
+            out.append(b"0\r\n\r\n")
+        self.wfile.write(b"".join(out))
+        if cut is not None:
+            self._drop()
+
+    def _openai(self, body: dict[str, Any]) -> None:
+        self._complete(_OPENAI, "openai", body)
+
+    def _anthropic(self, body: dict[str, Any]) -> None:
+        self._complete(_ANTHROPIC, "anthropic", body)
+
+    def _ollama_chat(self, body: dict[str, Any]) -> None:
+        self._complete(_OLLAMA_CHAT, "ollama", body)
+
+    def _ollama_generate(self, body: dict[str, Any]) -> None:
+        self._complete(_OLLAMA_GENERATE, "ollama", body)
+
+    # -- listings --------------------------------------------------------------------------
+
+    def _openai_models(self, body: dict[str, Any]) -> None:
+        data = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+            for m in self.server.fake.models
+        ]
+        self._send_json(200, {"object": "list", "data": data})
+
+    def _ollama_tags(self, body: dict[str, Any]) -> None:
+        models = [
+            {
+                "name": m,
+                "model": m,
+                "modified_at": "2024-01-01T00:00:00Z",
+                "size": 1,
+                "digest": "0" * 64,
+                "details": {"format": "gguf", "family": "fake", "parameter_size": "1B"},
+            }
+            for m in self.server.fake.models
+        ]
+        self._send_json(200, {"models": models})
+
+    def _ollama_show(self, body: dict[str, Any]) -> None:
+        info = {"general.architecture": "fake", "fake.context_length": 8192}
+        self._send_json(200, {"template": "", "model_info": info, "capabilities": ["completion"]})
+
+
+_OPENAI = _wire.OpenAI()
+_ANTHROPIC = _wire.Anthropic()
+_OLLAMA_CHAT = _wire.Ollama()
+_OLLAMA_GENERATE = _wire.Ollama(generate=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m router.testing.fake_server --port 8000`: serve until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--reply", default="Hello from the fake provider.")
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    fake = FakeProviderServer(
+        reply=args.reply, port=args.port, fault_rate=args.fault_rate, seed=args.seed
+    )
+    with fake:
+        print(f"fake provider on {fake.url} (OpenAI base {fake.base_url}); Ctrl-C stops")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
