@@ -336,7 +336,8 @@ class ConfigWatcher:
             if event is not None:
                 self.events_seen += 1
                 self.last_event_at = time.time()
-                log.debug("config watcher: %s %s", event.event_type, event.src_path)
+                dest = f" -> {os.fsdecode(event.dest_path)}" if event.dest_path else ""
+                log.debug("config watcher: %s %s%s", event.event_type, event.src_path, dest)
             if self._burst_start is None:
                 self._burst_start = now
             # The timer restarts on each event, but a burst cannot postpone forever.
