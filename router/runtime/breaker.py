@@ -91,6 +91,10 @@ class CircuitBreaker:
             return f"circuit half-open: probe in flight ({self._why})"
         return None
 
+    @property
+    def closed(self) -> bool:
+        return self._state is CLOSED
+
     # -- the attempt loop ---------------------------------------------------------
 
     def acquire(self) -> str | None:

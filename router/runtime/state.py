@@ -1,0 +1,402 @@
+"""`LiveState`: what the router knows from serving, for the engine and for people.
+
+It implements the engine's `RoutingState` (circuit breakers, budgets, rate limits,
+latency, in-flight counts, round-robin counters, providers disabled by an auth error)
+and shows all of it in `status()`. It outlives configs: `update_config()` keeps the
+state of every model that is still there.
+
+`unavailable_reason()` runs per candidate per request: it reads dicts that are only
+ever replaced whole, takes no lock and does no I/O.
+
+The attempt loop drives one try through `admit()` then `succeeded()` or `failed()`:
+
+    ticket = state.admit(model, rule, tokens, est_cost)   # a Ticket, or the reason why not
+    ... call the model ...
+    state.succeeded(ticket, usage_record)  |  state.failed(ticket, exc)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from router.config.model import BreakerPolicy, Config, ModelConfig, ProviderConfig
+from router.errors import AuthError, BadRequest, ProviderError
+from router.runtime.breaker import BreakerState, CircuitBreaker
+from router.runtime.budgets import BudgetTracker, Reservation
+from router.runtime.ratelimit import RateLimiter, limits_of
+from router.runtime.usage import UsageRecord, UsageStore, open_store
+
+Clock = Callable[[], float]
+
+EWMA_ALPHA = 0.2  # weight of the newest latency: a few calls move the average
+_CLOSED = BreakerState("closed", 0, None)
+
+
+@dataclass(slots=True)
+class Ticket:
+    """One admitted try: what must be given back or counted when it ends."""
+
+    model: str
+    rule: str | None
+    tokens: int
+    started: float  # monotonic
+    reservation: Reservation
+    breaker: CircuitBreaker | None  # set when this try holds the half-open probe
+    done: bool = False
+
+
+def is_free(model: ModelConfig, provider: ProviderConfig | None) -> bool:
+    """A model that costs nothing is never held back by a budget: it is what
+    `on_budget: fallback` falls back to."""
+    if model.cost is not None:
+        return model.cost.input == 0 and model.cost.output == 0
+    if provider is not None and provider.type == "llama_cpp":
+        return True
+    return model.model.startswith(("ollama/", "ollama_chat/"))
+
+
+def usage_path(config: Config) -> str | None:
+    """`settings.usage_db`, relative to the directory of the config's first file."""
+    path = config.settings.usage_db
+    if not path or path == ":memory:":
+        return path
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path) and config.files:
+        path = os.path.join(os.path.dirname(config.files[0]), path)
+    return os.path.abspath(path)
+
+
+def counts_against_breaker(exc: ProviderError) -> bool:
+    """Failures of the model, not of the request: bad requests say nothing of its health,
+    and an auth error disables the whole provider instead."""
+    return not isinstance(exc, (BadRequest, AuthError))
+
+
+class LiveState:
+    def __init__(
+        self,
+        config: Config,
+        store: UsageStore | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._wall = wall
+        self._lock = threading.Lock()  # counters and config swaps; never on the read path
+        self._owned_path = None if store is not None else usage_path(config)
+        self.store: UsageStore = store if store is not None else open_store(self._owned_path)
+        self._owns_store = store is None
+        self._old_stores: list[UsageStore] = []
+        self.budgets = BudgetTracker(config.budgets, self.store, clock=wall)
+        self.rate_limits = RateLimiter(limits_of(config.models.values()), clock=clock, sleep=sleep)
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._latency: dict[str, float] = {}
+        self._in_flight: dict[str, int] = {}
+        self._rr: dict[str, itertools.count[int]] = {}
+        self._disabled: dict[str, str] = {}  # provider -> why (auth errors)
+        self._apply(config)
+
+    def _apply(self, config: Config) -> None:
+        self.config = config
+        self._models = dict(config.models)
+        self._provider_of = {m.name: m.provider for m in config.models.values()}
+        self._provider_ids = {n: p.identity() for n, p in config.providers.items()}
+        self._free = frozenset(
+            m.name for m in config.models.values() if is_free(m, config.providers.get(m.provider))
+        )
+        self._wait_rules = frozenset(r.name for r in config.rules if r.on_rate_limit == "wait")
+
+    # -- RoutingState (hot path) --------------------------------------------------
+
+    def unavailable_reason(self, model: str, rule: str) -> str | None:
+        if self._disabled:
+            provider = self._provider_of.get(model)
+            why = self._disabled.get(provider) if provider is not None else None
+            if why is not None:
+                return f"provider {provider} disabled: {why}"
+        breaker = self._breakers.get(model)
+        if breaker is not None:
+            why = breaker.unavailable_reason()
+            if why is not None:
+                return why
+        if model not in self._free:
+            why = self.budgets.reason(model, rule)
+            if why is not None:
+                return why
+        if rule not in self._wait_rules:
+            return self.rate_limits.check(model)
+        return None
+
+    def latency(self, model: str) -> float | None:
+        return self._latency.get(model)
+
+    def in_flight(self, model: str) -> int:
+        return self._in_flight.get(model, 0)
+
+    def next_index(self, key: str) -> int:
+        counter = self._rr.get(key)
+        if counter is None:
+            counter = self._rr.setdefault(key, itertools.count())
+        return next(counter)  # itertools.count is atomic under the GIL
+
+    # -- the attempt loop -----------------------------------------------------------
+
+    def breaker(self, model: str) -> CircuitBreaker:
+        b = self._breakers.get(model)
+        if b is not None:
+            return b
+        with self._lock:
+            b = self._breakers.get(model)
+            if b is None:
+                m = self._models.get(model)
+                policy = m.breaker if m is not None else BreakerPolicy()
+                b = CircuitBreaker(policy, clock=self._clock, wall=self._wall)
+                self._breakers = {**self._breakers, model: b}
+            return b
+
+    def admit(
+        self,
+        model: str,
+        rule: str | None,
+        tokens: int = 0,
+        estimated_cost: float = 0.0,
+        *,
+        wait_until: float | None = None,
+    ) -> Ticket | str:
+        """Claim a try at `model`: breaker probe, rate limit, budget. The reason if refused.
+
+        `wait_until` (a `time.monotonic` deadline, or inf): wait for the rate limit instead
+        of refusing; the rule's `on_rate_limit: wait`.
+        """
+        probe, why = self._probe(model, rule)
+        if why is not None:
+            return why
+        if wait_until is not None:
+            deadline = None if wait_until == float("inf") else wait_until
+            if not self.rate_limits.acquire_wait(model, tokens, deadline):
+                self._unprobe(probe)
+                return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
+        else:
+            why = self.rate_limits.try_acquire(model, tokens)
+            if why is not None:
+                self._unprobe(probe)
+                return why
+        return self._reserve(model, rule, tokens, estimated_cost, probe)
+
+    async def aadmit(
+        self,
+        model: str,
+        rule: str | None,
+        tokens: int = 0,
+        estimated_cost: float = 0.0,
+        *,
+        wait_until: float | None = None,
+    ) -> Ticket | str:
+        """`admit()` for asyncio: a rate-limit wait does not block the event loop."""
+        if wait_until is None:
+            return self.admit(model, rule, tokens, estimated_cost)
+        probe, why = self._probe(model, rule)
+        if why is not None:
+            return why
+        deadline = None if wait_until == float("inf") else wait_until
+        if not await self.rate_limits.aacquire_wait(model, tokens, deadline):
+            self._unprobe(probe)
+            return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
+        return self._reserve(model, rule, tokens, estimated_cost, probe)
+
+    def _probe(self, model: str, rule: str | None) -> tuple[CircuitBreaker | None, str | None]:
+        if self._disabled:
+            provider = self._provider_of.get(model)
+            why = self._disabled.get(provider) if provider is not None else None
+            if why is not None:
+                return None, f"provider {provider} disabled: {why}"
+        b = self._breakers.get(model)
+        if b is None:
+            return None, None
+        was_open = not b.closed
+        why = b.acquire()
+        if why is not None:
+            return None, why
+        return (b if was_open else None), None
+
+    def _unprobe(self, probe: CircuitBreaker | None) -> None:
+        if probe is not None:
+            probe.release()
+
+    def _reserve(
+        self,
+        model: str,
+        rule: str | None,
+        tokens: int,
+        estimated_cost: float,
+        probe: CircuitBreaker | None,
+    ) -> Ticket | str:
+        if model in self._free:
+            res: Reservation | None = Reservation(model, rule, 0.0, ())
+        else:
+            res = self.budgets.reserve(model, rule, estimated_cost)
+        if res is None:
+            self.rate_limits.release(model, tokens)
+            self._unprobe(probe)
+            return self.budgets.reason(model, rule) or "budget spent"
+        with self._lock:
+            self._in_flight[model] = self._in_flight.get(model, 0) + 1
+        return Ticket(model, rule, tokens, self._clock(), res, probe)
+
+    def succeeded(
+        self, ticket: Ticket, record: UsageRecord | None = None, latency_s: float | None = None
+    ) -> None:
+        """The try served: count its spend and tokens, close a half-open breaker."""
+        if ticket.done:
+            return
+        ticket.done = True
+        self._end(ticket)
+        cost = record.cost_usd if record is not None else 0.0
+        # Memory first, then the store: a reload seeding totals in between would
+        # rather miss one request than count it twice.
+        self.budgets.commit(ticket.reservation, cost)
+        if record is not None:
+            self.store.record(record)
+            self.rate_limits.settle(
+                ticket.model, ticket.tokens, record.input_tokens + record.output_tokens
+            )
+        b = self._breakers.get(ticket.model)
+        if b is not None:
+            b.record_success()
+        took = latency_s if latency_s is not None else self._clock() - ticket.started
+        old = self._latency.get(ticket.model)
+        new = took if old is None else old + EWMA_ALPHA * (took - old)
+        self._latency = {**self._latency, ticket.model: new}
+
+    def failed(self, ticket: Ticket, exc: ProviderError | None = None) -> None:
+        """The try failed (or was abandoned when `exc` is None): nothing was spent."""
+        if ticket.done:
+            return
+        ticket.done = True
+        self._end(ticket)
+        self.budgets.release(ticket.reservation)
+        if exc is None:
+            self._unprobe(ticket.breaker)
+            return
+        if isinstance(exc, AuthError):
+            provider = exc.provider or self._provider_of.get(ticket.model)
+            if provider:
+                status = f" ({exc.status})" if exc.status else ""
+                self.disable_provider(provider, f"authentication failed{status}: {exc}")
+        if counts_against_breaker(exc):
+            self.breaker(ticket.model).record_failure()
+        else:
+            self._unprobe(ticket.breaker)
+
+    def _end(self, ticket: Ticket) -> None:
+        with self._lock:
+            n = self._in_flight.get(ticket.model, 0) - 1
+            if n > 0:
+                self._in_flight[ticket.model] = n
+            else:
+                self._in_flight.pop(ticket.model, None)
+
+    def record_usage(self, record: UsageRecord) -> None:
+        """Count spend that went through no ticket."""
+        self.budgets.add(record.model, record.rule, record.cost_usd)
+        self.store.record(record)
+
+    def disable_provider(self, name: str, reason: str) -> None:
+        """Take a provider out of routing until its settings change (e.g. a new key)."""
+        with self._lock:
+            self._disabled = {**self._disabled, name: reason}
+
+    def enable_provider(self, name: str) -> None:
+        with self._lock:
+            self._disabled = {k: v for k, v in self._disabled.items() if k != name}
+
+    # -- config reloads -------------------------------------------------------------
+
+    def update_config(self, config: Config) -> None:
+        """Follow a reload; models, rules and providers that remain keep their state."""
+        with self._lock:
+            old_ids = self._provider_ids
+            keep: dict[str, CircuitBreaker] = {}
+            for name, b in self._breakers.items():
+                m = config.models.get(name)
+                if m is not None:
+                    if m.breaker != b.policy:
+                        b.update_policy(m.breaker)
+                    keep[name] = b
+            self._breakers = keep
+            self._latency = {k: v for k, v in self._latency.items() if k in config.models}
+            # A provider disabled by an auth error stays so until its settings change.
+            self._disabled = {
+                name: why
+                for name, why in self._disabled.items()
+                if name in config.providers and config.providers[name].identity() == old_ids[name]
+            }
+            new_path = usage_path(config)
+            if self._owns_store and new_path != self._owned_path:
+                # Another file means other totals: the old store stays open for tries in
+                # flight and is closed with this state.
+                self._old_stores.append(self.store)
+                self.store = open_store(new_path)
+                self._owned_path = new_path
+                self.budgets = BudgetTracker(config.budgets, self.store, clock=self._wall)
+            else:
+                self.budgets.update_budgets(config.budgets)
+            self.rate_limits.update(limits_of(config.models.values()))
+            self._apply(config)
+
+    # -- views ------------------------------------------------------------------------
+
+    def breaker_state(self, model: str) -> BreakerState:
+        b = self._breakers.get(model)
+        return _CLOSED if b is None else b.state()
+
+    def status(self) -> dict[str, Any]:
+        """Everything a person may want to see: for `router.status()` and the CLI."""
+        config = self.config
+        now = self._wall()
+        levels = self.rate_limits.levels()
+        models: dict[str, Any] = {}
+        for name, m in config.models.items():
+            lat = self._latency.get(name)
+            models[name] = {
+                "provider": m.provider,
+                "breaker": self.breaker_state(name).as_dict(),
+                "in_flight": self._in_flight.get(name, 0),
+                "latency_ms": None if lat is None else round(lat * 1000, 1),
+                "rate_limit": levels.get(name),
+                "free": name in self._free,
+            }
+        providers = {
+            name: {
+                "enabled": p.enabled and name not in self._disabled,
+                "disabled_reason": self._disabled.get(name) or p.disabled_reason,
+            }
+            for name, p in config.providers.items()
+        }
+        return {
+            "models": models,
+            "providers": providers,
+            "budgets": self.budgets.status(),
+            "spend": {
+                "today_usd": round(self.store.spent("global", None, "day", now), 6),
+                "month_usd": round(self.store.spent("global", None, "month", now), 6),
+            },
+            "usage_db": self._owned_path if self._owns_store else repr(self.store),
+        }
+
+    def close(self) -> None:
+        if self._owns_store:
+            for s in [*self._old_stores, self.store]:
+                s.close()
+            self._old_stores.clear()
+
+
+__all__ = ["LiveState", "Ticket", "counts_against_breaker", "is_free", "usage_path"]
