@@ -1,0 +1,3 @@
+from tests.engine.builders import make_config
+
+__all__ = ["make_config"]
