@@ -28,7 +28,9 @@ from router.config.model import (
 )
 from router.secrets import Secret
 
-_EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+
+def _no_changes() -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +39,24 @@ class ConfigChanges:
 
     rules_added: tuple[str, ...] = ()
     rules_removed: tuple[str, ...] = ()
-    rules_changed: Mapping[str, tuple[str, ...]] = field(default=_EMPTY)
+    rules_changed: Mapping[str, tuple[str, ...]] = field(default_factory=_no_changes)
     rules_reordered: bool = False
     rule_order: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # (old, new) when reordered
     models_added: tuple[str, ...] = ()
     models_removed: tuple[str, ...] = ()
-    models_changed: Mapping[str, tuple[str, ...]] = field(default=_EMPTY)
+    models_changed: Mapping[str, tuple[str, ...]] = field(default_factory=_no_changes)
     providers_added: tuple[str, ...] = ()
     providers_removed: tuple[str, ...] = ()
     # Field names only (api_key, api_base, settings.headers, ...), never values.
-    providers_changed: Mapping[str, tuple[str, ...]] = field(default=_EMPTY)
+    providers_changed: Mapping[str, tuple[str, ...]] = field(default_factory=_no_changes)
     other: tuple[str, ...] = ()  # use cases, budgets, settings, tests: already in words
+
+    def __post_init__(self) -> None:
+        # Read-only views, so a subscriber cannot edit what the next one sees.
+        for name in ("rules_changed", "models_changed", "providers_changed"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
 
     @property
     def is_empty(self) -> bool:
@@ -301,6 +310,13 @@ def _fmt(value: Any, *, top: bool = False) -> str:
     if isinstance(value, (list, tuple)):
         items = [_fmt(v) for v in value]
         return ", ".join(items) if top else "[" + ", ".join(items) + "]"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        inner = ", ".join(
+            f"{f.name}={_fmt(getattr(value, f.name))}"
+            for f in dataclasses.fields(value)
+            if f.name != "where"
+        )
+        return "{" + inner + "}"
     return str(value)
 
 
