@@ -7,11 +7,14 @@ never proof that an adapter works.
 Settings (all optional): `reply` (a template, `{prompt}` is the last user
 message, `{model}` the model's id), `fail` (an error kind to raise on every
 call: timeout, rate_limited, unavailable, auth, bad_request, context_overflow),
-`delay` (seconds per call).
+`delay` (seconds per call). The reply template may also use `{system}` (the
+system message) and `{params}` (the call's params as sorted JSON), so a dry run
+shows what an adapter would have been sent.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import ClassVar
@@ -54,9 +57,18 @@ class MockProvider(Provider):
             exc = _FAILURES.get(str(fail), errors.Unavailable)
             raise exc(f"mock failure: {fail}", provider=self.name, model=call.model.name)
         template = str(settings.get("reply", "[{model}] {prompt}"))
-        return template.replace("{prompt}", last_user_text(call)).replace(
-            "{model}", call.model.model
+        system = next(
+            (m.get("content", "") for m in call.messages if m.get("role") == "system"), ""
         )
+        fields = {
+            "{prompt}": last_user_text(call),
+            "{model}": call.model.model,
+            "{system}": str(system),
+            "{params}": json.dumps(dict(call.params), sort_keys=True, default=str),
+        }
+        for key, value in fields.items():
+            template = template.replace(key, value)
+        return template
 
     def complete(self, call: Call) -> Completion:
         text = self._answer(call)

@@ -1,0 +1,195 @@
+"""The Router end to end on the mock provider (engine-level: no network, no loader)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+import pytest
+
+from router import Chunk, NoRouteError, Result, Router
+from router.config.model import ProviderConfig
+from router.errors import BadRequest
+from router.secrets import Secret
+from tests.engine.builders import model, rule
+
+CANARY = "sk-canary-router-0123456789"
+
+
+def echo_provider(**settings):
+    return ProviderConfig("echo", "mock", api_key=Secret(CANARY), settings=settings)
+
+
+@pytest.fixture
+def router(make_config):
+    cfg = make_config(
+        [
+            rule(
+                "coding",
+                ["bad", "good"],
+                when={"use_case": "coding"},
+                params={"temperature": 0.2, "max_tokens": 32},
+                system="You are a careful {{ language | default('Python') }} engineer.",
+                prompt="Task: {{ prompt }}",
+            ),
+            rule("default", ["good"]),
+        ],
+        models=[
+            model("bad", settings={"fail": "unavailable"}),
+            model("good", model="vendor/good", cost=(1.0, 2.0)),
+        ],
+        providers=[echo_provider(reply="{system}|{prompt}|{params}")],
+    )
+    with Router(cfg) as r:
+        yield r
+
+
+def test_route_falls_back_and_says_so(router):
+    res = router.route("Fix this bug", use_case="coding", temp=0)
+    assert isinstance(res, Result)
+    assert res.model == "good" and res.provider == "echo" and res.rule == "coding"
+    system, prompt, params = res.text.split("|")
+    assert system == "You are a careful Python engineer."
+    assert prompt == "Task: Fix this bug"
+    # `temp` is normalised and the request's value wins over the rule's.
+    assert json.loads(params) == {"max_tokens": 32, "temperature": 0}
+    assert [(a.model, a.error) for a in res.attempts] == [("bad", "unavailable")]
+    assert res.decision.candidates == ("bad", "good")
+    expected_cost = (res.usage.input_tokens * 1.0 + res.usage.output_tokens * 2.0) / 1e6
+    assert res.cost_usd == pytest.approx(expected_cost)
+    assert res.latency_s > 0
+
+
+def test_metadata_feeds_templates(router):
+    res = router.route("x", use_case="coding", metadata={"language": "Rust"})
+    assert res.text.startswith("You are a careful Rust engineer.|")
+
+
+def test_explain_takes_the_same_arguments_and_calls_nothing(router):
+    d = router.explain("Fix this bug", use_case="coding", temperature=0, max_tokens=5)
+    assert (d.rule, d.model, d.provider) == ("coding", "bad", "echo")
+    assert d.max_tokens == 5
+    # the failing model was not called: explain picks it first
+    assert d.candidates == ("bad", "good")
+
+
+def test_messages_are_accepted_wherever_a_prompt_is(router):
+    res = router.route(
+        messages=[
+            {"role": "system", "content": "old system"},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "second"},
+        ],
+        use_case="coding",
+    )
+    system, prompt, _ = res.text.split("|")
+    assert system.startswith("You are a careful") and prompt == "Task: second"
+
+
+def test_stream_yields_chunks_and_a_final_result(router):
+    chunks = list(router.route("one two three", stream=True))
+    assert all(isinstance(c, Chunk) for c in chunks)
+    assert len(chunks) > 2
+    final = chunks[-1].result
+    assert final is not None and final.model == "good"
+    assert "".join(c.text for c in chunks) == final.text
+    assert final.text.split("|")[1] == "one two three"
+
+
+def test_aroute_and_async_stream(router):
+    async def go():
+        res = await router.aroute("Fix", use_case="coding")
+        pieces = [c async for c in await router.aroute("a b c", stream=True)]
+        return res, pieces
+
+    res, pieces = asyncio.run(go())
+    assert res.model == "good" and res.attempts[0].model == "bad"
+    assert pieces[-1].result is not None
+    assert "".join(p.text for p in pieces) == pieces[-1].result.text
+
+
+def test_stream_falls_back_before_first_token(router):
+    chunks = list(router.route("go", use_case="coding", stream=True))
+    result = chunks[-1].result
+    assert result.model == "good"
+    assert [a.model for a in result.attempts] == ["bad"]
+
+
+def test_every_candidate_failing_raises_no_route_with_attempts(make_config):
+    cfg = make_config(
+        [rule("r", ["x", "y"])],
+        models=[model("x", settings={"fail": "timeout"}), model("y", settings={"fail": "auth"})],
+        providers=[echo_provider()],
+    )
+    with pytest.raises(NoRouteError) as info:
+        Router(cfg).route("hi")
+    err = info.value
+    assert [(a.model, a.error) for a in err.attempts] == [("x", "timeout"), ("y", "auth")]
+    assert err.decision is not None and err.decision.rule == "r"
+
+
+def test_no_candidate_raises_no_route_with_trace(make_config):
+    cfg = make_config(
+        [rule("r", ["x"])],
+        models=[model("x", context=10)],
+        providers=[echo_provider()],
+    )
+    with pytest.raises(NoRouteError, match="context too small") as info:
+        Router(cfg).route("a long prompt " * 10)
+    assert info.value.decision.rules[0].note == "no candidate left"
+
+
+def test_bad_arguments_are_clear(router):
+    with pytest.raises(BadRequest, match="needs a prompt or messages"):
+        router.route()
+    with pytest.raises(BadRequest, match="not both"):
+        router.route("x", messages=[{"role": "user", "content": "y"}])
+    with pytest.raises(BadRequest, match=r"messages\[0\]"):
+        router.route(messages=[{"content": "no role"}])
+
+
+def test_undefined_template_variable_is_a_request_error(make_config):
+    cfg = make_config(
+        [rule("r", ["good"], system="Hi {{ name }}")],
+        models=[model("good")],
+        providers=[echo_provider()],
+    )
+    with pytest.raises(BadRequest, match="rule r: system template: 'name' is undefined"):
+        Router(cfg).route("x")
+
+
+def test_status_and_reprs_never_show_the_key(router, capsys):
+    res = router.route("Fix", use_case="coding")
+    texts = [
+        repr(router),
+        json.dumps(router.status(), default=str),
+        repr(router.config),
+        str(router.config),
+        repr(res),
+        res.decision.describe(),
+    ]
+    print(*texts)
+    out = capsys.readouterr()
+    assert CANARY not in out.out + out.err
+    assert all(CANARY not in t for t in texts)
+    assert router.status()["config_version"] == 1
+
+
+def test_routing_tests_run_on_load(make_config):
+    from router.config.model import RoutingTest, Where
+    from router.errors import ConfigError
+
+    cfg = make_config(
+        [rule("r", ["a"])],
+        providers=[echo_provider()],
+    )
+    good = RoutingTest("hello", expect={"model": "a", "rule": "r"})
+    bad = RoutingTest("hello", expect={"model": "b"}, where=Where("rules.yaml", 12, "tests[1]"))
+    ok = Router(dataclasses.replace(cfg, tests=(good,)))
+    assert [o.ok for o in ok.run_tests()] == [True]
+    with pytest.raises(ConfigError) as info:
+        Router(dataclasses.replace(cfg, tests=(good, bad)))
+    assert info.value.line == 12 and info.value.file == "rules.yaml"
+    assert "routed to model 'a' (expected 'b')" in str(info.value)
