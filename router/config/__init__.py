@@ -14,6 +14,7 @@ from router.config.model import (
     UseCaseConfig,
     Where,
 )
+from router.config.loader import load_config
 
 __all__ = [
     "BreakerPolicy",
@@ -28,4 +29,5 @@ __all__ = [
     "Settings",
     "UseCaseConfig",
     "Where",
+    "load_config",
 ]

@@ -1,0 +1,211 @@
+"""Frozen dataclasses from merged sections that passed the schema and the semantic checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from router.config.model import (
+    BreakerPolicy,
+    Budget,
+    Config,
+    Cost,
+    ModelConfig,
+    ProviderConfig,
+    RetryPolicy,
+    RoutingTest,
+    RuleConfig,
+    Settings,
+    UseCaseConfig,
+    Where,
+)
+from router.config.semantics import Merged
+from router.config.sources import Source, index, join, locate
+from router.config.yamlsrc import SECRET_KEY
+from router.providers.params import normalise_params
+from router.secrets import Secret
+
+_PROVIDER_KEYS = frozenset(
+    {"type", "api_key", "api_base", "timeout", "retries", "backoff", "max_backoff", "enabled"}
+)
+_MODEL_KEYS = frozenset(
+    {"provider", "model", "context", "cost", "capabilities", "max_output", "weight",
+     "latency_ms", "rpm", "tpm", "breaker"}
+)
+_RETRY_KEYS = ("retries", "backoff", "max_backoff")
+
+
+def build(
+    merged: Merged, sources: Sequence[Source], files: tuple[str, ...], sha256: str
+) -> Config:
+    def where(pointer: str) -> Where:
+        src, pos = locate(sources, pointer)
+        return Where(src.label if src else None, pos[0] if pos else None, pointer)
+
+    providers = {
+        name: _provider(name, raw, merged.unset.get(name), where(join("providers", name)))
+        for name, raw in merged.providers.items()
+    }
+    models = {
+        name: _model(name, raw, where(join("models", name))) for name, raw in merged.models.items()
+    }
+    rules = tuple(_rule(raw, where(index("rules", i))) for i, raw in enumerate(merged.rules))
+    use_cases = {
+        name: UseCaseConfig(
+            name=name,
+            matches=raw.get("matches"),
+            contains=_strings(raw.get("contains")),
+            where=where(join("use_cases", name)),
+        )
+        for name, raw in merged.use_cases.items()
+    }
+    tests = tuple(
+        RoutingTest(
+            prompt=raw["prompt"],
+            use_case=raw.get("use_case"),
+            tags=_strings(raw.get("tags")),
+            metadata=dict(raw.get("metadata") or {}),
+            expect=dict(raw.get("expect") or {}),
+            where=where(index("tests", i)),
+        )
+        for i, raw in enumerate(merged.tests)
+    )
+    budgets = tuple(
+        Budget(
+            scope=b.data["scope"],
+            name=b.data.get("name"),
+            daily=_float(b.data.get("daily")),
+            monthly=_float(b.data.get("monthly")),
+            where=where(b.pointer),
+        )
+        for b in merged.budgets
+    )
+    return Config(
+        providers=providers,
+        models=models,
+        rules=rules,
+        use_cases=use_cases,
+        tests=tests,
+        budgets=budgets,
+        settings=_settings(merged.settings),
+        files=files,
+        sha256=sha256,
+    )
+
+
+def _provider(name: str, raw: Mapping[str, Any], unset: str | None, where: Where) -> ProviderConfig:
+    reason = None
+    if raw.get("enabled") is False:
+        reason = "disabled in config"
+    elif unset is not None:
+        reason = f"{unset} is not set"
+    key = raw.get("api_key")
+    return ProviderConfig(
+        name=name,
+        type=raw["type"],
+        api_key=Secret(key) if key else None,
+        api_base=raw.get("api_base") or None,
+        timeout=_float(raw.get("timeout")),
+        disabled_reason=reason,
+        retry=_retry(raw) or RetryPolicy(),
+        settings=_hide_secrets({k: v for k, v in raw.items() if k not in _PROVIDER_KEYS}),
+        where=where,
+    )
+
+
+def _model(name: str, raw: Mapping[str, Any], where: Where) -> ModelConfig:
+    cost = raw.get("cost")
+    breaker = raw.get("breaker") or {}
+    defaults = BreakerPolicy()
+    return ModelConfig(
+        name=name,
+        provider=raw["provider"],
+        model=str(raw.get("model") or name),
+        context=int(raw.get("context", 8192)),
+        cost=(
+            Cost(float(cost.get("input", 0.0)), float(cost.get("output", 0.0)))
+            if isinstance(cost, dict)
+            else None
+        ),
+        capabilities=frozenset(raw.get("capabilities") or ()),
+        max_output=_int(raw.get("max_output")),
+        weight=float(raw.get("weight", 1.0)),
+        latency_ms=_float(raw.get("latency_ms")),
+        rpm=_int(raw.get("rpm")),
+        tpm=_int(raw.get("tpm")),
+        breaker=BreakerPolicy(
+            failures=int(breaker.get("failures", defaults.failures)),
+            window=float(breaker.get("window", defaults.window)),
+            cooldown=float(breaker.get("cooldown", defaults.cooldown)),
+        ),
+        settings=_hide_secrets({k: v for k, v in raw.items() if k not in _MODEL_KEYS}),
+        where=where,
+    )
+
+
+def _rule(raw: Mapping[str, Any], where: Where) -> RuleConfig:
+    return RuleConfig(
+        name=raw["name"],
+        targets=tuple(raw["targets"]),
+        when=raw.get("when") or None,
+        strategy=raw.get("strategy", "ordered"),
+        max_cost=_float(raw.get("max_cost")),
+        params=normalise_params(raw.get("params") or {}),
+        system=raw.get("system"),
+        prompt=raw.get("prompt"),
+        fallback=raw.get("fallback"),
+        on_budget=raw.get("on_budget", "fallback"),
+        on_rate_limit=raw.get("on_rate_limit", "skip"),
+        retry=_retry(raw),
+        weights={k: float(v) for k, v in (raw.get("weights") or {}).items()},
+        deadline=_float(raw.get("deadline")),
+        where=where,
+    )
+
+
+def _retry(raw: Mapping[str, Any]) -> RetryPolicy | None:
+    if not any(k in raw for k in _RETRY_KEYS):
+        return None
+    d = RetryPolicy()
+    return RetryPolicy(
+        retries=int(raw.get("retries", d.retries)),
+        backoff=float(raw.get("backoff", d.backoff)),
+        max_backoff=float(raw.get("max_backoff", d.max_backoff)),
+    )
+
+
+def _settings(raw: Mapping[str, Any]) -> Settings:
+    d = Settings()
+    return Settings(
+        default_max_tokens=int(raw.get("default_max_tokens", d.default_max_tokens)),
+        deadline=_float(raw.get("deadline")),
+        usage_db=raw.get("usage_db") or None,
+        debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+    )
+
+
+def _hide_secrets(value: Any, key: str = "") -> Any:
+    """Credentials in settings (headers' Authorization, a per-model api_key) become Secret."""
+    if isinstance(value, dict):
+        return {k: _hide_secrets(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide_secrets(v, key) for v in value]
+    if isinstance(value, str) and value and key and SECRET_KEY.search(key):
+        return Secret(value)
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

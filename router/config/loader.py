@@ -1,0 +1,194 @@
+"""`load_config`: one YAML file or a directory of them, to a checked, frozen `Config`.
+
+    files  ->  compose (line numbers)  ->  plain values + ${VAR}  ->  schema (per file)
+           ->  merge by section        ->  semantic checks        ->  dataclasses
+
+Every problem found on the way is collected; if there is any, one `ConfigError`
+carries them all, each with file, line, column and key path.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from router.config import schema, semantics, yamlsrc
+from router.config.build import build
+from router.config.model import Config
+from router.config.semantics import BudgetEntry, Merged
+from router.config.sources import Issues, Source, index, join, locate
+from router.errors import ConfigError, ConfigIssue
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, check and build the config at `path` (a YAML file or a directory of them).
+
+    A directory's `*.yaml` / `*.yml` files (not hidden ones, not subdirectories) are read in
+    name order and merged section by section: rules, tests and budgets are concatenated,
+    providers, models, use cases and settings merged by name (a name twice is an error).
+    `${VAR}` and `${VAR:-default}` are read from `environ` (default: `os.environ`).
+
+    Raises ConfigError with every issue found.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    label = os.fspath(path)
+    files = _find_files(Path(label), label)
+    sources: list[Source] = []
+    issues = Issues(sources)
+    digest = hashlib.sha256()
+    merged = Merged()
+    offsets: dict[str, int] = {}
+    with _gc_paused():  # a config is many small objects: collections would only slow it down
+        for shown, file in files:
+            source = Source(shown, str(file.resolve()))
+            sources.append(source)
+            text = _read(file, source, issues, digest)
+            if text is None:
+                continue
+            root = yamlsrc.compose(text, source, issues)
+            converter = yamlsrc.Converter(source, env, offsets, issues)
+            data = converter.root(root)
+            schema.validate(data, source, offsets, issues)
+            _merge(merged, data, converter.unset, source, sources, offsets, issues)
+        semantics.check(merged, sources, issues)
+        if issues:
+            raise ConfigError(issues.result())
+        return build(merged, sources, tuple(s.abspath for s in sources), digest.hexdigest())
+
+
+def _find_files(path: Path, label: str) -> list[tuple[str, Path]]:
+    if path.is_dir():
+        found = sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix in SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+        if not found:
+            raise ConfigError(f"no *.yaml or *.yml files in {label}", file=label)
+        return [(os.path.join(label, p.name), p) for p in found]
+    if not path.exists():
+        raise ConfigError(f"config not found: {label}", file=label)
+    return [(label, path)]
+
+
+def _read(file: Path, source: Source, issues: Issues, digest: Any) -> str | None:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        issues.add(f"cannot read the file: {exc.strerror or exc}", source, None, "")
+        return None
+    digest.update(data)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        issues.add("the file is not UTF-8 text", source, (line, 1), "")
+        return None
+
+
+def _merge(
+    merged: Merged,
+    data: Mapping[str, Any],
+    unset: Mapping[str, str],
+    source: Source,
+    sources: list[Source],
+    offsets: dict[str, int],
+    issues: Issues,
+) -> None:
+    """Adds one file's sections to `merged`; advances `offsets` past its list items."""
+    for section, noun in (("providers", "provider"), ("models", "model"), ("use_cases", "use case")):
+        target: dict[str, Any] = getattr(merged, section)
+        entries = data.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for name, value in entries.items():
+            pointer = join(section, name)
+            if name in target:
+                first, pos = locate(sources, pointer)
+                where = f"{first.label}:{pos[0]}" if first and pos else "another file"
+                issues.at(pointer, f"duplicate {noun} '{name}' (first defined at {where})", source)
+                continue
+            target[name] = value
+            if section == "providers" and name in unset:
+                merged.unset[name] = unset[name]
+    for section in ("rules", "tests"):
+        items = data.get(section)
+        if isinstance(items, list):
+            getattr(merged, section).extend(items)
+            offsets[section] = offsets.get(section, 0) + len(items)
+    _merge_budgets(merged, data.get("budgets"), offsets)
+    settings = data.get("settings")
+    if isinstance(settings, dict):
+        for key, value in settings.items():
+            pointer = join("settings", key)
+            if key in merged.settings:
+                first, pos = locate(sources, pointer)
+                where = f"{first.label}:{pos[0]}" if first and pos else "another file"
+                issues.at(pointer, f"setting '{key}' is set twice (first at {where})", source)
+            else:
+                merged.settings[key] = value
+
+
+def _merge_budgets(merged: Merged, budgets: Any, offsets: dict[str, int]) -> None:
+    """Both budget forms become entries {scope, name, daily, monthly}.
+
+    budgets:                                  budgets:
+      - {scope: global, daily: 5}               global: {daily: 5}
+      - {scope: rule, name: coding, ...}        rules:  {coding: {monthly: 20}}
+                                                models: {gpt-4o: {daily: 1}}
+    """
+    if isinstance(budgets, list):
+        start = offsets.get("budgets", 0)
+        for i, entry in enumerate(budgets, start):
+            if isinstance(entry, dict):
+                pointer = index("budgets", i)
+                merged.budgets.append(BudgetEntry(pointer, entry, join(pointer, "name")))
+        offsets["budgets"] = start + len(budgets)
+    elif isinstance(budgets, dict):
+        limits = budgets.get("global")
+        if isinstance(limits, dict):
+            pointer = "budgets.global"
+            merged.budgets.append(BudgetEntry(pointer, {"scope": "global", **limits}, pointer))
+        for scope, key in (("rule", "rules"), ("model", "models")):
+            named = budgets.get(key)
+            if not isinstance(named, dict):
+                continue
+            for name, limits in named.items():
+                if isinstance(limits, dict):
+                    pointer = join(join("budgets", key), name)
+                    entry = {"scope": scope, "name": name, **limits}
+                    merged.budgets.append(BudgetEntry(pointer, entry, pointer))
+
+
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector while loading; safe when loads overlap in threads."""
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+__all__ = ["ConfigError", "ConfigIssue", "load_config"]

@@ -1,0 +1,236 @@
+"""Checks the schema cannot express: names that must refer to something, rules that
+can never match, regexes that do not compile. Run on the merged sections after the
+schema, and written defensively, so a file with schema errors still gets these too
+and every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.config.sources import Issues, Source, index, join, locate
+
+
+@dataclass(slots=True)
+class BudgetEntry:
+    """One budget from either form; `data` holds scope, name, daily, monthly."""
+
+    pointer: str
+    data: dict[str, Any]
+    name_pointer: str  # where the name was written: `name:` (list form) or the key
+
+
+@dataclass(slots=True)
+class Merged:
+    """All files' sections merged: mappings by name (first wins), lists concatenated."""
+
+    providers: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    rules: list[Any] = field(default_factory=list)  # rules[i] is written at pointer rules[i]
+    use_cases: dict[str, Any] = field(default_factory=dict)
+    tests: list[Any] = field(default_factory=list)
+    budgets: list[BudgetEntry] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    unset: dict[str, str] = field(default_factory=dict)  # provider -> first unset variable
+
+
+def check(merged: Merged, sources: Sequence[Source], issues: Issues) -> None:
+    """Report every semantic problem in `merged`."""
+    _models(merged, issues)
+    _use_cases(merged, issues)
+    rule_at = _rules(merged, sources, issues)
+    _fallbacks(merged, rule_at, issues)
+    _tests(merged, rule_at, issues)
+    _budgets(merged, rule_at, sources, issues)
+
+
+def _hint(word: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+    if len(known) > 2000:  # difflib is quadratic-ish; a typo among thousands gets no hint
+        return ""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _unknown(what: str, name: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+    return f"unknown {what} '{name}'" + _hint(name, known)
+
+
+def _models(merged: Merged, issues: Issues) -> None:
+    for name, model in merged.models.items():
+        if not isinstance(model, dict):
+            continue
+        provider = model.get("provider")
+        if isinstance(provider, str) and provider not in merged.providers:
+            pointer = join(join("models", name), "provider")
+            issues.at(pointer, _unknown("provider", provider, merged.providers))
+
+
+def _use_cases(merged: Merged, issues: Issues) -> None:
+    for name, uc in merged.use_cases.items():
+        pointer = join("use_cases", name)
+        if uc is None or (isinstance(uc, dict) and not uc.get("matches") and not uc.get("contains")):
+            issues.at(pointer, "a use case needs `matches` (a regex) or `contains` (words)")
+        elif isinstance(uc, dict):
+            _regex(uc.get("matches"), join(pointer, "matches"), issues)
+
+
+def _regex(pattern: Any, pointer: str, issues: Issues) -> None:
+    if not isinstance(pattern, str):
+        return
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        issues.at(pointer, f"invalid regular expression: {exc.msg}{where}")
+
+
+def _conditions(when: Any, pointer: str) -> Iterator[tuple[str, str]]:
+    """(pointer, regex) for every `matches` in a condition tree."""
+    if not isinstance(when, dict):
+        return
+    if "matches" in when:
+        yield join(pointer, "matches"), when["matches"]
+    for key in ("any", "all"):
+        items = when.get(key)
+        if isinstance(items, list):
+            for i, sub in enumerate(items):
+                yield from _conditions(sub, index(join(pointer, key), i))
+    if "not" in when:
+        yield from _conditions(when["not"], join(pointer, "not"))
+
+
+def _place(sources: Sequence[Source], pointer: str, here: str) -> str:
+    """'line 12' in the same file as `here`, 'other.yaml:12' elsewhere."""
+    src, pos = locate(sources, pointer)
+    here_src, _ = locate(sources, here)
+    line = pos[0] if pos else "?"
+    if src is not None and src is not here_src:
+        return f"{src.label}:{line}"
+    return f"line {line}"
+
+
+def _rules(merged: Merged, sources: Sequence[Source], issues: Issues) -> dict[str, int]:
+    """Checks each rule; returns rule name -> index of its first definition."""
+    rule_at: dict[str, int] = {}
+    catch_all: tuple[str, int] | None = None
+    models = merged.models
+    if not merged.rules:
+        issues.at("rules", "the config has no rules (a last rule without `when` serves every request)")
+    for i, rule in enumerate(merged.rules):
+        if not isinstance(rule, dict):
+            continue
+        pointer = index("rules", i)
+        name = rule.get("name")
+        if isinstance(name, str):
+            if name in rule_at:
+                first = index("rules", rule_at[name])
+                issues.at(
+                    join(pointer, "name"),
+                    f"duplicate rule '{name}' (first defined at {_place(sources, first, pointer)})",
+                )
+            else:
+                rule_at[name] = i
+        if catch_all is not None:
+            other, at = catch_all
+            issues.at(
+                pointer,
+                f"rule '{name}' can never match: rule '{other}' "
+                f"({_place(sources, index('rules', at), pointer)}) has no `when` "
+                "and serves every request before it",
+            )
+        elif not rule.get("when"):
+            catch_all = (str(name), i)
+        targets = rule.get("targets")
+        listed: set[str] = set()
+        if isinstance(targets, list):
+            tpointer = join(pointer, "targets")
+            for j, target in enumerate(targets):
+                if not isinstance(target, str):
+                    continue
+                if target not in models:
+                    issues.at(index(tpointer, j), _unknown("model", target, models))
+                elif target in listed:
+                    issues.at(index(tpointer, j), f"model '{target}' is listed twice")
+                listed.add(target)
+        weights = rule.get("weights")
+        if isinstance(weights, dict) and isinstance(targets, list):
+            for model in weights:
+                if model not in listed:
+                    issues.at(
+                        join(join(pointer, "weights"), model),
+                        f"'{model}' is not one of this rule's targets" + _hint(model, sorted(listed)),
+                    )
+        for rpointer, pattern in _conditions(rule.get("when"), join(pointer, "when")):
+            _regex(pattern, rpointer, issues)
+    return rule_at
+
+
+def _fallbacks(merged: Merged, rule_at: dict[str, int], issues: Issues) -> None:
+    follows: dict[str, str] = {}
+    for i, rule in enumerate(merged.rules):
+        if not isinstance(rule, dict) or not isinstance(rule.get("fallback"), str):
+            continue
+        name, fallback = rule.get("name"), rule["fallback"]
+        pointer = join(index("rules", i), "fallback")
+        if fallback not in rule_at:
+            issues.at(pointer, _unknown("rule", fallback, rule_at))
+        elif fallback == name:
+            issues.at(pointer, "a rule cannot fall back to itself")
+        elif isinstance(name, str) and rule_at.get(name) == i:
+            follows[name] = fallback
+    reported: set[str] = set()
+    for start in follows:
+        path = [start]
+        while path[-1] in follows and follows[path[-1]] not in path:
+            path.append(follows[path[-1]])
+        nxt = follows.get(path[-1])
+        if nxt is not None and nxt == start and not reported.intersection(path):
+            reported.update(path)
+            pointer = join(index("rules", rule_at[start]), "fallback")
+            issues.at(pointer, "fallbacks go round in a circle: " + " -> ".join([*path, start]))
+
+
+def _tests(merged: Merged, rule_at: dict[str, int], issues: Issues) -> None:
+    known: dict[str, Mapping[str, Any] | Sequence[str]] = {
+        "model": merged.models,
+        "rule": list(rule_at),
+        "provider": merged.providers,
+    }
+    for i, test in enumerate(merged.tests):
+        expect = test.get("expect") if isinstance(test, dict) else None
+        if not isinstance(expect, dict):
+            continue
+        for what, names in known.items():
+            name = expect.get(what)
+            if isinstance(name, str) and name not in names:
+                pointer = join(join(index("tests", i), "expect"), what)
+                issues.at(pointer, f"expects an {_unknown(what, name, names)}")
+
+
+def _budgets(
+    merged: Merged, rule_at: dict[str, int], sources: Sequence[Source], issues: Issues
+) -> None:
+    seen: dict[tuple[Any, Any], str] = {}
+    for budget in merged.budgets:
+        pointer, entry = budget.pointer, budget.data
+        scope, name = entry.get("scope"), entry.get("name")
+        if "daily" not in entry and "monthly" not in entry:
+            issues.at(pointer, "a budget needs `daily` or `monthly` (USD)")
+        if scope == "global" and name is not None:
+            issues.at(join(pointer, "name"), "a global budget takes no name")
+        elif scope in ("rule", "model") and not isinstance(name, str):
+            issues.at(pointer, f"a {scope} budget needs the {scope}'s `name`")
+        elif scope == "rule" and name not in rule_at:
+            issues.at(budget.name_pointer, _unknown("rule", str(name), list(rule_at)))
+        elif scope == "model" and name not in merged.models:
+            issues.at(budget.name_pointer, _unknown("model", str(name), merged.models))
+        key = (scope, name)
+        if key in seen:
+            issues.at(pointer, f"duplicate budget (first at {_place(sources, seen[key], pointer)})")
+        else:
+            seen[key] = pointer
+
