@@ -24,6 +24,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"router: error: {message}\n")
 
 
+class UsageError(Exception):
+    """Bad input on the command line."""
+
+
 def _fail(message: str, code: int = 2) -> int:
     for line in message.splitlines() or [message]:
         print(f"router: error: {line}", file=sys.stderr)
@@ -35,7 +39,7 @@ def _request_args(ns: argparse.Namespace) -> dict[str, Any]:
     for item in ns.meta or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise RouterError(f"--meta {item!r}: expected KEY=VALUE")
+            raise UsageError(f"--meta {item!r}: expected KEY=VALUE")
         metadata[key] = value
     args: dict[str, Any] = {
         "use_case": ns.use_case,
@@ -132,13 +136,15 @@ def cmd_run(ns: argparse.Namespace) -> int:
 def cmd_test(ns: argparse.Namespace) -> int:
     r = Router.from_config(ns.config, check_tests=False)
     outcomes = r.run_tests()
-    failed = 0
+    failed = skipped = 0
     for o in outcomes:
         where = f"{o.test.where.file}:{o.test.where.line}" if o.test.where.line else ""
         mark = "SKIP" if o.skipped else ("ok  " if o.ok else "FAIL")
         failed += not o.ok
+        skipped += o.skipped
         print(f"{mark} {where} {o.test.prompt!r}: {o.message}")
-    print(f"{len(outcomes) - failed} passed, {failed} failed")
+    passed = len(outcomes) - failed - skipped
+    print(f"routing tests: {passed} ok, {failed} failing, {skipped} skipped")
     return 1 if failed else 0
 
 
@@ -231,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = ns.func(ns)
         return code
-    except ConfigError as exc:
+    except (ConfigError, UsageError) as exc:
         return _fail(str(exc), 2)
     except RouterError as exc:
         return _fail(str(exc), 2 if ns.command in ("validate", "test") else 1)
