@@ -169,6 +169,11 @@ class CircuitBreaker:
     def update_policy(self, policy: BreakerPolicy) -> None:
         """A reload changed the numbers; the state carries over."""
         with self._lock:
+            if self._state is OPEN and policy.cooldown != self.policy.cooldown:
+                # An operator shortening (or lengthening) the cooldown means it now.
+                shift = policy.cooldown - self.policy.cooldown
+                self._open_until += shift
+                self._open_until_wall += shift
             self.policy = policy
 
     def reset(self) -> None:

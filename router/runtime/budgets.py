@@ -92,11 +92,13 @@ class BudgetTracker:
         if not self._counters:
             return None
         now = self._clock()
-        for c in self._applicable(model, rule):
-            if now >= c.end:
-                self._roll_all(now)
-            if c.over():
-                return f"budget spent: {c.label} (spent {usd(c.spent)})"
+        by_rule = self._by_rule.get(rule, ()) if rule is not None else ()
+        for group in (self._global, self._by_model.get(model, ()), by_rule):
+            for c in group:
+                if now >= c.end:
+                    self._roll_all(now)
+                if c.spent + c.reserved >= c.limit:
+                    return f"budget spent: {c.label} (spent {usd(c.spent)})"
         return None
 
     # -- reserve / commit ---------------------------------------------------------

@@ -130,6 +130,12 @@ class RateLimiter:
         m = self._models.get(model)
         if m is None:
             return None
+        # The stored level only grows with time: when it already covers the request,
+        # no clock read or refill arithmetic is needed.
+        if (m.rpm is None or m.rpm._level >= 1) and (
+            m.tpm is None or m.tpm._level >= min(tokens, m.tpm.capacity)
+        ):
+            return None
         wait, bucket = m.wait(tokens, self._clock())
         return None if wait <= 0 else _reason(bucket, wait)
 

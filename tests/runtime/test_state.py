@@ -1,0 +1,299 @@
+"""LiveState: the engine's view of breakers, budgets, limits; status; reloads."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from router.config.model import (
+    BreakerPolicy,
+    Budget,
+    Config,
+    Cost,
+    ModelConfig,
+    ProviderConfig,
+    RuleConfig,
+    Settings,
+)
+from router.engine.state import RoutingState
+from router.errors import AuthError, BadRequest, Unavailable
+from router.runtime.state import LiveState, Ticket, is_free, usage_path
+from router.runtime.usage import MemoryUsageStore, UsageRecord
+from router.secrets import Secret
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def wall(self) -> float:
+        return 1_700_000_000.0 + self.t
+
+    def sleep(self, dt: float) -> None:
+        self.t += dt
+
+
+def make_config(**kw: object) -> Config:
+    providers = {
+        "cloud": ProviderConfig("cloud", "litellm", api_key=Secret("sk-canary")),
+        "local": ProviderConfig("local", "llama_cpp"),
+    }
+    models = {
+        "gpt": ModelConfig(
+            "gpt",
+            "cloud",
+            "openai/gpt",
+            cost=Cost(1_000_000, 0),  # $1 per input token: easy sums
+            breaker=BreakerPolicy(failures=2, window=60, cooldown=30),
+        ),
+        "mini": ModelConfig("mini", "cloud", "openai/mini", cost=Cost(1, 1), rpm=2),
+        "gemma": ModelConfig("gemma", "local", "gemma.gguf"),
+    }
+    rules = (
+        RuleConfig("chat", ("gpt", "mini", "gemma")),
+        RuleConfig("batch", ("mini",), on_rate_limit="wait"),
+    )
+    base = Config(providers, models, rules, budgets=(Budget("model", "gpt", daily=2.0),))
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state(clock: Clock) -> LiveState:
+    s = LiveState(
+        make_config(), MemoryUsageStore(), clock=clock, wall=clock.wall, sleep=clock.sleep
+    )
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def record(model: str, cost: float, rule: str = "chat") -> UsageRecord:
+    return UsageRecord(1_700_001_000.0, model, "cloud", rule, 3, 4, cost, "sha")
+
+
+def test_is_a_routing_state(state: LiveState) -> None:
+    rs: RoutingState = state
+    assert rs.unavailable_reason("gpt", "chat") is None
+    assert rs.latency("gpt") is None
+    assert rs.in_flight("gpt") == 0
+    assert [rs.next_index("rr:chat") for _ in range(3)] == [0, 1, 2]
+    assert rs.next_index("rr:other") == 0
+
+
+def test_free_models() -> None:
+    cfg = make_config()
+    assert is_free(cfg.models["gemma"], cfg.providers["local"])
+    assert not is_free(cfg.models["gpt"], cfg.providers["cloud"])
+    assert is_free(ModelConfig("o", "p", "ollama/llama3"), None)
+    assert is_free(ModelConfig("z", "p", "x", cost=Cost(0, 0)), None)
+    assert not is_free(ModelConfig("u", "p", "x"), ProviderConfig("p", "litellm"))
+
+
+def test_usage_path_is_relative_to_the_config(tmp_path: Path) -> None:
+    cfg = make_config(
+        settings=Settings(usage_db="data/usage.db"), files=(str(tmp_path / "router.yaml"),)
+    )
+    assert usage_path(cfg) == str(tmp_path / "data" / "usage.db")
+    assert usage_path(make_config()) is None
+
+
+def test_breaker_opens_and_is_shown(state: LiveState, clock: Clock) -> None:
+    for _ in range(2):
+        t = state.admit("gpt", "chat", 10, 0.0)
+        assert isinstance(t, Ticket)
+        state.failed(t, Unavailable("503"))
+    why = state.unavailable_reason("gpt", "chat")
+    assert why is not None and why.startswith("circuit open until ")
+    assert "(2 failures in 60s)" in why
+    assert state.admit("gpt", "chat") == why
+    st = state.status()["models"]["gpt"]["breaker"]
+    assert st["state"] == "open" and st["failures"] == 2 and st["open_until"]
+    clock.t += 31
+    assert state.status()["models"]["gpt"]["breaker"]["state"] == "half_open"
+    probe = state.admit("gpt", "chat")
+    assert isinstance(probe, Ticket)
+    other = state.admit("gpt", "chat")
+    assert isinstance(other, str) and "probe in flight" in other
+    state.succeeded(probe, None, latency_s=0.2)
+    assert state.unavailable_reason("gpt", "chat") is None
+    assert state.status()["models"]["gpt"]["breaker"]["state"] == "closed"
+
+
+def test_bad_requests_do_not_trip_the_breaker(state: LiveState) -> None:
+    for _ in range(5):
+        t = state.admit("gpt", "chat")
+        assert isinstance(t, Ticket)
+        state.failed(t, BadRequest("400"))
+    assert state.unavailable_reason("gpt", "chat") is None
+
+
+def test_auth_error_disables_the_provider_until_its_key_changes(state: LiveState) -> None:
+    t = state.admit("gpt", "chat")
+    assert isinstance(t, Ticket)
+    state.failed(t, AuthError("invalid api key", provider="cloud", status=401))
+    why = state.unavailable_reason("mini", "chat")
+    assert why == "provider cloud disabled: authentication failed (401): invalid api key"
+    assert state.admit("gpt", "chat") == state.unavailable_reason("gpt", "chat")
+    assert state.unavailable_reason("gemma", "chat") is None
+    assert state.status()["providers"]["cloud"] == {
+        "enabled": False,
+        "disabled_reason": "authentication failed (401): invalid api key",
+    }
+    state.update_config(make_config())  # same key: stays disabled
+    assert state.unavailable_reason("gpt", "chat") is not None
+    cfg = make_config()
+    new_cloud = replace(cfg.providers["cloud"], api_key=Secret("sk-new"))
+    state.update_config(replace(cfg, providers={**cfg.providers, "cloud": new_cloud}))
+    assert state.unavailable_reason("gpt", "chat") is None
+
+
+def test_budget_drops_paid_models_but_not_free_ones(state: LiveState) -> None:
+    t = state.admit("gpt", "chat", 1, 1.0)
+    assert isinstance(t, Ticket)
+    state.succeeded(t, record("gpt", 2.5))
+    why = state.unavailable_reason("gpt", "chat")
+    assert why == "budget spent: model gpt daily $2.00 (spent $2.50)"
+    assert state.admit("gpt", "chat", 1, 1.0) == why
+    assert state.unavailable_reason("gemma", "chat") is None
+    assert state.store.spent("model", "gpt", "day", 1_700_001_000.0) == 2.5
+
+
+def test_global_budget_spares_the_free_model(clock: Clock) -> None:
+    cfg = make_config(budgets=(Budget("global", None, daily=1.0),))
+    s = LiveState(cfg, MemoryUsageStore(), clock=clock, wall=clock.wall)
+    s.record_usage(record("mini", 1.0))
+    assert s.unavailable_reason("mini", "chat") is not None
+    assert s.unavailable_reason("gemma", "chat") is None
+    assert isinstance(s.admit("gemma", "chat", 10, 0.0), Ticket)
+
+
+def test_rate_limit_skips_unless_the_rule_waits(state: LiveState, clock: Clock) -> None:
+    for _ in range(2):
+        t = state.admit("mini", "chat", 5)
+        assert isinstance(t, Ticket)
+        state.succeeded(t, record("mini", 0.0))
+    why = state.unavailable_reason("mini", "chat")
+    assert why is not None and why.startswith("rate limit: 2 rpm reached")
+    assert state.unavailable_reason("mini", "batch") is None  # batch waits instead
+    assert isinstance(state.admit("mini", "chat"), str)
+    before = clock.t
+    t = state.admit("mini", "batch", wait_until=float("inf"))
+    assert isinstance(t, Ticket)
+    assert clock.t - before == pytest.approx(30, abs=0.1)
+    assert state.status()["models"]["mini"]["rate_limit"]["rpm"]["limit"] == 2
+
+
+async def test_async_admit_waits_too(state: LiveState) -> None:
+    for _ in range(2):
+        t = state.admit("mini", "chat")
+        assert isinstance(t, Ticket)
+    refused = await state.aadmit("mini", "batch", wait_until=0.0)
+    assert isinstance(refused, str) and "rate limit" in refused
+    assert isinstance(await state.aadmit("gpt", "chat"), Ticket)
+
+
+def test_refusal_gives_back_what_was_taken(state: LiveState) -> None:
+    cfg = make_config(budgets=(Budget("model", "mini", daily=0.5),))
+    state.update_config(cfg)
+    state.record_usage(record("mini", 1.0))
+    assert isinstance(state.admit("mini", "chat"), str)  # budget refuses
+    # The rpm slot taken before the budget said no was handed back.
+    assert state.status()["models"]["mini"]["rate_limit"]["rpm"]["available"] == 2
+
+
+def test_in_flight_and_latency(state: LiveState, clock: Clock) -> None:
+    a = state.admit("gpt", "chat")
+    b = state.admit("gpt", "chat")
+    assert isinstance(a, Ticket) and isinstance(b, Ticket)
+    assert state.in_flight("gpt") == 2
+    clock.t += 1.0
+    state.succeeded(a)
+    state.succeeded(a)  # a second end is ignored
+    assert state.in_flight("gpt") == 1
+    assert state.latency("gpt") == pytest.approx(1.0)
+    state.failed(b)
+    assert state.in_flight("gpt") == 0
+    c = state.admit("gpt", "chat")
+    assert isinstance(c, Ticket)
+    state.succeeded(c, latency_s=2.0)
+    assert state.latency("gpt") == pytest.approx(1.2)  # EWMA, alpha 0.2
+    assert state.status()["models"]["gpt"]["latency_ms"] == 1200.0
+
+
+def test_update_config_keeps_state_of_models_that_remain(state: LiveState, clock: Clock) -> None:
+    for _ in range(2):
+        t = state.admit("gpt", "chat")
+        assert isinstance(t, Ticket)
+        state.failed(t, Unavailable("503"))
+    t = state.admit("gemma", "chat")
+    assert isinstance(t, Ticket)
+    state.succeeded(t, latency_s=0.5)
+    state.record_usage(record("gpt", 2.0))
+    cfg = make_config()
+    models = dict(cfg.models)
+    del models["gemma"]
+    gpt = replace(models["gpt"], breaker=BreakerPolicy(failures=2, window=60, cooldown=5))
+    models["gpt"] = gpt
+    state.update_config(replace(cfg, models=models, rules=(RuleConfig("chat", ("gpt", "mini")),)))
+    why = state.unavailable_reason("gpt", "chat")
+    assert why is not None and why.startswith("circuit open")  # breaker carried
+    assert state.latency("gemma") is None
+    assert "gemma" not in state.status()["models"]
+    assert state.budgets.reason("gpt", "chat") is not None  # spend carried
+    clock.t += 6  # the new, shorter cooldown applies
+    assert state.breaker_state("gpt").state == "half_open"
+
+
+def test_status_is_complete(state: LiveState) -> None:
+    state.record_usage(record("gpt", 0.25))
+    st = state.status()
+    assert set(st) == {"models", "providers", "budgets", "spend", "usage_db"}
+    assert st["spend"]["today_usd"] == 0.25
+    assert st["models"]["gemma"]["free"] is True
+    assert st["models"]["gpt"]["breaker"]["state"] == "closed"
+    assert st["budgets"][0]["name"] == "gpt"
+    assert "sk-canary" not in repr(st)
+
+
+def test_sqlite_spend_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
+    cfg = make_config(
+        settings=Settings(usage_db="usage.db"), files=(str(tmp_path / "router.yaml"),)
+    )
+    s = LiveState(cfg, clock=clock, wall=clock.wall)
+    t = s.admit("gpt", "chat", 1, 1.0)
+    assert isinstance(t, Ticket)
+    s.succeeded(t, replace(record("gpt", 2.0), ts=clock.wall()))
+    s.close()
+    assert (tmp_path / "usage.db").exists()
+    again = LiveState(cfg, clock=clock, wall=clock.wall)
+    assert again.unavailable_reason("gpt", "chat") == (
+        "budget spent: model gpt daily $2.00 (spent $2.00)"
+    )
+    assert again.status()["usage_db"] == str(tmp_path / "usage.db")
+    again.close()
+
+
+def test_threads_admitting_concurrently_keep_counts_straight(state: LiveState) -> None:
+    def worker() -> None:
+        for _ in range(200):
+            t = state.admit("gemma", "chat")
+            assert isinstance(t, Ticket)
+            state.succeeded(t, latency_s=0.01)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert state.in_flight("gemma") == 0
+    assert state.latency("gemma") == pytest.approx(0.01)
