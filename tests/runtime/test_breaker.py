@@ -41,7 +41,7 @@ def test_stays_closed_below_threshold() -> None:
 
 
 def test_opens_after_failures_within_window_and_says_until_when() -> None:
-    b, clock = make(failures=3, window=60, cooldown=30)
+    b, _ = make(failures=3, window=60, cooldown=30)
     for _ in range(3):
         b.record_failure()
     why = b.unavailable_reason()

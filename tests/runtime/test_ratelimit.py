@@ -61,7 +61,7 @@ def test_unlimited_models_always_pass() -> None:
 
 
 def test_tpm_takes_tokens_and_refusal_takes_nothing() -> None:
-    rl, clock = limiter(gpt=Limit(rpm=100, tpm=1000))
+    rl, _ = limiter(gpt=Limit(rpm=100, tpm=1000))
     assert rl.try_acquire("gpt", 800) is None
     why = rl.try_acquire("gpt", 300)
     assert why is not None and "1000 tpm" in why
