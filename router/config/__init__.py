@@ -1,8 +1,9 @@
 """Reading configs: YAML with line numbers, interpolation, schema, semantic checks."""
 
+from router.config.loader import load_config
 from router.config.model import (
-    Budget,
     BreakerPolicy,
+    Budget,
     Config,
     Cost,
     ModelConfig,
@@ -14,7 +15,6 @@ from router.config.model import (
     UseCaseConfig,
     Where,
 )
-from router.config.loader import load_config
 
 __all__ = [
     "BreakerPolicy",

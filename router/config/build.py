@@ -29,15 +29,24 @@ _PROVIDER_KEYS = frozenset(
     {"type", "api_key", "api_base", "timeout", "retries", "backoff", "max_backoff", "enabled"}
 )
 _MODEL_KEYS = frozenset(
-    {"provider", "model", "context", "cost", "capabilities", "max_output", "weight",
-     "latency_ms", "rpm", "tpm", "breaker"}
+    {
+        "provider",
+        "model",
+        "context",
+        "cost",
+        "capabilities",
+        "max_output",
+        "weight",
+        "latency_ms",
+        "rpm",
+        "tpm",
+        "breaker",
+    }
 )
 _RETRY_KEYS = ("retries", "backoff", "max_backoff")
 
 
-def build(
-    merged: Merged, sources: Sequence[Source], files: tuple[str, ...], sha256: str
-) -> Config:
+def build(merged: Merged, sources: Sequence[Source], files: tuple[str, ...], sha256: str) -> Config:
     def where(pointer: str) -> Where:
         src, pos = locate(sources, pointer)
         return Where(src.label if src else None, pos[0] if pos else None, pointer)

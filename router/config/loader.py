@@ -28,7 +28,9 @@ from router.errors import ConfigError, ConfigIssue
 SUFFIXES = (".yaml", ".yml")
 
 
-def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> Config:
     """Read, check and build the config at `path` (a YAML file or a directory of them).
 
     A directory's `*.yaml` / `*.yml` files (not hidden ones, not subdirectories) are read in
@@ -51,17 +53,28 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
             source = Source(shown, str(file.resolve()))
             sources.append(source)
             text = _read(file, source, issues, digest)
-            if text is None:
-                continue
-            root = yamlsrc.compose(text, source, issues)
-            converter = yamlsrc.Converter(source, env, offsets, issues)
-            data = converter.root(root)
-            schema.validate(data, source, offsets, issues)
-            _merge(merged, data, converter.unset, source, sources, offsets, issues)
+            if text is not None:
+                _load_file(text, source, env, merged, sources, offsets, issues)
         semantics.check(merged, sources, issues)
         if issues:
             raise ConfigError(issues.result())
         return build(merged, sources, tuple(s.abspath for s in sources), digest.hexdigest())
+
+
+def _load_file(
+    text: str,
+    source: Source,
+    environ: Mapping[str, str],
+    merged: Merged,
+    sources: list[Source],
+    offsets: dict[str, int],
+    issues: Issues,
+) -> None:
+    # In a function of its own so the node tree is freed before the collector runs again.
+    converter = yamlsrc.Converter(source, environ, offsets, issues)
+    data = converter.root(yamlsrc.compose(text, source, issues))
+    schema.validate(data, source, offsets, issues)
+    _merge(merged, data, converter.unset, source, sources, offsets, issues)
 
 
 def _find_files(path: Path, label: str) -> list[tuple[str, Path]]:
@@ -104,7 +117,11 @@ def _merge(
     issues: Issues,
 ) -> None:
     """Adds one file's sections to `merged`; advances `offsets` past its list items."""
-    for section, noun in (("providers", "provider"), ("models", "model"), ("use_cases", "use case")):
+    for section, noun in (
+        ("providers", "provider"),
+        ("models", "model"),
+        ("use_cases", "use case"),
+    ):
         target: dict[str, Any] = getattr(merged, section)
         entries = data.get(section)
         if not isinstance(entries, dict):

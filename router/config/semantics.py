@@ -72,7 +72,9 @@ def _models(merged: Merged, issues: Issues) -> None:
 def _use_cases(merged: Merged, issues: Issues) -> None:
     for name, uc in merged.use_cases.items():
         pointer = join("use_cases", name)
-        if uc is None or (isinstance(uc, dict) and not uc.get("matches") and not uc.get("contains")):
+        if uc is None or (
+            isinstance(uc, dict) and not uc.get("matches") and not uc.get("contains")
+        ):
             issues.at(pointer, "a use case needs `matches` (a regex) or `contains` (words)")
         elif isinstance(uc, dict):
             _regex(uc.get("matches"), join(pointer, "matches"), issues)
@@ -119,7 +121,9 @@ def _rules(merged: Merged, sources: Sequence[Source], issues: Issues) -> dict[st
     catch_all: tuple[str, int] | None = None
     models = merged.models
     if not merged.rules:
-        issues.at("rules", "the config has no rules (a last rule without `when` serves every request)")
+        issues.at(
+            "rules", "the config has no rules (a last rule without `when` serves every request)"
+        )
     for i, rule in enumerate(merged.rules):
         if not isinstance(rule, dict):
             continue
@@ -162,7 +166,8 @@ def _rules(merged: Merged, sources: Sequence[Source], issues: Issues) -> dict[st
                 if model not in listed:
                     issues.at(
                         join(join(pointer, "weights"), model),
-                        f"'{model}' is not one of this rule's targets" + _hint(model, sorted(listed)),
+                        f"'{model}' is not one of this rule's targets"
+                        + _hint(model, sorted(listed)),
                     )
         for rpointer, pattern in _conditions(rule.get("when"), join(pointer, "when")):
             _regex(pattern, rpointer, issues)
@@ -233,4 +238,3 @@ def _budgets(
             issues.at(pointer, f"duplicate budget (first at {_place(sources, seen[key], pointer)})")
         else:
             seen[key] = pointer
-

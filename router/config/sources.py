@@ -20,6 +20,10 @@ Pos = tuple[int, int]  # 1-based line and column
 _PLAIN_KEY = re.compile(r"[^.\[\]\"\s]+")
 
 
+def is_plain_key(key: str) -> bool:
+    return _PLAIN_KEY.fullmatch(key) is not None
+
+
 def join(pointer: str, key: str) -> str:
     """The pointer of `key` inside the mapping at `pointer`."""
     if _PLAIN_KEY.fullmatch(key):

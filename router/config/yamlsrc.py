@@ -7,6 +7,7 @@ interpolates `${VAR}` in string values. libyaml is used when PyYAML was built wi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -15,9 +16,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from router.config.interpolate import interpolate
-from router.config.sources import Issues, Pos, Source, index, join, unset_message
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from router.config.sources import Issues, Pos, Source, is_plain_key, join, unset_message
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -33,11 +32,60 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SECTION_NOUN = {"providers": "provider", "models": "model", "use_cases": "use case"}
 LIST_SECTIONS = ("rules", "tests", "budgets")
 
+# The implicit resolvers of a safe loader, by the first character they can match; `=` and
+# `!` stay strings (PyYAML would tag them and then fail to construct them).
+_IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = {
+    str(k): [(t, p) for t, p in v if t in _PLAIN_TAGS or t in (_MERGE, _TIMESTAMP)]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    if k is not None
+}
+
+
+_TAGS: dict[str, str] = {}  # plain scalar -> tag; keys and names repeat a lot
+
+
+def _resolve(value: str) -> str:
+    """The tag of a plain scalar (what yaml's Resolver.resolve does, minus its overhead)."""
+    tag = _TAGS.get(value)
+    if tag is not None:
+        return tag
+    tag = _STR
+    for candidate, pattern in _IMPLICIT.get(value[:1], ()):
+        if pattern.match(value):
+            tag = candidate
+            break
+    if len(_TAGS) > 50_000:
+        _TAGS.clear()
+    _TAGS[value] = tag
+    return tag
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, resolving tags faster: composing calls this for every node.
+
+    Path resolvers are not used, so descending and ascending have nothing to track.
+    """
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            return _resolve(value) if implicit[0] else _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
 # Keys whose string values are credentials (in providers and models).
 SECRET_KEY = re.compile(
     r"(?i)(?:^|[_-])(?:api[_-]?key|secret(?:[_-]?(?:access[_-]?)?key)?|password|passwd"
     r"|authorization|token)$"
 )
+
+
+_is_plain = functools.lru_cache(maxsize=8192)(is_plain_key)
 
 
 class _Drop:
@@ -50,7 +98,7 @@ DROP = _Drop()
 def compose(text: str, source: Source, issues: Issues) -> Node | None:
     """The node tree of one YAML document; None for an empty file or a syntax error."""
     try:
-        return yaml.compose(text, Loader=_Loader)  # type: ignore[no-any-return]
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos: Pos | None = (mark.line + 1, mark.column + 1) if mark else None
@@ -86,9 +134,7 @@ class Converter:
         self.unset: dict[str, str] = {}  # provider -> first unset variable in its fields
         self._provider: str | None = None
         self._secret_scope = False
-        self._active: set[int] = set()
         self._ctor = yaml.constructor.SafeConstructor()
-        self._resolver = yaml.resolver.Resolver()
 
     def _report(self, node: Node, pointer: str, message: str) -> None:
         mark = node.start_mark
@@ -101,117 +147,123 @@ class Converter:
         if type(node) is not MappingNode:
             self._report(node, "", "the top level must be a mapping of sections (rules: ...)")
             return {}
-        out: dict[str, Any] = {}
-        for key, vnode in self._pairs(node, ""):
-            pointer = key
-            self._secret_scope = key in ("providers", "models")
-            if key in LIST_SECTIONS and type(vnode) is SequenceNode:
-                value: Any = self._sequence(vnode, pointer, self.offsets.get(key, 0))
-            elif key in _SECTION_NOUN and type(vnode) is MappingNode:
-                value = self._section(vnode, pointer, key)
-            else:
-                value = self.value(vnode, pointer)
-            self._secret_scope = False
-            out[key] = value
-        return out
-
-    def _section(self, node: MappingNode, pointer: str, key: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, vnode in self._pairs(node, pointer, _SECTION_NOUN[key]):
-            child = join(pointer, name)
-            self._provider = name if key == "providers" else None
-            value = self.value(vnode, child)
-            if value is not DROP:
-                out[name] = value
-        self._provider = None
-        return out
-
-    def _pairs(
-        self, node: MappingNode, pointer: str, noun: str | None = None
-    ) -> list[tuple[str, Node]]:
-        """Key/value nodes with merge keys (<<) applied; records each key's position."""
-        pairs: dict[str, tuple[str, Node]] = {}
-        seen: dict[str, int] = {}
-        explicit: list[tuple[ScalarNode, Node]] = []
-        for knode, vnode in node.value:
-            if knode.tag == _MERGE:
-                for merged in self._merged(vnode, pointer):
-                    for mk, mv in merged.value:
-                        if type(mk) is ScalarNode and mk.tag != _MERGE:
-                            pairs.setdefault(mk.value, (mk.value, mv))
-                            self._mark(join(pointer, mk.value), mk)
-            elif type(knode) is ScalarNode:
-                explicit.append((knode, vnode))
-            else:
-                self._report(knode, pointer, "a key must be a plain string")
-        for knode, vnode in explicit:
-            key = knode.value
-            line = knode.start_mark.line + 1
-            if key in seen:
-                what = f"duplicate {noun} '{key}'" if noun else f"duplicate key '{key}'"
-                self._report(knode, join(pointer, key), f"{what} (first defined at line {seen[key]})")
-                continue
-            seen[key] = line
-            pairs[key] = (key, vnode)
-            self._mark(join(pointer, key), knode)
-        return list(pairs.values())
-
-    def _merged(self, node: Node, pointer: str) -> list[MappingNode]:
-        if type(node) is MappingNode:
-            return [node]
-        if type(node) is SequenceNode and all(type(n) is MappingNode for n in node.value):
-            return list(node.value)
-        self._report(node, pointer, "a merge key (<<) needs a mapping or a list of mappings")
-        return []
-
-    def _mark(self, pointer: str, node: Node) -> None:
-        mark = node.start_mark
-        self.positions[pointer] = (mark.line + 1, mark.column + 1)
+        try:
+            return self._mapping(node, "", section="")
+        except RecursionError:
+            self._report(node, "", "nested too deeply (does an alias contain itself?)")
+            return {}
 
     def value(self, node: Node, pointer: str) -> Any:
-        cls = type(node)
-        if cls is ScalarNode:
-            tag = node.tag
-            if tag == _STR:
+        if type(node) is ScalarNode:
+            if node.tag == _STR:
                 text: str = node.value
-                if "${" in text:
-                    return self._interpolate(node, text, pointer)
-                return text
+                return self._interpolate(node, text, pointer) if "${" in text else text
             return self._scalar(node, pointer)
-        if node.tag not in (_MAP, _SEQ):
+        if node.tag != _MAP and node.tag != _SEQ:
             self._report(node, pointer, f"unsupported YAML tag {node.tag}")
-        key = id(node)
-        if key in self._active:
-            self._report(node, pointer, "an alias refers to itself")
-            return None
-        self._active.add(key)
-        try:
-            if cls is MappingNode:
-                return self._mapping(node, pointer)
+        if type(node) is MappingNode:
+            return self._mapping(node, pointer)
+        if type(node) is SequenceNode:
             return self._sequence(node, pointer, 0)
-        finally:
-            self._active.discard(key)
+        return None
 
-    def _mapping(self, node: MappingNode, pointer: str) -> dict[str, Any]:
+    def _mapping(
+        self, node: MappingNode, pointer: str, section: str | None = None
+    ) -> dict[str, Any]:
+        """`section` is "" for the top level and a section's name for its entries."""
         out: dict[str, Any] = {}
+        positions = self.positions
+        prefix = pointer + "." if pointer else ""
         secret_scope = self._secret_scope
-        for key, vnode in self._pairs(node, pointer):
-            child = join(pointer, key)
-            value = self.value(vnode, child)
+        merges: list[Node] = []
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE:
+                merges.append(vnode)
+                continue
+            if type(knode) is not ScalarNode:
+                self._report(knode, pointer, "a key must be a plain string")
+                continue
+            key: str = knode.value
+            child = prefix + key if _is_plain(key) else join(pointer, key)
+            if child in positions:  # written before in this mapping (or kept by a merge)
+                self._duplicate(knode, child, key, section)
+                continue
+            mark = knode.start_mark
+            positions[child] = (mark.line + 1, mark.column + 1)
+            if section is None:
+                value = self.value(vnode, child)
+            else:
+                value = self._entry(section, key, vnode, child)
             if value is DROP:
                 continue
             if secret_scope and type(value) is str and value and SECRET_KEY.search(key):
                 self.issues.secrets.add(value)
             out[key] = value
+        if merges:
+            self._merge_keys(out, merges, pointer, section)
         return out
+
+    def _entry(self, section: str, key: str, node: Node, pointer: str) -> Any:
+        """A top-level section, or one entry of providers / models / use_cases."""
+        if section:
+            self._provider = key if section == "providers" else None
+            try:
+                return self.value(node, pointer)
+            finally:
+                self._provider = None
+        self._secret_scope = key in ("providers", "models")
+        try:
+            if key in LIST_SECTIONS and type(node) is SequenceNode:
+                return self._sequence(node, pointer, self.offsets.get(key, 0))
+            if key in _SECTION_NOUN and type(node) is MappingNode:
+                return self._mapping(node, pointer, section=key)
+            return self.value(node, pointer)
+        finally:
+            self._secret_scope = False
+
+    def _duplicate(self, knode: Node, pointer: str, key: str, section: str | None) -> None:
+        noun = "section" if section == "" else _SECTION_NOUN.get(section or "", "key")
+        first = self.positions[pointer][0]
+        self._report(knode, pointer, f"duplicate {noun} '{key}' (first defined at line {first})")
+
+    def _merge_keys(
+        self, out: dict[str, Any], merges: list[Node], pointer: str, section: str | None
+    ) -> None:
+        """YAML merge keys (`<<: *defaults`): fill in what the mapping does not set itself."""
+        for merge in merges:
+            if type(merge) is MappingNode:
+                sources = [merge]
+            elif type(merge) is SequenceNode and all(type(n) is MappingNode for n in merge.value):
+                sources = list(merge.value)
+            else:
+                self._report(merge, pointer, "a merge key (<<) needs a mapping or a list of them")
+                continue
+            for mapping in sources:
+                for knode, vnode in mapping.value:
+                    if type(knode) is not ScalarNode or knode.tag == _MERGE:
+                        continue
+                    key = knode.value
+                    child = join(pointer, key)
+                    if child in self.positions:
+                        continue
+                    mark = knode.start_mark
+                    self.positions[child] = (mark.line + 1, mark.column + 1)
+                    if section is None:
+                        value = self.value(vnode, child)
+                    else:
+                        value = self._entry(section, key, vnode, child)
+                    if value is not DROP:
+                        out[key] = value
 
     def _sequence(self, node: SequenceNode, pointer: str, offset: int) -> list[Any]:
         out = []
+        positions = self.positions
+        convert = self.value
         for i, item in enumerate(node.value, offset):
-            child = index(pointer, i)
+            child = f"{pointer}[{i}]"
             mark = item.start_mark
-            self.positions[child] = (mark.line + 1, mark.column + 1)
-            value = self.value(item, child)
+            positions[child] = (mark.line + 1, mark.column + 1)
+            value = convert(item, child)
             if value is not DROP:
                 out.append(value)
         return out
@@ -243,7 +295,7 @@ class Converter:
         value = done.value
         if node.style is None and done.substituted:
             # An unquoted `${PORT}` reads as the number it holds, as if written in place.
-            tag = self._resolver.resolve(ScalarNode, value, (True, False))
+            tag = _resolve(value)
             if tag in _PLAIN_TAGS:
                 return self._ctor.yaml_constructors[tag](self._ctor, ScalarNode(tag, value))
         return value

@@ -24,10 +24,13 @@ def big_config_yaml(n_rules: int = 1000, n_models: int = 100) -> str:
         ]
     out.append("use_cases:")
     for j in range(20):
-        out.append(f"  uc{j}: {{matches: '(?i)\\b(word{j}|term{j})\\b', contains: [k{j}, 'phrase {j}']}}")
+        out.append(
+            f"  uc{j}: {{matches: '(?i)\\b(word{j}|term{j})\\b', contains: [k{j}, 'phrase {j}']}}"
+        )
     out.append("rules:")
     for r in range(n_rules - 1):
-        a, b, c = r % n_models, (r * 7 + 3) % n_models, (r * 13 + 5) % n_models
+        a = r % n_models
+        b, c = (a + 1 + r % 30) % n_models, (a + 40 + r % 30) % n_models
         out += [
             f"  - name: rule-{r}",
             "    when:",
