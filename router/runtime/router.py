@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.engine.decide import decide
-from router.engine.state import NullState, RoutingState
+from router.engine.state import RoutingState
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
 from router.runtime.requests import build_request
 from router.runtime.snapshot import Snapshot, TestOutcome
+from router.runtime.state import LiveState
 from router.types import Chunk, Decision, Message
 
 if TYPE_CHECKING:
@@ -48,7 +49,10 @@ class Router:
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
-        self._state: RoutingState = state if state is not None else NullState()
+        # Breakers, budgets, rate limits and spend: kept across reloads. A custom
+        # `state` replaces it for routing decisions only.
+        self._live = LiveState(config)
+        self._state: RoutingState = state if state is not None else self._live
         snap = Snapshot.build(config, 1)
         if check_tests:
             snap.check_tests()
@@ -149,13 +153,14 @@ class Router:
         )
         snap = self._snapshot
         decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+        attempts.check_budget(snap, decision)
         if not cands:
             raise NoRouteError(_no_route_message(decision), decision)
         if stream:
             return self._stream(snap, request, decision, cands)
         snap.enter()
         try:
-            return attempts.execute(snap, request, decision, cands)
+            return attempts.execute(snap, request, decision, cands, self._live)
         finally:
             snap.exit()
 
@@ -164,7 +169,7 @@ class Router:
     ) -> Iterator[Chunk]:
         snap.enter()
         try:
-            yield from attempts.execute_stream(snap, request, decision, cands)
+            yield from attempts.execute_stream(snap, request, decision, cands, self._live)
         finally:
             snap.exit()
 
@@ -195,13 +200,14 @@ class Router:
         )
         snap = self._snapshot
         decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+        attempts.check_budget(snap, decision)
         if not cands:
             raise NoRouteError(_no_route_message(decision), decision)
         if stream:
             return self._astream(snap, request, decision, cands)
         snap.enter()
         try:
-            return await attempts.aexecute(snap, request, decision, cands)
+            return await attempts.aexecute(snap, request, decision, cands, self._live)
         finally:
             snap.exit()
 
@@ -210,7 +216,7 @@ class Router:
     ) -> AsyncIterator[Chunk]:
         snap.enter()
         try:
-            async for chunk in attempts.aexecute_stream(snap, request, decision, cands):
+            async for chunk in attempts.aexecute_stream(snap, request, decision, cands, self._live):
                 yield chunk
         finally:
             snap.exit()
@@ -251,6 +257,7 @@ class Router:
                         old.loaded_at,
                         old.config.sha256,
                     )
+                self._live.update_config(config)
                 self._snapshot = snap
                 old.retire()
                 self._last_error = None
@@ -360,9 +367,7 @@ class Router:
                 for name, p in snap.config.providers.items()
             },
         }
-        extra = getattr(self._state, "status", None)
-        if callable(extra):
-            out["state"] = extra()
+        out["state"] = self._live.status()
         return out
 
     def close(self) -> None:
@@ -373,6 +378,7 @@ class Router:
             self._watcher.stop()
             self._watcher = None
         self._snapshot.retire()
+        self._live.close()
 
     def __enter__(self) -> Router:
         return self

@@ -102,6 +102,7 @@ class LiveState:
         self._in_flight: dict[str, int] = {}
         self._rr: dict[str, itertools.count[int]] = {}
         self._disabled: dict[str, str] = {}  # provider -> why (auth errors)
+        self._held: dict[str, tuple[float, str]] = {}  # model -> (until, why): Retry-After
         self._apply(config)
 
     def _apply(self, config: Config) -> None:
@@ -117,6 +118,10 @@ class LiveState:
     # -- RoutingState (hot path) --------------------------------------------------
 
     def unavailable_reason(self, model: str, rule: str) -> str | None:
+        if self._held:
+            held = self._held.get(model)
+            if held is not None and self._clock() < held[0]:
+                return held[1]
         if self._disabled:
             provider = self._provider_of.get(model)
             why = self._disabled.get(provider) if provider is not None else None
@@ -309,6 +314,19 @@ class LiveState:
         self.budgets.add(record.model, record.rule, record.cost_usd)
         self.store.record(record)
 
+    def hold(self, model: str, seconds: float, why: str = "rate limited by the provider") -> None:
+        """Keep `model` out of routing for `seconds`: a server's Retry-After applies to
+        every request, not only to the one that was told."""
+        now = self._clock()
+        until = now + seconds
+        at = time.strftime("%H:%M:%S", time.localtime(self._wall() + seconds))
+        text = f"{why}: retry after {at}"
+        with self._lock:
+            held = {m: h for m, h in self._held.items() if h[0] > now}
+            if held.get(model, (0.0, ""))[0] < until:
+                held[model] = (until, text)
+            self._held = held
+
     def disable_provider(self, name: str, reason: str) -> None:
         """Take a provider out of routing until its settings change (e.g. a new key)."""
         with self._lock:
@@ -366,8 +384,10 @@ class LiveState:
         models: dict[str, Any] = {}
         for name, m in config.models.items():
             lat = self._latency.get(name)
+            held = self._held.get(name)
             models[name] = {
                 "provider": m.provider,
+                "held": held[1] if held is not None and held[0] > self._clock() else None,
                 "breaker": self.breaker_state(name).as_dict(),
                 "in_flight": self._in_flight.get(name, 0),
                 "latency_ms": None if lat is None else round(lat * 1000, 1),
