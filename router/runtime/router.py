@@ -370,6 +370,21 @@ class Router:
         out["state"] = self._live.status()
         return out
 
+    def usage(
+        self, by: Sequence[str] = ("day", "model", "rule"), since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Spend from the usage store, grouped by day/month/model/rule/provider."""
+        return [
+            {
+                **dict(zip(by, row.key, strict=True)),
+                "requests": row.requests,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "cost_usd": row.cost_usd,
+            }
+            for row in self._live.store.rows(tuple(by), since)
+        ]
+
     def close(self) -> None:
         if self._closed:
             return
