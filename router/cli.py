@@ -1,4 +1,4 @@
-"""`router validate | explain | run | test | models | watch`.
+"""`router validate | explain | run | test | models | usage | watch`.
 
 Bad input gets a one-line error (per config issue) and exit code 2, never a
 traceback; a request that fails at run time exits 1.
@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import router
@@ -163,6 +164,52 @@ def cmd_models(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage(ns: argparse.Namespace) -> int:
+    by = tuple(g.strip() for g in ns.by.split(",") if g.strip())
+    since = None
+    if ns.since:
+        try:
+            since = datetime.strptime(ns.since, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise UsageError(f"--since {ns.since!r}: expected YYYY-MM-DD") from None
+    r = Router.from_config(ns.config, check_tests=False)
+    try:
+        try:
+            rows = r.usage(by, since.timestamp() if since else None)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        state = r.status()["state"]
+    finally:
+        r.close()
+    if ns.json:
+        print(json.dumps({"rows": rows, "budgets": state["budgets"]}, indent=2))
+        return 0
+    where = state["usage_db"]
+    if not where:
+        print("no settings.usage_db in this config: spend is kept in memory only")
+    else:
+        print(f"usage store: {where} (days in UTC)")
+    widths = [max([len(g), *(len(str(row[g])) for row in rows)]) for g in by]
+    head = "  ".join(f"{g:<{w}}" for g, w in zip(by, widths, strict=True))
+    print(f"{head}  {'requests':>8}  {'in tokens':>10}  {'out tokens':>10}  {'cost USD':>12}")
+    for row in rows:
+        keys = "  ".join(f"{row[g]!s:<{w}}" for g, w in zip(by, widths, strict=True))
+        print(
+            f"{keys}  {row['requests']:>8}  {row['input_tokens']:>10}  "
+            f"{row['output_tokens']:>10}  {row['cost_usd']:>12.6f}"
+        )
+    total = sum(row["cost_usd"] for row in rows)
+    count = sum(row["requests"] for row in rows)
+    print(f"{'total':<{len(head)}}  {count:>8}  {'':>10}  {'':>10}  {total:>12.6f}")
+    for b in state["budgets"]:
+        who = "global" if b["scope"] == "global" else f"{b['scope']} {b['name']}"
+        print(
+            f"budget {who} {b['period']}: ${b['spent_usd']:.4f} of ${b['limit_usd']:.2f}"
+            f" spent, resets {b['resets_at']}{' (SPENT)' if b['exhausted'] else ''}"
+        )
+    return 0
+
+
 def cmd_watch(ns: argparse.Namespace) -> int:
     r = Router.from_config(ns.config, watch=True, debounce_ms=ns.debounce_ms)
     print(f"watching {ns.config} (version {r.snapshot.version}); Ctrl-C to stop", flush=True)
@@ -223,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("config")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_models)
+
+    sp = sub.add_parser("usage", help="spend per day, model and rule from the usage store")
+    sp.add_argument("config")
+    sp.add_argument("--by", default="day,model,rule", help="columns: day,month,model,rule,provider")
+    sp.add_argument("--since", help="from this UTC day on (YYYY-MM-DD)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_usage)
 
     sp = sub.add_parser("watch", help="follow edits to a config and print each reload")
     sp.add_argument("config")
