@@ -387,24 +387,35 @@ def _status(exc: Exception) -> int | None:
 
 
 def _retry_after(exc: Exception) -> float | None:
-    """Retry-After (seconds or HTTP-date) or retry-after-ms, from the provider's response."""
-    response = getattr(exc, "response", None)
-    sources = [getattr(exc, "headers", None), getattr(response, "headers", None)]
-    for headers in sources:
-        if not headers:
-            continue
-        try:
-            ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
-            if ms is not None:
-                return max(0.0, float(ms) / 1000)
-            value = headers.get("retry-after") or headers.get("Retry-After")
-        except (AttributeError, TypeError, ValueError):
-            continue
-        if value is not None:
-            seconds = parse_retry_after(str(value))
+    """Retry-After (seconds or HTTP-date) or retry-after-ms from the provider's response.
+
+    litellm keeps the response headers on a different exception per provider (its own,
+    the provider's, or the httpx one underneath), so the chain is searched.
+    """
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            break
+        response = getattr(seen, "response", None)
+        for headers in (getattr(seen, "headers", None), getattr(response, "headers", None)):
+            seconds = _retry_after_from(headers)
             if seconds is not None:
                 return seconds
+        seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _retry_after_from(headers: Any) -> float | None:
+    if not headers:
+        return None
+    try:
+        ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000)
+        value = headers.get("retry-after") or headers.get("Retry-After")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return parse_retry_after(str(value)) if value is not None else None
 
 
 def parse_retry_after(value: str) -> float | None:

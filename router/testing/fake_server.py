@@ -84,7 +84,8 @@ def server_error(status: int = 500, message: str = "The server had an error") ->
 
 
 def unauthorized(status: int = 401) -> Outcome:
-    return Outcome(status=status, kind="auth", message="Incorrect API key provided")
+    """401 (or 403) whose message quotes the key the client sent, as some APIs do."""
+    return Outcome(status=status, kind="auth", message="Incorrect API key provided: {key}")
 
 
 def bad_request(message: str = "Invalid request") -> Outcome:
@@ -143,6 +144,7 @@ class FakeProviderServer:
         fault_rate: float = 0.0,
         fault_kinds: Iterable[str] = ("rate_limited", "server_error", "disconnect"),
         fault_delay: float = 0.0,  # also sleep this long before a faulty reply
+        stream_usage: bool = True,  # False: OpenAI streams never send a usage chunk
         seed: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -157,11 +159,14 @@ class FakeProviderServer:
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self.fault_delay = fault_delay
+        self.stream_usage = stream_usage
         self._random = random.Random(seed)
         self._host, self._port = host, port
         self._lock = threading.Lock()
         self._queue: deque[Outcome] = deque()
         self._requests: list[RecordedRequest] = []
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -241,17 +246,29 @@ class FakeProviderServer:
                 raise LookupError("no request recorded yet")
             return self._requests[-1]
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most completion requests served at the same time since the last reset."""
+        with self._lock:
+            return self._max_in_flight
+
     def reset(self) -> None:
-        """Forget recorded requests and scripted outcomes."""
+        """Forget recorded requests, scripted outcomes and the in-flight high mark."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self._max_in_flight = self._in_flight
 
     # -- used by the handler ---------------------------------------------------------------
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _enter(self, delta: int) -> None:
+        with self._lock:
+            self._in_flight += delta
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
 
     def _next_outcome(self) -> Outcome:
         with self._lock:
@@ -385,6 +402,10 @@ class _Handler(BaseHTTPRequestHandler):
         head = {"Content-Type": "application/json", "Content-Length": str(len(body))}
         self.wfile.write(self._head(status, {**head, **(headers or {})}) + body)  # one write
 
+    def _sent_key(self) -> str:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ").strip() or self.headers.get("x-api-key", "")
+
     def _drop(self) -> None:
         self.close_connection = True
         with contextlib.suppress(OSError):
@@ -395,6 +416,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _complete(self, dialect: _wire.Dialect, flavour: str, body: dict[str, Any]) -> None:
         fake = self.server.fake
+        fake._enter(1)
+        try:
+            self._complete_one(fake, dialect, flavour, body)
+        finally:
+            fake._enter(-1)
+
+    def _complete_one(
+        self, fake: FakeProviderServer, dialect: _wire.Dialect, flavour: str, body: dict[str, Any]
+    ) -> None:
         outcome = fake._next_outcome()
         if outcome.delay and fake._stopping.wait(outcome.delay):
             self._drop()
@@ -405,11 +435,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if outcome.status >= 400:
             message = outcome.message or _wire.CONTEXT_MESSAGES[flavour]
+            if "{key}" in message:
+                message = message.replace("{key}", self._sent_key())
             error = dialect.error(outcome.status, message, outcome.kind)
             self._send_json(outcome.status, error, outcome.headers)
             return
         options = body.get("stream_options") or {}
         include_usage = not stream or flavour != "openai" or bool(options.get("include_usage"))
+        include_usage = include_usage and (not stream or fake.stream_usage)
         answer = fake._answer(outcome, str(body.get("model", "fake-model")), include_usage)
         if not stream:
             self._send_json(200, dialect.reply(answer), outcome.headers)

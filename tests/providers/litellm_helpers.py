@@ -1,0 +1,35 @@
+"""Helpers for the litellm adapter tests: the canary key and a Call builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router.config.model import Cost, ModelConfig
+from router.providers.base import Call
+
+# Planted as the API key everywhere; no output may ever contain it.
+CANARY = "sk-canary-XXXXXXXXXXXX"
+
+
+def make_call(
+    model: str = "openai/gpt-4o-mini",
+    prompt: str | list[dict[str, Any]] = "Say hello",
+    *,
+    cost: Cost | None = None,
+    timeout: float | None = None,
+    params: dict[str, Any] | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    response_format: dict[str, Any] | None = None,
+    model_settings: dict[str, Any] | None = None,
+) -> Call:
+    content = prompt
+    return Call(
+        model=ModelConfig(
+            name="m", provider="fake", model=model, cost=cost, settings=model_settings or {}
+        ),
+        messages=({"role": "user", "content": content},),
+        params=params or {},
+        tools=tuple(tools) if tools else None,
+        response_format=response_format,
+        timeout=timeout,
+    )
