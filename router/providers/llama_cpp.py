@@ -16,8 +16,11 @@ Settings (provider `settings:`, each overridable in a model's `settings:`):
          n_ctx (default: the model's `context`), n_threads, n_threads_batch,
          n_batch, flash_attn, cache_type_k / cache_type_v (f16, q8_0, q4_0, ...;
          a quantized V cache turns flash_attn on unless it is set), chat_format
-  call:  seed, max_tokens (default when a call names none: the model's
-         max_output, else 256)
+  call defaults, used when a call does not set them (so a rule's params can
+  suit the cloud models while the local model keeps its own):
+         max_tokens (else the model's max_output, else 256), temperature,
+         top_p, top_k, min_p, repeat_penalty, presence_penalty,
+         frequency_penalty, stop, seed
   pool:  max_loaded (default 1), idle_ttl (seconds, default 600)
 
 Chat messages go through the model's own chat template (the GGUF's
@@ -72,7 +75,23 @@ CACHE_TYPES: Mapping[str, int] = {
 }
 PLAIN_FORMATS = frozenset({"none", "completion"})
 
-_INT_SETTINGS = ("n_gpu_layers", "n_ctx", "n_threads", "n_threads_batch", "n_batch", "seed")
+_INT_SETTINGS = (
+    "n_gpu_layers",
+    "n_ctx",
+    "n_threads",
+    "n_threads_batch",
+    "n_batch",
+    "seed",
+    "top_k",
+)
+_FLOAT_SETTINGS = (
+    "temperature",
+    "top_p",
+    "min_p",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+)
 _POSITIVE = ("n_ctx", "n_threads", "n_threads_batch", "n_batch", "max_loaded", "max_tokens")
 _SAMPLING = (
     "temperature",
@@ -111,6 +130,15 @@ def _coerce(name: str, value: Any) -> Any:
         if name in _POSITIVE and value <= 0:
             raise ValueError(f"{name} must be positive, not {value}")
         return value
+    if name in _FLOAT_SETTINGS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name} must be a number, not {value!r}")
+        return float(value)
+    if name == "stop":
+        stops = [value] if isinstance(value, str) else value
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise ValueError(f"stop must be a string or a list of strings, not {value!r}")
+        return list(stops)
     if name == "idle_ttl":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"idle_ttl must be a number of seconds >= 0, not {value!r}")
@@ -135,6 +163,8 @@ def _coerce(name: str, value: Any) -> Any:
 
 _CHECKED = (
     *_INT_SETTINGS,
+    *_FLOAT_SETTINGS,
+    "stop",
     "max_loaded",
     "max_tokens",
     "idle_ttl",
@@ -159,7 +189,7 @@ class _Plan:
     package: str | None
     max_loaded: int
     idle_ttl: float
-    seed: int | None
+    defaults: Mapping[str, Any]  # sampling settings a call may override
     max_tokens: int
 
 
@@ -469,7 +499,7 @@ class LlamaCppProvider(Provider):
             package=self._setting(call, "package"),
             max_loaded=self._setting(call, "max_loaded", 1),
             idle_ttl=self._setting(call, "idle_ttl", 600.0),
-            seed=self._setting(call, "seed"),
+            defaults={k: v for k in _SAMPLING if (v := self._setting(call, k)) is not None},
             max_tokens=self._setting(
                 call, "max_tokens", call.model.max_output or DEFAULT_MAX_TOKENS
             ),
@@ -479,9 +509,8 @@ class LlamaCppProvider(Provider):
 
     def _sampling(self, call: Call, plan: _Plan) -> tuple[dict[str, Any], int]:
         params = call.params
-        kwargs = {k: params[k] for k in _SAMPLING if params.get(k) is not None}
-        if "seed" not in kwargs and plan.seed is not None:
-            kwargs["seed"] = plan.seed
+        kwargs = dict(plan.defaults)
+        kwargs.update((k, params[k]) for k in _SAMPLING if params.get(k) is not None)
         stop = kwargs.get("stop")
         if isinstance(stop, str):
             kwargs["stop"] = [stop]
