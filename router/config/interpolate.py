@@ -25,6 +25,7 @@ class Interpolated:
     missing: list[str] = field(default_factory=list)  # unset variables, in order
     errors: list[str] = field(default_factory=list)  # malformed references
     substituted: bool = False  # a variable's value or a default went in
+    used: list[tuple[str, str]] = field(default_factory=list)  # (name, value) from environ
 
 
 def needs_interpolation(text: str) -> bool:
@@ -52,6 +53,8 @@ def interpolate(text: str, environ: Mapping[str, str]) -> Interpolated:
         value = environ.get(name)
         if default is not None and not value:
             value = default
+        elif value is not None:
+            out.used.append((name, value))
         if value is None:
             out.missing.append(name)
             continue

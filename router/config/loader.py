@@ -55,7 +55,8 @@ def load_config(
             text = _read(file, source, issues, digest)
             if text is not None:
                 _load_file(text, source, env, merged, sources, offsets, issues)
-        semantics.check(merged, sources, issues)
+        if not issues.incomplete:
+            semantics.check(merged, sources, issues)
         if issues:
             raise ConfigError(issues.result())
         return build(merged, sources, tuple(s.abspath for s in sources), digest.hexdigest())
@@ -97,6 +98,7 @@ def _read(file: Path, source: Source, issues: Issues, digest: Any) -> str | None
         data = file.read_bytes()
     except OSError as exc:
         issues.add(f"cannot read the file: {exc.strerror or exc}", source, None, "")
+        issues.incomplete = True
         return None
     digest.update(data)
     try:
@@ -104,6 +106,7 @@ def _read(file: Path, source: Source, issues: Issues, digest: Any) -> str | None
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         issues.add("the file is not UTF-8 text", source, (line, 1), "")
+        issues.incomplete = True
         return None
 
 

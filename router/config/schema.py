@@ -106,9 +106,10 @@ def _describe(error: ValidationError, offsets: dict[str, int]) -> list[tuple[str
         for key in value:
             if key in known or any(p.search(key) for p in patterns):
                 continue
-            message = f"unknown {noun} '{key}'" + _hint(key, known)
-            if not pointer:
-                message += f" (sections: {', '.join(known)})"
+            hint = _hint(key, known)
+            if not hint and not pointer:
+                hint = f" (sections are: {', '.join(known)})"
+            message = f"unknown {noun} '{key}'{hint}"
             out.append((join(pointer, key), message))
         return out
     if keyword == "required" and isinstance(value, Mapping):

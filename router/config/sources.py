@@ -16,6 +16,7 @@ from router.errors import ConfigIssue
 from router.secrets import redact
 
 Pos = tuple[int, int]  # 1-based line and column
+_MASK_MIN = 6  # shorter values from the environment (a port, a count) are not credentials
 
 _PLAIN_KEY = re.compile(r"[^.\[\]\"\s]+")
 
@@ -78,9 +79,12 @@ class Issues:
 
     def __init__(self, sources: Sequence[Source]) -> None:
         self._sources = sources
-        self._items: list[tuple[int, int, int, ConfigIssue]] = []
+        self._items: list[tuple[int, int, int, bool, ConfigIssue]] = []
         self.poisoned: set[str] = set()  # pointers whose value is already reported as bad
         self.secrets: set[str] = set()  # values that must never appear in a message
+        self._environ: dict[str, str] = {}  # a value read from the environment -> ${NAME}
+        # A file could not be read or parsed: checks across files would only add noise.
+        self.incomplete = False
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -88,11 +92,27 @@ class Issues:
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, message: str, source: Source | None, pos: Pos | None, pointer: str) -> None:
+    def add(
+        self,
+        message: str,
+        source: Source | None,
+        pos: Pos | None,
+        pointer: str,
+        *,
+        cause: bool = False,
+    ) -> None:
+        """`cause`: this issue makes `pointer`'s value bad; later echoes of it are dropped."""
         order = self._sources.index(source) if source in self._sources else len(self._sources)
         line, column = pos if pos else (None, None)
         issue = ConfigIssue(message, source.label if source else None, line, column, pointer)
-        self._items.append((order, line or 0, column or 0, issue))
+        self._items.append((order, line or 0, column or 0, cause, issue))
+        if cause:
+            self.poisoned.add(pointer)
+
+    def from_environ(self, name: str, value: str) -> None:
+        """An error quoting `value` shows `${name}` instead: it may be a credential."""
+        if len(value) >= _MASK_MIN:
+            self._environ.setdefault(value, f"${{{name}}}")
 
     def at(self, pointer: str, message: str, source: Source | None = None) -> None:
         """Report at the place `pointer` was written (in `source`, else the first file)."""
@@ -102,32 +122,29 @@ class Issues:
     def result(self) -> tuple[ConfigIssue, ...]:
         """The issues, sorted by file and line, with secrets masked and echoes dropped."""
         out = []
-        for *_, issue in sorted(self._items, key=lambda t: t[:3]):
-            if self._echo(issue):
+        for *_, cause, issue in sorted(self._items, key=lambda t: t[:3]):
+            if not cause and self._echo(issue.pointer):
                 continue
-            message = redact(issue.message, self.secrets)
+            message = issue.message
+            for value in sorted(self._environ, key=len, reverse=True):
+                message = message.replace(value, self._environ[value])
+            message = redact(message, self.secrets)
             if message != issue.message:
                 issue = ConfigIssue(message, issue.file, issue.line, issue.column, issue.pointer)
             out.append(issue)
         return tuple(out)
 
-    def _echo(self, issue: ConfigIssue) -> bool:
-        # A value whose variable is unset is reported once, not again as "unknown model ${X}".
-        if issue.message.startswith(_UNSET_PREFIX):
-            return False
-        p = issue.pointer
-        while p:
-            if p in self.poisoned:
+    def _echo(self, pointer: str) -> bool:
+        """Whether `pointer` is, or is inside, a value already reported as bad."""
+        while pointer:
+            if pointer in self.poisoned:
                 return True
-            p = parent(p)
+            pointer = parent(pointer)
         return False
 
 
-_UNSET_PREFIX = "environment variable "
-
-
 def unset_message(name: str) -> str:
-    return f"{_UNSET_PREFIX}{name} is not set (write ${{{name}:-default}} to give a default)"
+    return f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
 
 
 def locate(

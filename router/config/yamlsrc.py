@@ -108,6 +108,7 @@ def compose(text: str, source: Source, issues: Issues) -> Node | None:
         issues.add(f"invalid YAML: {what}", source, pos, "")
     except yaml.YAMLError as exc:  # a reader error: a character YAML does not allow
         issues.add(f"invalid YAML: {_reader_problem(exc)}", source, None, "")
+    issues.incomplete = True
     return None
 
 
@@ -146,11 +147,13 @@ class Converter:
             return {}
         if type(node) is not MappingNode:
             self._report(node, "", "the top level must be a mapping of sections (rules: ...)")
+            self.issues.incomplete = True
             return {}
         try:
             return self._mapping(node, "", section="")
         except RecursionError:
             self._report(node, "", "nested too deeply (does an alias contain itself?)")
+            self.issues.incomplete = True
             return {}
 
     def value(self, node: Node, pointer: str) -> Any:
@@ -279,21 +282,23 @@ class Converter:
 
     def _interpolate(self, node: ScalarNode, text: str, pointer: str) -> Any:
         done = interpolate(text, self.environ)
+        mark = node.start_mark
+        pos = (mark.line + 1, mark.column + 1)
         for problem in done.errors:
-            self._report(node, pointer, problem)
-            self.issues.poisoned.add(pointer)
+            self.issues.add(problem, self.source, pos, pointer, cause=True)
         if done.missing:
             if self._provider is not None:
                 self.unset.setdefault(self._provider, done.missing[0])
                 return DROP
             for name in dict.fromkeys(done.missing):
-                self._report(node, pointer, unset_message(name))
-            self.issues.poisoned.add(pointer)
+                self.issues.add(unset_message(name), self.source, pos, pointer, cause=True)
             return text
         if done.errors:
             return text
+        for name, used in done.used:
+            self.issues.from_environ(name, used)
         value = done.value
-        if node.style is None and done.substituted:
+        if not node.style and done.substituted:  # plain: None (Python) or "" (libyaml)
             # An unquoted `${PORT}` reads as the number it holds, as if written in place.
             tag = _resolve(value)
             if tag in _PLAIN_TAGS:

@@ -29,8 +29,8 @@ def big_config_yaml(n_rules: int = 1000, n_models: int = 100) -> str:
         )
     out.append("rules:")
     for r in range(n_rules - 1):
-        a = r % n_models
-        b, c = (a + 1 + r % 30) % n_models, (a + 40 + r % 30) % n_models
+        a, third = r % n_models, max(n_models // 3, 1)  # three distinct models
+        b, c = (a + 1 + r % third) % n_models, (a + third + 1 + r % third) % n_models
         out += [
             f"  - name: rule-{r}",
             "    when:",

@@ -1,0 +1,101 @@
+"""A key read from the environment never shows: not in a repr, a str, nor any error."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from router.config import load_config
+from router.errors import ConfigError
+from tests.config.conftest import Write
+
+CANARY = "sk-canary-1234567890"
+TOKEN = "canarytoken-0987654321"
+ENV = {"OPENAI_API_KEY": CANARY, "TEAM_TOKEN": TOKEN}
+
+GOOD = """
+providers:
+  openai:
+    type: litellm
+    api_key: "${OPENAI_API_KEY}"
+    headers: {Authorization: "Bearer ${TEAM_TOKEN}", X-Api-Key: "${TEAM_TOKEN}"}
+models:
+  gpt:
+    provider: openai
+    api_key: "${TEAM_TOKEN}"
+rules: [{name: default, targets: [gpt]}]
+"""
+
+
+def assert_hidden(text: str) -> None:
+    assert CANARY not in text and TOKEN not in text
+    assert "canary" not in text  # not even a part of one
+
+
+def test_config_and_provider_never_show_the_key(write: Write) -> None:
+    config = load_config(write(GOOD), environ=ENV)
+    openai = config.providers["openai"]
+    assert openai.api_key is not None and openai.api_key.reveal() == CANARY
+    for thing in (config, openai, openai.api_key, config.models["gpt"], openai.settings):
+        assert_hidden(repr(thing))
+        assert_hidden(str(thing))
+        assert_hidden(f"{thing}")
+    assert_hidden(repr(pickle.loads(pickle.dumps(openai.api_key))))
+    # the adapter can still read what it must send
+    assert openai.settings["headers"]["Authorization"].reveal() == f"Bearer {TOKEN}"
+    assert config.models["gpt"].settings["api_key"].reveal() == TOKEN
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        # errors in the provider that holds the key
+        'providers:\n  openai: {type: litellm, api_key: "${OPENAI_API_KEY}", timeout: x}\n',
+        # the key's value lands where an error would quote it
+        'providers:\n  openai: {type: "${OPENAI_API_KEY}", api_key: "${OPENAI_API_KEY}"}\n',
+        "providers:\n  openai: {type: litellm, api_key: 12345}\n"
+        'models:\n  m: {provider: "${OPENAI_API_KEY}"}\n',
+        'rules:\n  - {name: x, targets: ["${OPENAI_API_KEY}"], strategy: "${TEAM_TOKEN}"}\n',
+        "providers:\n  p: {type: mock}\nmodels:\n  m: {provider: p}\n"
+        'rules: [{name: x, targets: [m], fallback: "${OPENAI_API_KEY}"}]\n',
+        'providers:\n  openai: {type: litellm, api_key: "${OPENAI_API_KEY}", headers: [1]}\n'
+        "oops: [",
+        'settings: {usage_db: "${OPENAI_API_KEY}", debounce_ms: "${OPENAI_API_KEY}"}\n',
+    ],
+)
+def test_errors_never_show_the_key(write: Write, bad: str) -> None:
+    path = write(bad)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ=ENV)
+    error = info.value
+    assert error.issues
+    assert_hidden(str(error))
+    assert_hidden(repr(error))
+    for issue in error.issues:
+        assert_hidden(repr(issue))
+        assert_hidden(str(issue))
+
+
+def test_literal_key_in_the_file_is_masked_in_errors(write: Write) -> None:
+    path = write(
+        "providers:\n  openai: {type: litellm, api_key: plainsecretvalue123}\n"
+        "models:\n  m: {provider: plainsecretvalue123}\n"
+        "rules: [{name: d, targets: [m]}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "plainsecretvalue123" not in str(info.value)
+    assert info.value.issues[0].pointer == "models.m.provider"
+
+
+def test_values_from_the_environment_show_as_their_reference(write: Write) -> None:
+    path = write(
+        "providers: {p: {type: mock}}\nmodels: {m: {provider: p}}\n"
+        'rules:\n  - {name: x, targets: [m], strategy: "${TEAM_TOKEN}"}\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ=ENV)
+    (issue,) = info.value.issues
+    assert issue.pointer == "rules[0].strategy" and issue.line == 4
+    assert "(got '${TEAM_TOKEN}')" in issue.message
