@@ -463,3 +463,59 @@ def test_importing_the_adapter_does_not_import_llama_cpp() -> None:
         "assert 'llama_cpp' not in sys.modules, 'llama_cpp imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+# -- rules/default.yaml on the real model ------------------------------------------------------
+
+DEFAULT_YAML = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "use_case", "rule", "model"),
+    [
+        ("Write a binary search in Rust", None, "coding", "gemma-3-270m"),
+        ("What is the capital of Peru?", None, "chat", "gemma-3-270m"),
+        ("Summarise: the meeting moved to Friday.", None, "summarise", "gemma-3-270m"),
+        ("The three primary colours are", None, "default", "gemma-3-270m"),
+        ("Chapter one.", "long-docs", "long-docs", "gemma-3-270m-32k"),
+        ("Chapter one. " * 800, None, "long-docs", "gemma-3-270m-32k"),
+    ],
+)
+def test_default_config_routes_everything_local_without_keys(
+    prompt: str, use_case: str | None, rule: str, model: str
+) -> None:
+    from router import Router
+
+    keyless = Router.from_config(DEFAULT_YAML, environ={})
+    decision = keyless.explain(prompt, use_case=use_case)
+    assert (decision.rule, decision.model) == (rule, model)
+    assert all("is not set" in why for why in decision.rejected.values())
+    keyless.close()
+    # A key makes the rule prefer the cloud, with the local model kept last.
+    keyed = Router.from_config(
+        DEFAULT_YAML, environ={"OPENAI_API_KEY": "sk-test", "ANTHROPIC_API_KEY": "sk-test"}
+    )
+    decision = keyed.explain(prompt, use_case=use_case)
+    assert decision.rule == rule
+    assert decision.model != model and decision.candidates[-1] == model
+    keyed.close()
+
+
+def test_default_config_answers_with_no_key(models_dir: Path) -> None:
+    from router import Router
+
+    r = Router.from_config(DEFAULT_YAML, environ={"MODELS_DIR": str(models_dir)})
+    try:
+        res = r.route("What is the capital of Peru?", temperature=0)
+        assert (res.rule, res.model, res.provider) == ("chat", "gemma-3-270m", "local")
+        assert "Lima" in res.text
+        assert res.usage.input_tokens > 0 and res.usage.output_tokens > 0
+        assert res.cost_usd == 0
+        chunks = list(r.route("The three primary colours are", stream=True, temperature=0))
+        final = chunks[-1].result
+        assert final is not None and final.model == "gemma-3-270m"
+        assert "".join(c.text for c in chunks) == final.text
+        assert "red" in final.text.lower()
+        assert final.usage.output_tokens <= 64  # the model's own max_tokens default
+    finally:
+        r.close()
