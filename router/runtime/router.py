@@ -85,6 +85,19 @@ class Router:
         return router
 
     # -- routing ----------------------------------------------------------------
+    def _acquire(self) -> Snapshot:
+        """The current snapshot, entered before a reload can retire it.
+
+        Entering after a reload retired it would find its providers closed and make
+        new ones (a local model loaded again), so retry on the newer snapshot.
+        """
+        while True:
+            snap = self._snapshot
+            snap.enter()
+            if snap is self._snapshot:
+                return snap
+            snap.exit()
+
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
@@ -151,15 +164,14 @@ class Router:
             stream=stream,
             params=params,
         )
-        snap = self._snapshot
-        decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
-        attempts.check_budget(snap, decision)
-        if not cands:
-            raise NoRouteError(_no_route_message(decision), decision)
-        if stream:
-            return self._stream(snap, request, decision, cands)
-        snap.enter()
+        snap = self._acquire()
         try:
+            decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+            attempts.check_budget(snap, decision)
+            if not cands:
+                raise NoRouteError(_no_route_message(decision), decision)
+            if stream:
+                return self._stream(snap, request, decision, cands)
             return attempts.execute(snap, request, decision, cands, self._live)
         finally:
             snap.exit()
@@ -198,15 +210,14 @@ class Router:
             stream=stream,
             params=params,
         )
-        snap = self._snapshot
-        decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
-        attempts.check_budget(snap, decision)
-        if not cands:
-            raise NoRouteError(_no_route_message(decision), decision)
-        if stream:
-            return self._astream(snap, request, decision, cands)
-        snap.enter()
+        snap = self._acquire()
         try:
+            decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+            attempts.check_budget(snap, decision)
+            if not cands:
+                raise NoRouteError(_no_route_message(decision), decision)
+            if stream:
+                return self._astream(snap, request, decision, cands)
             return await attempts.aexecute(snap, request, decision, cands, self._live)
         finally:
             snap.exit()
