@@ -193,14 +193,24 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
     )
 
 
+class MaskedText(str):
+    """A credential among settings (a header's value): a plain `str` to the adapter that
+    sends it, but its repr is masked, so a printed or logged config never shows it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'****'"
+
+
 def _hide_secrets(value: Any, key: str = "") -> Any:
-    """Credentials in settings (headers' Authorization, a per-model api_key) become Secret."""
+    """Settings named like credentials (Authorization, X-Api-Key, token...) become MaskedText."""
     if isinstance(value, dict):
         return {k: _hide_secrets(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_hide_secrets(v, key) for v in value]
     if isinstance(value, str) and value and key and SECRET_KEY.search(key):
-        return Secret(value)
+        return MaskedText(value)
     return value
 
 

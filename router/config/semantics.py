@@ -219,7 +219,7 @@ def _tests(merged: Merged, rule_at: dict[str, int], issues: Issues) -> None:
 def _budgets(
     merged: Merged, rule_at: dict[str, int], sources: Sequence[Source], issues: Issues
 ) -> None:
-    seen: dict[tuple[Any, Any], str] = {}
+    seen: dict[tuple[str, str], str] = {}
     for budget in merged.budgets:
         pointer, entry = budget.pointer, budget.data
         scope, name = entry.get("scope"), entry.get("name")
@@ -233,7 +233,7 @@ def _budgets(
             issues.at(budget.name_pointer, _unknown("rule", str(name), list(rule_at)))
         elif scope == "model" and name not in merged.models:
             issues.at(budget.name_pointer, _unknown("model", str(name), merged.models))
-        key = (scope, name)
+        key = (str(scope), str(name))
         if key in seen:
             issues.at(pointer, f"duplicate budget (first at {_place(sources, seen[key], pointer)})")
         else:

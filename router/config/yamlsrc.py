@@ -137,9 +137,10 @@ class Converter:
         self._secret_scope = False
         self._ctor = yaml.constructor.SafeConstructor()
 
-    def _report(self, node: Node, pointer: str, message: str) -> None:
+    def _report(self, node: Node, pointer: str, message: str, *, cause: bool = False) -> None:
         mark = node.start_mark
-        self.issues.add(message, self.source, (mark.line + 1, mark.column + 1), pointer)
+        pos = (mark.line + 1, mark.column + 1)
+        self.issues.add(message, self.source, pos, pointer, cause=cause)
 
     def root(self, node: Node | None) -> dict[str, Any]:
         """The file's top-level sections."""
@@ -163,7 +164,7 @@ class Converter:
                 return self._interpolate(node, text, pointer) if "${" in text else text
             return self._scalar(node, pointer)
         if node.tag != _MAP and node.tag != _SEQ:
-            self._report(node, pointer, f"unsupported YAML tag {node.tag}")
+            self._report(node, pointer, f"unsupported YAML tag {node.tag}", cause=True)
         if type(node) is MappingNode:
             return self._mapping(node, pointer)
         if type(node) is SequenceNode:
@@ -274,10 +275,15 @@ class Converter:
     def _scalar(self, node: ScalarNode, pointer: str) -> Any:
         tag = node.tag
         if tag in _PLAIN_TAGS:
-            return self._ctor.yaml_constructors[tag](self._ctor, node)
+            try:
+                return self._ctor.yaml_constructors[tag](self._ctor, node)
+            except (ValueError, IndexError, TypeError, yaml.YAMLError):
+                # only an explicit tag gets here: `!!int soon`
+                self._report(node, pointer, f"not a valid {tag.rsplit(':', 1)[-1]}", cause=True)
+                return node.value
         if tag == _TIMESTAMP:
             return node.value  # a date stays the text written: metadata compares strings
-        self._report(node, pointer, f"unsupported YAML tag {tag}")
+        self._report(node, pointer, f"unsupported YAML tag {tag}", cause=True)
         return node.value
 
     def _interpolate(self, node: ScalarNode, text: str, pointer: str) -> Any:

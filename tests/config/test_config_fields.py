@@ -117,7 +117,9 @@ def test_providers(full: Config) -> None:
     assert openai.enabled and openai.disabled_reason is None
     headers = openai.settings["headers"]
     assert headers["X-Team"] == "routing"
-    assert headers["Authorization"] == Secret("Bearer tok-123456")  # a credential stays masked
+    # a credential: the real text for the adapter, masked in any repr
+    assert headers["Authorization"] == "Bearer tok-123456"
+    assert "tok-123456" not in repr(openai)
     assert set(openai.settings) == {"headers"}
 
     local = full.providers["local"]

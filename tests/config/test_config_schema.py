@@ -101,11 +101,11 @@ def test_fast_check_agrees_with_jsonschema() -> None:
     invalid = 0
     for doc in _documents():
         assert check(doc) and validator.is_valid(doc)
-        for mutated in _mutations(doc, rng, 500):
+        for mutated in _mutations(doc, rng, 300):
             expected = validator.is_valid(mutated)
             assert check(mutated) == expected, json.dumps(mutated, default=str)[:2000]
             invalid += not expected
-    assert invalid > 400  # the mutations did produce plenty of invalid documents
+    assert invalid > 250  # the mutations did produce plenty of invalid documents
 
 
 @pytest.mark.parametrize(
