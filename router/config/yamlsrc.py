@@ -107,7 +107,9 @@ def compose(text: str, source: Source, issues: Issues) -> Node | None:
             what = f"{what} ({exc.context} at line {exc.context_mark.line + 1})"
         issues.add(f"invalid YAML: {what}", source, pos, "")
     except yaml.YAMLError as exc:  # a reader error: a character YAML does not allow
-        issues.add(f"invalid YAML: {_reader_problem(exc)}", source, None, "")
+        at = getattr(exc, "position", None)
+        pos = (text.count("\n", 0, at) + 1, 1) if isinstance(at, int) else None
+        issues.add(f"invalid YAML: {_reader_problem(exc)}", source, pos, "")
     issues.incomplete = True
     return None
 

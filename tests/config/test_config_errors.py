@@ -524,3 +524,19 @@ rulez: []
     assert all(i.file == str(path) for i in issues)
     text = str(ConfigError(issues))
     assert text.count("\n") == len(issues) - 1
+
+
+def test_control_character(write: Write) -> None:
+    path = write("rules:\n  - name: a\x07b\n")
+    (issue,) = issues_of(path)
+    assert issue.line == 2 and issue.message.startswith("invalid YAML")
+
+
+def test_keys_with_dots_are_quoted_in_pointers(write: Write) -> None:
+    path = write(
+        "providers: {p: {type: mock}}\nmodels:\n  llama3.1: {provider: q}\n"
+        "rules: [{name: d, targets: [llama3.1, qwen2.5]}]\n"
+    )
+    issues = issues_of(path)
+    assert issue_at(issues, 'models["llama3.1"].provider').line == 3
+    assert issue_at(issues, "rules[0].targets[1]").message == "unknown model 'qwen2.5'"
