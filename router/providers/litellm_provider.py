@@ -15,6 +15,7 @@ import email.utils
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
@@ -27,6 +28,7 @@ os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
 
 import httpx
 import litellm
+import openai
 
 from router import errors
 from router.config.model import ProviderConfig
@@ -96,10 +98,49 @@ class LiteLLMProvider(Provider):
         self._headers = {str(k): str(v) for k, v in dict(headers).items()}
         self._http: httpx.Client | None = None
         self._price_known: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._sdk: openai.OpenAI | None = None
+        self._sdk_route: dict[str, bool] = {}  # model id -> sent through the OpenAI SDK
+
+    # -- a reused SDK client -----------------------------------------------------------------
+
+    def _openai_client(self, model: str) -> openai.OpenAI | None:
+        """This provider's own OpenAI SDK client, for models litellm sends through that SDK.
+
+        litellm looks its cached client up on every call and builds it on httpx; handing it
+        one client, built once on the SDK's default transport, saves that per-call work.
+        Only with a configured key: without one litellm's own key lookup must run.
+        """
+        route = self._sdk_route.get(model)
+        if route is None:
+            try:
+                provider = litellm.get_llm_provider(model=model, api_base=self.config.api_base)[1]
+            except Exception:
+                provider = None
+            route = self._sdk_route[model] = provider == "openai" and bool(self._key)
+        if not route:
+            return None
+        with self._lock:
+            if self._sdk is None:
+                base = (
+                    self.config.api_base
+                    or litellm.api_base
+                    or os.environ.get("OPENAI_BASE_URL")
+                    or os.environ.get("OPENAI_API_BASE")
+                    or "https://api.openai.com/v1"
+                )
+                # litellm passes each call's timeout per request; this is only a ceiling.
+                self._sdk = openai.OpenAI(
+                    api_key=self._key,
+                    base_url=base,
+                    max_retries=0,
+                    timeout=self.config.timeout or 600.0,
+                )
+            return self._sdk
 
     # -- building the call -----------------------------------------------------------------
 
-    def _kwargs(self, call: Call, stream: bool) -> dict[str, Any]:
+    def _kwargs(self, call: Call, stream: bool, sync: bool = True) -> dict[str, Any]:
         model = call.model.model
         kw: dict[str, Any] = {
             k: v for k, v in call.params.items() if k not in _RESERVED and v is not None
@@ -132,6 +173,10 @@ class LiteLLMProvider(Provider):
         if stream:
             kw["stream"] = True
             kw["stream_options"] = {"include_usage": True}
+        if sync:  # async calls measured no gain from a reused client (aiohttp transport)
+            client = self._openai_client(model)
+            if client is not None:
+                kw["client"] = client
         return kw
 
     # -- results ---------------------------------------------------------------------------
@@ -186,7 +231,7 @@ class LiteLLMProvider(Provider):
 
     async def acomplete(self, call: Call) -> Completion:
         try:
-            response = await litellm.acompletion(**self._kwargs(call, stream=False))
+            response = await litellm.acompletion(**self._kwargs(call, stream=False, sync=False))
         except Exception as exc:
             raise self._error(exc, call) from None
         return self._completion(call, response)
@@ -205,7 +250,7 @@ class LiteLLMProvider(Provider):
     async def astream(self, call: Call) -> AsyncIterator[Delta]:
         acc = _StreamState()
         try:
-            response = await litellm.acompletion(**self._kwargs(call, stream=True))
+            response = await litellm.acompletion(**self._kwargs(call, stream=True, sync=False))
             async for chunk in response:
                 text = acc.feed(chunk)
                 if text:
@@ -259,6 +304,10 @@ class LiteLLMProvider(Provider):
         return out
 
     def close(self) -> None:
+        with self._lock:
+            sdk, self._sdk = self._sdk, None
+        if sdk is not None:
+            sdk.close()
         if self._http is not None:
             self._http.close()
             self._http = None

@@ -129,6 +129,7 @@ class RecordedRequest:
     headers: Mapping[str, str]
     body: Any  # parsed JSON, or None
     raw: bytes = b""
+    peer: tuple[str, int] = ("", 0)  # the client's address: one per TCP connection
 
 
 class FakeProviderServer:
@@ -366,7 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         path = urlsplit(self.path).path.rstrip("/") or "/"
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.fake._record(RecordedRequest(self.command, path, headers, body, raw))
+        peer = (str(self.client_address[0]), int(self.client_address[1]))
+        self.server.fake._record(RecordedRequest(self.command, path, headers, body, raw, peer))
         key = path[3:] if path.startswith("/v1/") else path
         handler = _ROUTES.get((self.command, key))
         if handler is None:
@@ -519,7 +521,7 @@ _OLLAMA_GENERATE = _wire.Ollama(generate=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m router.testing.fake_server --port 8000`: serve until interrupted."""
+    """`python -m router.testing --port 8000`: serve until interrupted (Ctrl-C)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -532,7 +534,9 @@ def main(argv: list[str] | None = None) -> None:
         reply=args.reply, port=args.port, fault_rate=args.fault_rate, seed=args.seed
     )
     with fake:
-        print(f"fake provider on {fake.url} (OpenAI base {fake.base_url}); Ctrl-C stops")
+        print(
+            f"fake provider on {fake.url} (OpenAI base {fake.base_url}); Ctrl-C stops", flush=True
+        )
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 

@@ -72,6 +72,20 @@ def test_openai_complete_sends_key_params_and_headers(
     assert "stream" not in sent.body
 
 
+def test_calls_reuse_one_connection_until_close(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    provider = make_provider()
+    for _ in range(3):
+        provider.complete(make_call())
+    list(provider.stream(make_call()))
+    provider.close()
+    provider.complete(make_call())  # close() released the client; a new one connects
+    peers = [r.peer for r in fake.requests]
+    assert len(set(peers[:4])) == 1
+    assert peers[4] != peers[0]
+
+
 def test_model_settings_headers_add_to_provider_headers(
     make_provider: MakeProvider, fake: FakeProviderServer
 ) -> None:
