@@ -18,7 +18,9 @@ The attempt loop drives one try through `admit()` then `succeeded()` or `failed(
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from router.runtime.ratelimit import RateLimiter, limits_of
 from router.runtime.usage import UsageRecord, UsageStore, open_store
 
 Clock = Callable[[], float]
+log = logging.getLogger("router.state")
 
 EWMA_ALPHA = 0.2  # weight of the newest latency: a few calls move the average
 _CLOSED = BreakerState("closed", 0, None)
@@ -358,11 +361,18 @@ class LiveState:
                 if name in config.providers and config.providers[name].identity() == old_ids[name]
             }
             new_path = usage_path(config)
+            store = None
             if self._owns_store and new_path != self._owned_path:
+                try:
+                    store = open_store(new_path)
+                except (OSError, sqlite3.Error) as exc:
+                    # A reload must not fail on the usage file: keep counting in the old one.
+                    log.error("cannot open usage_db %s, keeping %s: %s", new_path, self.store, exc)
+            if store is not None:
                 # Another file means other totals: the old store stays open for tries in
                 # flight and is closed with this state.
                 self._old_stores.append(self.store)
-                self.store = open_store(new_path)
+                self.store = store
                 self._owned_path = new_path
                 self.budgets = BudgetTracker(config.budgets, self.store, clock=self._wall)
             else:

@@ -431,3 +431,14 @@ def test_16_threads_overshoot_a_daily_budget_by_at_most_one_request(
         t.join()
     assert len(costs) > 16
     assert 1.0 <= sum(costs) <= 1.0 + max(costs) + 1e-9
+
+
+def test_a_model_at_its_rpm_is_skipped_with_the_reason(
+    make_router: MakeRouter, flaky: FakeProviderServer
+) -> None:
+    r = make_router(TWO_MODELS.replace("cooldown: 0.3}}", "cooldown: 0.3}, rpm: 2}"))
+    assert [r.route("hello").model for _ in range(3)] == ["a", "a", "b"]
+    why = r.explain("hello").rejected["a"]
+    assert why.startswith("rate limit: 2 rpm reached (next slot in")
+    assert r.status()["state"]["models"]["a"]["rate_limit"]["rpm"]["limit"] == 2
+    assert len(flaky.requests) == 2

@@ -297,3 +297,14 @@ def test_threads_admitting_concurrently_keep_counts_straight(state: LiveState) -
         th.join()
     assert state.in_flight("gemma") == 0
     assert state.latency("gemma") == pytest.approx(0.01)
+
+
+def test_unusable_usage_db_on_reload_keeps_the_old_store(tmp_path: Path, clock: Clock) -> None:
+    cfg = make_config(settings=Settings(usage_db="usage.db"), files=(str(tmp_path / "r.yaml"),))
+    s = LiveState(cfg, clock=clock, wall=clock.wall)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    s.update_config(replace(cfg, settings=Settings(usage_db=str(blocker / "usage.db"))))
+    assert s.status()["usage_db"] == str(tmp_path / "usage.db")
+    s.record_usage(record("gpt", 0.5))
+    s.close()
