@@ -11,6 +11,7 @@ router retries), and per-call bookkeeping it does only for callbacks switched of
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import math
@@ -222,41 +223,68 @@ class LiteLLMProvider(Provider):
 
     # -- the interface ---------------------------------------------------------------------
 
+    # Each failure is raised after its `except` block has ended: the library exception
+    # (its request, headers and traceback frames hold the key) is neither the error's
+    # cause nor its context, so no traceback or error reporter can reach it.
+
     def complete(self, call: Call) -> Completion:
         try:
             response = litellm.completion(**self._kwargs(call, stream=False))
         except Exception as exc:
-            raise self._error(exc, call) from None
-        return self._completion(call, response)
+            failure = self._error(exc, call)
+        else:
+            return self._completion(call, response)
+        raise failure from None
 
     async def acomplete(self, call: Call) -> Completion:
         try:
             response = await litellm.acompletion(**self._kwargs(call, stream=False, sync=False))
         except Exception as exc:
-            raise self._error(exc, call) from None
-        return self._completion(call, response)
+            failure = self._error(exc, call)
+        else:
+            return self._completion(call, response)
+        raise failure from None
 
     def stream(self, call: Call) -> Iterator[Delta]:
         acc = _StreamState()
+        failure: errors.ProviderError | None = None
+        response: Any = None
         try:
-            for chunk in litellm.completion(**self._kwargs(call, stream=True)):
+            response = litellm.completion(**self._kwargs(call, stream=True))
+            for chunk in response:
                 text = acc.feed(chunk)
                 if text:
                     yield Delta(text)
+            response = None
         except Exception as exc:
-            raise self._error(exc, call, partial=acc.has_text) from None
+            failure = self._error(exc, call, partial=acc.has_text)
+        finally:
+            if response is not None:  # abandoned or failed: release the connection
+                with contextlib.suppress(Exception):
+                    response.close()
+        if failure is not None:
+            raise failure from None
         yield self._last(call, acc)
 
     async def astream(self, call: Call) -> AsyncIterator[Delta]:
         acc = _StreamState()
+        failure: errors.ProviderError | None = None
+        response: Any = None
         try:
             response = await litellm.acompletion(**self._kwargs(call, stream=True, sync=False))
             async for chunk in response:
                 text = acc.feed(chunk)
                 if text:
                     yield Delta(text)
+            response = None
         except Exception as exc:
-            raise self._error(exc, call, partial=acc.has_text) from None
+            failure = self._error(exc, call, partial=acc.has_text)
+        finally:
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    await response.aclose()
+        if failure is not None:
+            raise failure from None
         yield self._last(call, acc)
 
     def _last(self, call: Call, acc: _StreamState) -> Delta:

@@ -431,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
         if outcome.delay and fake._stopping.wait(outcome.delay):
             self._drop()
             return
-        stream = bool(body.get("stream"))
+        stream = bool(body.get("stream", flavour == "ollama"))  # Ollama streams by default
         if outcome.disconnect_after is not None and (not stream or outcome.disconnect_after == 0):
             self._drop()
             return

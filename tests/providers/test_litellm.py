@@ -219,6 +219,17 @@ def test_stream_yields_text_then_usage_and_cost(
     assert body["stream_options"] == {"include_usage": True}
 
 
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022"])
+def test_abandoned_stream_is_closed_and_the_provider_goes_on(
+    make_provider: MakeProvider, fake: FakeProviderServer, model: str
+) -> None:
+    provider = make_provider(fake.base_url if model.startswith("openai") else fake.url)
+    pieces = provider.stream(make_call(model))
+    assert next(iter(pieces)).text == "Hello"
+    pieces.close()  # type: ignore[attr-defined]
+    assert provider.complete(make_call(model)).text == "Hello from the fake provider."
+
+
 def test_stream_without_usage_still_reports_usage(
     make_provider: MakeProvider, fake: FakeProviderServer
 ) -> None:
@@ -296,7 +307,8 @@ def test_errors_are_translated(
     if status is not None:
         assert exc.status == status
     assert exc.retryable == expected.retryable
-    assert exc.__cause__ is None and exc.__suppress_context__
+    # Neither cause nor context: the library exception (which holds the key) is gone.
+    assert exc.__cause__ is None and exc.__context__ is None and exc.__suppress_context__
     assert len(fake.requests) == 1  # no retries inside litellm or the SDK
 
 
