@@ -66,7 +66,7 @@ def run_ablation(start_server: Callable[[], tuple[Any, str]], n: int, rounds: in
             if on:
                 vars(provider).pop("_openai_client", None)
             else:
-                provider._openai_client = lambda model: None  # type: ignore[method-assign]
+                provider._openai_client = lambda call: None  # type: ignore[method-assign]
 
         def quiet(on: bool) -> None:
             for name in adapter._LITELLM_LOGGERS:

@@ -43,7 +43,6 @@ _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 def _configure_litellm() -> None:
     """Process-wide litellm settings; idempotent."""
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on errors
-    litellm.num_retries = None  # the router retries; litellm must not retry behind it
     # litellm's loggers can carry prompts and request headers; nothing of theirs goes out.
     for name in _LITELLM_LOGGERS:
         logger = logging.getLogger(name)
@@ -87,6 +86,10 @@ _RESERVED = frozenset(
 )
 
 
+# Params with which litellm may send an OpenAI chat call to the Responses API instead.
+_BRIDGE_PARAMS = frozenset({"reasoning_effort", "reasoning_summary", "web_search_options"})
+
+
 class LiteLLMProvider(Provider):
     """A provider whose models are litellm model ids."""
 
@@ -105,22 +108,28 @@ class LiteLLMProvider(Provider):
 
     # -- a reused SDK client -----------------------------------------------------------------
 
-    def _openai_client(self, model: str) -> openai.OpenAI | None:
-        """This provider's own OpenAI SDK client, for models litellm sends through that SDK.
+    def _openai_client(self, call: Call) -> openai.OpenAI | None:
+        """This provider's own OpenAI SDK client, for calls litellm sends through that SDK.
 
         litellm looks its cached client up on every call and builds it on httpx; handing it
         one client, built once on the SDK's default transport, saves that per-call work.
-        Only with a configured key: without one litellm's own key lookup must run.
+        Only for plain chat calls with a configured key: without a key litellm's own lookup
+        must run, and calls litellm may bridge to the Responses API (a "responses" model,
+        tools or reasoning options) keep litellm's own client handling.
         """
+        if call.tools or litellm.route_all_chat_openai_to_responses:
+            return None
+        if not _BRIDGE_PARAMS.isdisjoint(call.params):
+            return None
+        model = call.model.model
         route = self._sdk_route.get(model)
         if route is None:
-            try:
-                provider = litellm.get_llm_provider(model=model, api_base=self.config.api_base)[1]
-            except Exception:
-                provider = None
-            route = self._sdk_route[model] = provider == "openai" and bool(self._key)
+            route = self._sdk_route[model] = bool(self._key) and self._chat_via_sdk(model)
         if not route:
             return None
+        sdk = self._sdk
+        if sdk is not None:
+            return sdk
         with self._lock:
             if self._sdk is None:
                 base = (
@@ -138,6 +147,22 @@ class LiteLLMProvider(Provider):
                     timeout=self.config.timeout or 600.0,
                 )
             return self._sdk
+
+    def _chat_via_sdk(self, model: str) -> bool:
+        """Whether litellm serves this model id with the OpenAI SDK's chat completions."""
+        if model.startswith(("responses/", "openai/responses/")):
+            return False
+        try:
+            provider = litellm.get_llm_provider(model=model, api_base=self.config.api_base)[1]
+        except Exception:
+            return False
+        if provider != "openai":
+            return False
+        try:
+            mode = litellm.get_model_info(model).get("mode")
+        except Exception:  # not in the price map: litellm treats it as a chat model
+            return True
+        return mode in (None, "chat")
 
     # -- building the call -----------------------------------------------------------------
 
@@ -175,7 +200,7 @@ class LiteLLMProvider(Provider):
             kw["stream"] = True
             kw["stream_options"] = {"include_usage": True}
         if sync:  # async calls measured no gain from a reused client (aiohttp transport)
-            client = self._openai_client(model)
+            client = self._openai_client(call)
             if client is not None:
                 kw["client"] = client
         return kw

@@ -86,6 +86,20 @@ def test_calls_reuse_one_connection_until_close(
     assert peers[4] != peers[0]
 
 
+def test_calls_litellm_may_bridge_keep_litellms_own_client(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    """Tools or reasoning options can send a call to the Responses API: no reused client."""
+    provider = make_provider()
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    provider.complete(make_call())
+    provider.complete(make_call(tools=[tool]))
+    provider.complete(make_call())
+    plain, with_tools, plain_again = (r.peer for r in fake.requests)
+    assert plain == plain_again != with_tools
+    assert fake.requests[1].body["tools"] == [tool]
+
+
 def test_model_settings_headers_add_to_provider_headers(
     make_provider: MakeProvider, fake: FakeProviderServer
 ) -> None:
