@@ -62,6 +62,21 @@ def run_ablation(start_server: Callable[[], tuple[Any, str]], n: int, rounds: in
 
             return apply
 
+        def adding(**extra: Any) -> Callable[[bool], None]:
+            """On: the adapter as it is; off: these kwargs added to every call."""
+
+            def apply(on: bool) -> None:
+                if on:
+                    vars(provider).pop("_kwargs", None)
+                    return
+
+                def more(*a: Any, **kw: Any) -> dict[str, Any]:
+                    return {**build(*a, **kw), **extra}
+
+                provider._kwargs = more  # type: ignore[method-assign]
+
+            return apply
+
         def reuse_client(on: bool) -> None:
             if on:
                 vars(provider).pop("_openai_client", None)
@@ -84,7 +99,7 @@ def run_ablation(start_server: Callable[[], tuple[Any, str]], n: int, rounds: in
         toggles = [
             Toggle("reused OpenAI SDK client (client=)", reuse_client),
             Toggle("litellm loggers disabled", quiet),
-            Toggle("drop_params=True per call", without("drop_params")),
+            Toggle("drop_params only when there are params", adding(drop_params=True)),
             Toggle("num_retries=0, max_retries=0", without("num_retries", "max_retries")),
             Toggle("turn_off_message_logging=True", flag("turn_off_message_logging"), False),
             Toggle("disable_token_counter=True", flag("disable_token_counter"), False),

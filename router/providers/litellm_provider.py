@@ -3,10 +3,20 @@
 The only module of the package that imports litellm. The registry imports it when the
 first litellm provider is created, so `import router` stays light.
 
-litellm is configured once, here, for a library living inside someone else's process:
-prices from the bundled map (no download at import), no .env side-loading, its loggers
-and debug hints silenced (they can print prompts and keys), no retries of its own (the
-router retries), and per-call bookkeeping it does only for callbacks switched off.
+litellm is set up here for a library living inside someone else's process (the
+figures are from `python bench/overhead.py --settings`):
+
+- prices come from the map bundled with litellm, not a fetch from GitHub at import
+  (up to 5 s on a machine whose firewall drops packets, warnings on stderr offline, and
+  prices that could change under a running process); litellm does not load a `.env`
+  file into os.environ behind the config's back;
+- litellm's loggers are disabled and its debug banners suppressed: its records can carry
+  prompts and request headers (and disabled loggers cost nothing per call);
+- each call passes num_retries=0 and max_retries=0 (the router retries), drop_params only
+  when there is something to drop, and, for plain OpenAI-SDK chat calls, one OpenAI client
+  the provider keeps instead of litellm's per-call client lookup (~0.2 ms a call);
+- left alone: turn_off_message_logging (adds work per call: it redacts a copy for
+  callbacks, and there are none) and callbacks (none are registered).
 """
 
 from __future__ import annotations
@@ -171,6 +181,7 @@ class LiteLLMProvider(Provider):
         kw: dict[str, Any] = {
             k: v for k, v in call.params.items() if k not in _RESERVED and v is not None
         }
+        has_params = bool(kw) or bool(call.tools) or bool(call.response_format)
         kw["model"] = model
         # litellm may rewrite messages in place (content parts); hand it copies.
         kw["messages"] = [dict(m) for m in call.messages]
@@ -194,11 +205,13 @@ class LiteLLMProvider(Provider):
         # No retries inside litellm or the SDK clients it drives: the router retries.
         kw["num_retries"] = 0
         kw["max_retries"] = 0
-        # One rule's params go to many models: drop what a provider does not take.
-        kw["drop_params"] = True
         if stream:
             kw["stream"] = True
             kw["stream_options"] = {"include_usage": True}
+        if stream or has_params:
+            # One rule's params go to many models: drop what a provider does not take
+            # (only when there is something to drop: the flag costs litellm work).
+            kw["drop_params"] = True
         if sync:  # async calls measured no gain from a reused client (aiohttp transport)
             client = self._openai_client(call)
             if client is not None:

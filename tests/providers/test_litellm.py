@@ -180,6 +180,20 @@ def test_anthropic_complete_and_stream(
     assert second.body["stream"] is True
 
 
+def test_params_a_provider_does_not_take_are_dropped(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    """A rule's params reach every model it targets; Anthropic has no presence_penalty."""
+    call = make_call(
+        "anthropic/claude-3-5-haiku-20241022",
+        params={"temperature": 0.2, "presence_penalty": 0.5, "max_tokens": 20},
+    )
+    assert make_provider("root").complete(call).text == "Hello from the fake provider."
+    body = fake.last_request.body
+    assert body["temperature"] == 0.2
+    assert "presence_penalty" not in body
+
+
 def test_openrouter_through_an_openai_compatible_base(
     make_provider: MakeProvider, fake: FakeProviderServer
 ) -> None:
