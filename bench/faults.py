@@ -6,10 +6,13 @@ share this process's GIL): `flaky` fails a share of its calls (429 with Retry-Af
 and `healthy` never fails. Each request asks for `flaky` first with `healthy` as the
 fallback, at 0%, 10%, 30% and 60% fault rates, through:
 
-    router          router.Router: retries 2 (backoff 10 ms, max 100 ms, full jitter),
-                    breaker 5 failures / 10 s, cooldown 5 s; fallback to the next target
-    litellm.Router  the same two deployments, num_retries=2, fallbacks a -> b,
-                    allowed_fails=5, cooldown_time=5, timeout 0.25 s (its defaults else)
+    router             router.Router: retries 2 (backoff 10 ms, max 100 ms, full jitter),
+                       breaker 5 failures / 10 s, cooldown 5 s; fallback to the next target;
+                       a 429's Retry-After keeps the model out of routing that long
+    router -breaker    the same with the breaker never opening: retries and fallbacks only
+    litellm.Router     the same two deployments, num_retries=2, fallbacks a -> b,
+                       allowed_fails=5, cooldown_time=5, timeout 0.25 s (its defaults else)
+    litellm -cooldown  the same with disable_cooldowns=True
 
 Both run the same number of requests from the same number of threads against fresh
 servers seeded alike. calls/req is counted by the servers: every HTTP call made.
@@ -64,7 +67,7 @@ providers:
              retries: 2, backoff: 0.01, max_backoff: 0.1}}
 models:
   a: {{provider: flaky, model: {model}, cost: {{input: 0.15, output: 0.6}},
-       breaker: {{failures: 5, window: 10, cooldown: 5}}}}
+       breaker: {{failures: {failures}, window: 10, cooldown: 5}}}}
   b: {{provider: healthy, model: {model}, cost: {{input: 0.15, output: 0.6}}}}
 rules:
   - {{name: default, targets: [a, b]}}
@@ -162,7 +165,9 @@ def drive(call: Callable[[int], Any], n: int, threads: int) -> tuple[int, list[f
     return ok, latencies, time.perf_counter() - started
 
 
-def run_router(flaky: Server, healthy: Server, tmp: Path, n: int, threads: int) -> Row:
+def run_router(
+    flaky: Server, healthy: Server, tmp: Path, n: int, threads: int, breaker: bool = True
+) -> Row:
     from router import Router
 
     path = tmp / f"router-{time.monotonic_ns()}.yaml"
@@ -173,6 +178,7 @@ def run_router(flaky: Server, healthy: Server, tmp: Path, n: int, threads: int) 
             healthy=healthy.base_url,
             timeout=TIMEOUT,
             model=MODEL,
+            failures=5 if breaker else 10**9,
             db=tmp / f"usage-{time.monotonic_ns()}.db",
         )
     )
@@ -183,7 +189,7 @@ def run_router(flaky: Server, healthy: Server, tmp: Path, n: int, threads: int) 
     return Row(ok, n, lat, calls, elapsed)
 
 
-def run_litellm(flaky: Server, healthy: Server, n: int, threads: int) -> Row:
+def run_litellm(flaky: Server, healthy: Server, n: int, threads: int, cooldown: bool = True) -> Row:
     import litellm
 
     def params(base: str) -> dict[str, Any]:
@@ -198,6 +204,7 @@ def run_litellm(flaky: Server, healthy: Server, n: int, threads: int) -> Row:
         num_retries=2,
         allowed_fails=5,
         cooldown_time=5,
+        disable_cooldowns=not cooldown,
     )
 
     def call(i: int) -> Any:
@@ -235,7 +242,7 @@ def main() -> None:
     )
     print(f"python {sys.version.split()[0]}, litellm {_version(litellm)}, {os.cpu_count()} CPUs")
     head = (
-        f"{'faults':>6} | {'path':<15} {'success':>7} {'p50 ms':>8} {'p99 ms':>8} {'calls/req':>9}"
+        f"{'faults':>6} | {'path':<17} {'success':>7} {'p50 ms':>8} {'p99 ms':>8} {'calls/req':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -243,14 +250,17 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             warm_up(healthy, Path(tmp))
+            n, th, base = args.n, args.threads, Path(tmp)
             for rate in rates:
                 paths: list[tuple[str, Callable[[Server], Row]]] = [
-                    ("router", lambda f: run_router(f, healthy, Path(tmp), args.n, args.threads))
+                    ("router", lambda f: run_router(f, healthy, base, n, th)),
+                    ("router -breaker", lambda f: run_router(f, healthy, base, n, th, False)),
                 ]
                 if not args.no_baseline:
-                    paths.append(
-                        ("litellm.Router", lambda f: run_litellm(f, healthy, args.n, args.threads))
-                    )
+                    paths += [
+                        ("litellm.Router", lambda f: run_litellm(f, healthy, n, th)),
+                        ("litellm -cooldown", lambda f: run_litellm(f, healthy, n, th, False)),
+                    ]
                 for name, run in paths:
                     # A fresh flaky server per path, seeded alike: the same fault sequence.
                     flaky = Server(rate, args.seed, "flaky answer")
@@ -260,7 +270,7 @@ def main() -> None:
                         flaky.close()
                     cells = row.cells()
                     print(
-                        f"{rate:>6.0%} | {name:<15} {cells[0]:>7} {cells[1]:>8} {cells[2]:>8}"
+                        f"{rate:>6.0%} | {name:<17} {cells[0]:>7} {cells[1]:>8} {cells[2]:>8}"
                         f" {cells[3]:>9}",
                         flush=True,
                     )
