@@ -282,7 +282,7 @@ class LiveState:
         took = latency_s if latency_s is not None else self._clock() - ticket.started
         old = self._latency.get(ticket.model)
         new = took if old is None else old + EWMA_ALPHA * (took - old)
-        self._latency = {**self._latency, ticket.model: new}
+        self._latency[ticket.model] = new  # one item store: atomic, readers never wait
 
     def failed(self, ticket: Ticket, exc: ProviderError | None = None) -> None:
         """The try failed (or was abandoned when `exc` is None): nothing was spent."""
