@@ -22,13 +22,11 @@ figures are from `python bench/overhead.py --settings`):
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import logging
 import math
 import os
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 # Before litellm is imported: read the price map shipped in the wheel instead of fetching
@@ -44,6 +42,16 @@ import openai
 from router import errors
 from router.config.model import ProviderConfig
 from router.providers.base import Call, Completion, Delta, Provider
+from router.providers.litellm_support import (
+    StreamState,
+    error_message,
+    estimate_usage,
+    parse_retry_after,
+    retry_after,
+    status_of,
+    tool_calls_of,
+    usage_of,
+)
 from router.secrets import redact
 from router.types import Usage
 
@@ -248,14 +256,14 @@ class LiteLLMProvider(Provider):
         choice = response.choices[0] if response.choices else None
         message = getattr(choice, "message", None)
         text = (getattr(message, "content", None) or "") if message is not None else ""
-        usage = _usage(getattr(response, "usage", None))
+        usage = usage_of(getattr(response, "usage", None))
         if usage is None:
-            usage = _estimate(call, text)
+            usage = estimate_usage(call, text)
         return Completion(
             text=text,
             usage=usage,
             finish_reason=getattr(choice, "finish_reason", None),
-            tool_calls=_tool_calls(getattr(message, "tool_calls", None)),
+            tool_calls=tool_calls_of(getattr(message, "tool_calls", None)),
             cost_usd=self._cost(call, usage, response),
         )
 
@@ -284,7 +292,7 @@ class LiteLLMProvider(Provider):
         raise failure from None
 
     def stream(self, call: Call) -> Iterator[Delta]:
-        acc = _StreamState()
+        acc = StreamState()
         failure: errors.ProviderError | None = None
         response: Any = None
         try:
@@ -305,7 +313,7 @@ class LiteLLMProvider(Provider):
         yield self._last(call, acc)
 
     async def astream(self, call: Call) -> AsyncIterator[Delta]:
-        acc = _StreamState()
+        acc = StreamState()
         failure: errors.ProviderError | None = None
         response: Any = None
         try:
@@ -325,8 +333,8 @@ class LiteLLMProvider(Provider):
             raise failure from None
         yield self._last(call, acc)
 
-    def _last(self, call: Call, acc: _StreamState) -> Delta:
-        usage = acc.usage or _estimate(call, "".join(acc.texts))
+    def _last(self, call: Call, acc: StreamState) -> Delta:
+        usage = acc.usage or estimate_usage(call, "".join(acc.texts))
         return Delta("", usage, acc.finish_reason, self._cost(call, usage))
 
     def list_models(self) -> list[str]:
@@ -382,7 +390,7 @@ class LiteLLMProvider(Provider):
 
     def _error(self, exc: Exception, call: Call, partial: bool = False) -> errors.ProviderError:
         cls, status, retry_after = _classify(exc)
-        message = redact(_message(exc), [self._key] if self._key else [])
+        message = redact(error_message(exc), [self._key] if self._key else [])
         kw: dict[str, Any] = {
             "provider": self.name,
             "model": call.model.name,
@@ -394,75 +402,6 @@ class LiteLLMProvider(Provider):
         return cls(message, **kw)
 
 
-class _StreamState:
-    """What a stream has said so far: text, tool-call pieces, usage, finish reason."""
-
-    __slots__ = ("finish_reason", "has_text", "texts", "usage")
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.has_text = False
-
-    def feed(self, chunk: Any) -> str:
-        u = _usage(getattr(chunk, "usage", None))
-        if u is not None and (u.input_tokens or u.output_tokens):
-            self.usage = u
-        choices = getattr(chunk, "choices", None)
-        if not choices:
-            return ""
-        choice = choices[0]
-        if choice.finish_reason:
-            self.finish_reason = choice.finish_reason
-        text = getattr(choice.delta, "content", None) or ""
-        if text:
-            self.texts.append(text)
-            self.has_text = True
-        return str(text)
-
-
-def _usage(u: Any) -> Usage | None:
-    if u is None:
-        return None
-    n_in = getattr(u, "prompt_tokens", None)
-    n_out = getattr(u, "completion_tokens", None)
-    if n_in is None and n_out is None:
-        return None
-    return Usage(int(n_in or 0), int(n_out or 0))
-
-
-def _estimate(call: Call, text: str) -> Usage:
-    """~4 characters a token, when a backend reports no usage."""
-    chars = 0
-    for m in call.messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            chars += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, dict))
-    return Usage(chars // 4 + 1, len(text) // 4 + (1 if text else 0))
-
-
-def _tool_calls(calls: Any) -> tuple[Mapping[str, Any], ...] | None:
-    if not calls:
-        return None
-    out = []
-    for c in calls:
-        fn = getattr(c, "function", None)
-        out.append(
-            {
-                "id": getattr(c, "id", None),
-                "type": getattr(c, "type", None) or "function",
-                "function": {
-                    "name": getattr(fn, "name", None),
-                    "arguments": getattr(fn, "arguments", None) or "{}",
-                },
-            }
-        )
-    return tuple(out)
-
-
 # -- error translation -----------------------------------------------------------------------
 
 _ErrorClass = type[errors.ProviderError]
@@ -470,14 +409,14 @@ _ErrorClass = type[errors.ProviderError]
 
 def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
     """Our error class, the HTTP status (if any) and Retry-After seconds for one exception."""
-    status = _status(exc)
+    status = status_of(exc)
     ex = litellm.exceptions
     if isinstance(exc, ex.ContextWindowExceededError):
         return errors.ContextOverflow, status or 400, None
     if isinstance(exc, (ex.Timeout, httpx.TimeoutException, TimeoutError)):
         return errors.Timeout, status if status != 408 else None, None
     if isinstance(exc, ex.RateLimitError) or status == 429:
-        return errors.RateLimited, 429, _retry_after(exc)
+        return errors.RateLimited, 429, retry_after(exc)
     if isinstance(exc, (ex.AuthenticationError, ex.PermissionDeniedError)) or status in (401, 403):
         return errors.AuthError, status, None
     if isinstance(exc, (ex.APIConnectionError, httpx.TransportError, ConnectionError)):
@@ -490,71 +429,6 @@ def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
         return errors.BadRequest, status, None
     # 5xx, ServiceUnavailable, InternalServerError and anything unknown.
     return errors.Unavailable, status, None
-
-
-def _status(exc: Exception) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _retry_after(exc: Exception) -> float | None:
-    """Retry-After (seconds or HTTP-date) or retry-after-ms from the provider's response.
-
-    litellm keeps the response headers on a different exception per provider (its own,
-    the provider's, or the httpx one underneath), so the chain is searched.
-    """
-    seen: BaseException | None = exc
-    for _ in range(6):
-        if seen is None:
-            break
-        response = getattr(seen, "response", None)
-        for headers in (getattr(seen, "headers", None), getattr(response, "headers", None)):
-            seconds = _retry_after_from(headers)
-            if seconds is not None:
-                return seconds
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _retry_after_from(headers: Any) -> float | None:
-    if not headers:
-        return None
-    try:
-        ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000)
-        value = headers.get("retry-after") or headers.get("Retry-After")
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return parse_retry_after(str(value)) if value is not None else None
-
-
-def parse_retry_after(value: str) -> float | None:
-    """Seconds from a Retry-After value: a number of seconds or an HTTP-date."""
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - time.time()
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _message(exc: Exception) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    text = str(text)
-    return text if len(text) <= 1000 else text[:1000] + "..."
 
 
 def _litellm_version() -> str:

@@ -7,10 +7,9 @@ Standard library only, so importing it costs nothing and pulls in no client libr
 
 from __future__ import annotations
 
-from router.testing.fake_server import (
-    FakeProviderServer,
+from router.testing.fake_server import FakeProviderServer, RecordedRequest
+from router.testing.outcomes import (
     Outcome,
-    RecordedRequest,
     bad_request,
     context_overflow,
     disconnect,

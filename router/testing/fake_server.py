@@ -24,7 +24,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
 from types import TracebackType
@@ -32,6 +32,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from router.testing import _wire
+from router.testing.outcomes import (
+    FAULTS,
+    Outcome,
+    as_dict,
+    slow,
+)
 
 _REASONS = {
     200: "OK",
@@ -44,79 +50,6 @@ _REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
     529: "Overloaded",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One scripted answer. Build them with `reply`, `rate_limited`, `server_error`, ..."""
-
-    text: str | None = None  # None: the server's default reply
-    status: int = 200
-    kind: str = "ok"  # error kind: rate_limited, server_error, auth, bad_request, ...
-    message: str = ""  # error message
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # seconds before answering
-    disconnect_after: int | None = None  # drop the connection after N text pieces
-    usage: tuple[int, int] | None = None  # (input, output) tokens
-    tool_calls: tuple[Mapping[str, Any], ...] = ()
-
-
-def reply(
-    text: str | None = None,
-    *,
-    usage: tuple[int, int] | None = None,
-    tool_calls: Iterable[Mapping[str, Any]] = (),
-    delay: float = 0.0,
-) -> Outcome:
-    """A successful answer; `tool_calls` items are {"name": ..., "arguments": {...}}."""
-    return Outcome(text=text, usage=usage, tool_calls=tuple(tool_calls), delay=delay)
-
-
-def rate_limited(retry_after: float | str | None = 1) -> Outcome:
-    """429; `retry_after` is seconds or an HTTP-date string, None for no header."""
-    headers = {} if retry_after is None else {"Retry-After": _header_value(retry_after)}
-    return Outcome(status=429, kind="rate_limited", message="Rate limit reached", headers=headers)
-
-
-def server_error(status: int = 500, message: str = "The server had an error") -> Outcome:
-    return Outcome(status=status, kind="server_error", message=message)
-
-
-def unauthorized(status: int = 401) -> Outcome:
-    """401 (or 403) whose message quotes the key the client sent, as some APIs do."""
-    return Outcome(status=status, kind="auth", message="Incorrect API key provided: {key}")
-
-
-def bad_request(message: str = "Invalid request") -> Outcome:
-    return Outcome(status=400, kind="bad_request", message=message)
-
-
-def context_overflow() -> Outcome:
-    """400 with the API's own "prompt too long" message."""
-    return Outcome(status=400, kind="context_overflow")
-
-
-def slow(seconds: float, text: str | None = None) -> Outcome:
-    return Outcome(text=text, delay=seconds)
-
-
-def disconnect(after: int = 0) -> Outcome:
-    """Close the connection: before any reply (0), or after `after` streamed text pieces."""
-    return Outcome(disconnect_after=after)
-
-
-def _header_value(v: float | str) -> str:
-    return v if isinstance(v, str) else (str(int(v)) if float(v).is_integer() else str(v))
-
-
-_FAULTS: Mapping[str, Outcome] = {
-    "rate_limited": rate_limited(1),
-    "server_error": server_error(500),
-    "unavailable": server_error(503, "Service unavailable"),
-    "disconnect": disconnect(1),
-    "auth": unauthorized(),
-    "context_overflow": context_overflow(),
 }
 
 
@@ -150,9 +83,9 @@ class FakeProviderServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        unknown = set(fault_kinds) - set(_FAULTS) - {"slow"}
+        unknown = set(fault_kinds) - set(FAULTS) - {"slow"}
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {sorted(_FAULTS)}")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {sorted(FAULTS)}")
         self.reply_text = reply
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
@@ -279,8 +212,8 @@ class FakeProviderServer:
                 kind = self._random.choice(self.fault_kinds)
                 if kind == "slow":
                     return slow(self.fault_delay or 1.0)
-                fault = _FAULTS[kind]
-                return Outcome(**{**_as_dict(fault), "delay": self.fault_delay})
+                fault = FAULTS[kind]
+                return Outcome(**{**as_dict(fault), "delay": self.fault_delay})
         return Outcome()
 
     def _answer(self, outcome: Outcome, model: str, include_usage: bool) -> _wire.Answer:
@@ -291,10 +224,6 @@ class FakeProviderServer:
             n_in = self.input_tokens
             n_out = self.output_tokens if self.output_tokens is not None else len(text.split())
         return _wire.Answer(model, text, n_in, n_out, outcome.tool_calls, include_usage)
-
-
-def _as_dict(o: Outcome) -> dict[str, Any]:
-    return {name: getattr(o, name) for name in Outcome.__slots__}
 
 
 class _Server(ThreadingMixIn, HTTPServer):

@@ -1,0 +1,149 @@
+"""Pieces of the litellm adapter that need no litellm: stream state, usage, Retry-After.
+
+Kept apart so the adapter module stays readable; only the adapter imports this.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from router.providers.base import Call
+from router.types import Usage
+
+
+class StreamState:
+    """What a stream has said so far: its text, usage and finish reason."""
+
+    __slots__ = ("finish_reason", "has_text", "texts", "usage")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.has_text = False
+
+    def feed(self, chunk: Any) -> str:
+        u = usage_of(getattr(chunk, "usage", None))
+        if u is not None and (u.input_tokens or u.output_tokens):
+            self.usage = u
+        choices = getattr(chunk, "choices", None)
+        if not choices:
+            return ""
+        choice = choices[0]
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        text = getattr(choice.delta, "content", None) or ""
+        if text:
+            self.texts.append(text)
+            self.has_text = True
+        return str(text)
+
+
+def usage_of(u: Any) -> Usage | None:
+    if u is None:
+        return None
+    n_in = getattr(u, "prompt_tokens", None)
+    n_out = getattr(u, "completion_tokens", None)
+    if n_in is None and n_out is None:
+        return None
+    return Usage(int(n_in or 0), int(n_out or 0))
+
+
+def estimate_usage(call: Call, text: str) -> Usage:
+    """~4 characters a token, when a backend reports no usage."""
+    chars = 0
+    for m in call.messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, dict))
+    return Usage(chars // 4 + 1, len(text) // 4 + (1 if text else 0))
+
+
+def tool_calls_of(calls: Any) -> tuple[Mapping[str, Any], ...] | None:
+    if not calls:
+        return None
+    out = []
+    for c in calls:
+        fn = getattr(c, "function", None)
+        out.append(
+            {
+                "id": getattr(c, "id", None),
+                "type": getattr(c, "type", None) or "function",
+                "function": {
+                    "name": getattr(fn, "name", None),
+                    "arguments": getattr(fn, "arguments", None) or "{}",
+                },
+            }
+        )
+    return tuple(out)
+
+
+def status_of(exc: Exception) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def retry_after(exc: Exception) -> float | None:
+    """Retry-After (seconds or HTTP-date) or retry-after-ms from the provider's response.
+
+    litellm keeps the response headers on a different exception per provider (its own,
+    the provider's, or the httpx one underneath), so the chain is searched.
+    """
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            break
+        response = getattr(seen, "response", None)
+        for headers in (getattr(seen, "headers", None), getattr(response, "headers", None)):
+            seconds = _retry_after_from(headers)
+            if seconds is not None:
+                return seconds
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _retry_after_from(headers: Any) -> float | None:
+    if not headers:
+        return None
+    try:
+        ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000)
+        value = headers.get("retry-after") or headers.get("Retry-After")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return parse_retry_after(str(value)) if value is not None else None
+
+
+def parse_retry_after(value: str) -> float | None:
+    """Seconds from a Retry-After value: a number of seconds or an HTTP-date."""
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def error_message(exc: Exception) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    text = str(text)
+    return text if len(text) <= 1000 else text[:1000] + "..."
