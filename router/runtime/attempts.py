@@ -21,7 +21,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
 
 from router.config.model import ModelConfig, RetryPolicy
 from router.engine.decide import candidates, effective_max_tokens
@@ -29,59 +28,14 @@ from router.engine.ruleset import CompiledRule
 from router.engine.strategies import Candidate
 from router.errors import BudgetExceeded, ContextOverflow, NoRouteError, ProviderError
 from router.providers.base import Call, Completion
+from router.runtime.calls import cost_of, make_call, render_messages
 from router.runtime.retry import MAX_RETRY_AFTER, backoff_delay, is_retryable, retry_after_of
 from router.runtime.snapshot import Snapshot
 from router.runtime.state import LiveState, Ticket
 from router.runtime.usage import UsageRecord
-from router.types import Attempt, Chunk, Decision, Message, Request, Result, Usage
+from router.types import Attempt, Chunk, Decision, Request, Result, Usage
 
 SKIPPED = "skipped"  # Attempt.error of a candidate that was not called, with the reason
-
-
-def render_messages(rule: CompiledRule, request: Request) -> tuple[Message, ...]:
-    """Apply the rule's `system` and `prompt` templates to the request's messages."""
-    if rule.system is None and rule.prompt is None:
-        return request.messages
-    variables: dict[str, Any] = {
-        **request.metadata,
-        "use_case": request.use_case,
-        "tags": sorted(request.tags),
-        "prompt": request.text,
-    }
-    messages = list(request.messages)
-    if rule.prompt is not None:
-        for i in range(len(messages) - 1, -1, -1):
-            if messages[i].get("role") == "user":
-                messages[i] = {**messages[i], "content": rule.prompt.render(variables)}
-                break
-    if rule.system is not None:
-        system = {"role": "system", "content": rule.system.render(variables)}
-        if messages and messages[0].get("role") == "system":
-            messages[0] = system
-        else:
-            messages.insert(0, system)
-    return tuple(messages)
-
-
-def make_call(
-    rule: CompiledRule, request: Request, model: ModelConfig, timeout: float | None = None
-) -> Call:
-    params = {**rule.config.params, **request.params}
-    return Call(
-        model=model,
-        messages=render_messages(rule, request),
-        params=params,
-        tools=request.tools,
-        response_format=request.response_format,
-        timeout=timeout,
-    )
-
-
-def cost_of(model: ModelConfig, usage: Usage, reported: float | None) -> float:
-    """YAML prices win; else what the adapter reported (e.g. litellm's map); else 0."""
-    if model.cost is not None:
-        return model.cost.estimate(usage.input_tokens, usage.output_tokens)
-    return reported or 0.0
 
 
 def check_budget(snap: Snapshot, decision: Decision) -> None:
