@@ -9,7 +9,7 @@ import json
 import pytest
 
 from router import Chunk, NoRouteError, Result, Router
-from router.config.model import ProviderConfig
+from router.config.model import ProviderConfig, RetryPolicy
 from router.errors import BadRequest
 from router.secrets import Secret
 from tests.engine.builders import model, rule
@@ -18,7 +18,10 @@ CANARY = "sk-canary-router-0123456789"
 
 
 def echo_provider(**settings):
-    return ProviderConfig("echo", "mock", api_key=Secret(CANARY), settings=settings)
+    # No retries: these tests are about falling over to the next candidate.
+    return ProviderConfig(
+        "echo", "mock", api_key=Secret(CANARY), retry=RetryPolicy(retries=0), settings=settings
+    )
 
 
 @pytest.fixture
