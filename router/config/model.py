@@ -135,7 +135,9 @@ class Settings:
 
     default_max_tokens: int = 256  # assumed output size when a request names none
     deadline: float | None = None
-    usage_db: str | None = None  # SQLite path for spend; None: in-memory
+    # SQLite file for spend; None: $ROUTER_USAGE_DB or ~/.local/state/router/usage.sqlite;
+    # ":memory:" keeps it in memory only.
+    usage_db: str | None = None
     debounce_ms: int = 100
 
 

@@ -64,10 +64,21 @@ def is_free(model: ModelConfig, provider: ProviderConfig | None) -> bool:
     return model.model.startswith(("ollama/", "ollama_chat/"))
 
 
-def usage_path(config: Config) -> str | None:
-    """`settings.usage_db`, relative to the directory of the config's first file."""
-    path = config.settings.usage_db
-    if not path or path == ":memory:":
+def default_usage_path() -> str:
+    """Where spend is kept when the config names no `usage_db`: $ROUTER_USAGE_DB, else
+    $XDG_STATE_HOME/router/usage.sqlite (~/.local/state/router/usage.sqlite)."""
+    env = os.environ.get("ROUTER_USAGE_DB")
+    if env:
+        return env
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join("~", ".local", "state")
+    return os.path.join(os.path.expanduser(state), "router", "usage.sqlite")
+
+
+def usage_path(config: Config) -> str:
+    """`settings.usage_db`, relative to the directory of the config's first file;
+    SQLite at `default_usage_path()` when unset; ":memory:" keeps spend in memory."""
+    path = config.settings.usage_db or default_usage_path()
+    if path == ":memory:":
         return path
     path = os.path.expanduser(path)
     if not os.path.isabs(path) and config.files:
@@ -98,6 +109,7 @@ class LiveState:
         self.store: UsageStore = store if store is not None else open_store(self._owned_path)
         self._owns_store = store is None
         self._old_stores: list[UsageStore] = []
+        self._closed = False
         self.budgets = BudgetTracker(config.budgets, self.store, clock=wall)
         self.rate_limits = RateLimiter(limits_of(config.models.values()), clock=clock, sleep=sleep)
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -415,7 +427,10 @@ class LiveState:
             "models": models,
             "providers": providers,
             "budgets": self.budgets.status(),
-            "spend": {
+            # After close() the store is gone; status() still answers, without spend.
+            "spend": None
+            if self._closed
+            else {
                 "today_usd": round(self.store.spent("global", None, "day", now), 6),
                 "month_usd": round(self.store.spent("global", None, "month", now), 6),
             },
@@ -423,6 +438,7 @@ class LiveState:
         }
 
     def close(self) -> None:
+        self._closed = True
         if self._owns_store:
             for s in [*self._old_stores, self.store]:
                 s.close()

@@ -295,8 +295,8 @@ class SQLiteUsageStore:
 
 
 def open_store(path: str | None) -> UsageStore:
-    """The store a config asks for: a SQLite file, or memory when no path is set."""
-    if path:
+    """The store a config asks for: a SQLite file, or memory for ":memory:" (or none)."""
+    if path and path != ":memory:":
         return SQLiteUsageStore(path)
     return MemoryUsageStore()
 

@@ -196,3 +196,25 @@ def test_routing_tests_run_on_load(make_config):
         Router(dataclasses.replace(cfg, tests=(good, bad)))
     assert info.value.line == 12 and info.value.file == "rules.yaml"
     assert "routed to model 'a' (expected 'b')" in str(info.value)
+
+
+def test_spend_goes_to_sqlite_by_default_and_survives_a_restart(make_config, _isolated_usage_db):
+    cfg = make_config(
+        [rule("r", ["good"])],
+        models=[model("good", cost=(1.0, 2.0))],
+        providers=[echo_provider()],
+    )
+    with Router(cfg) as first:
+        res = first.route("hello")
+    assert _isolated_usage_db.exists()
+    with Router(cfg) as second:
+        rows = second.usage(by=("model",))
+    assert rows == [
+        {
+            "model": "good",
+            "requests": 1,
+            "input_tokens": res.usage.input_tokens,
+            "output_tokens": res.usage.output_tokens,
+            "cost_usd": pytest.approx(res.cost_usd),
+        }
+    ]

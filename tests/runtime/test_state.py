@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -104,7 +105,9 @@ def test_usage_path_is_relative_to_the_config(tmp_path: Path) -> None:
         settings=Settings(usage_db="data/usage.db"), files=(str(tmp_path / "router.yaml"),)
     )
     assert usage_path(cfg) == str(tmp_path / "data" / "usage.db")
-    assert usage_path(make_config()) is None
+    # unset: SQLite at the default place ($ROUTER_USAGE_DB, set per test by conftest)
+    assert usage_path(make_config()) == os.environ["ROUTER_USAGE_DB"]
+    assert usage_path(make_config(settings=Settings(usage_db=":memory:"))) == ":memory:"
 
 
 def test_breaker_opens_and_is_shown(state: LiveState, clock: Clock) -> None:
