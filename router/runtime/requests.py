@@ -23,8 +23,9 @@ def build_request(
     tools: Sequence[Mapping[str, Any]] | None = None,
     response_format: Mapping[str, Any] | None = None,
     stream: bool = False,
-    params: Mapping[str, Any] | None = None,
+    **params: Any,
 ) -> Request:
+    """The engine's view of one `route()` call; keywords beyond these are call params."""
     if messages is None:
         if prompt is None:
             raise BadRequest("route() needs a prompt or messages")
@@ -51,7 +52,7 @@ def build_request(
         needs.add("vision")
     if response_format and response_format.get("type") in _JSON_FORMATS:
         needs.add("json")
-    norm = normalise_params(params or {})
+    norm = normalise_params(params)
     max_tokens = norm.get("max_tokens")
     return Request(
         messages=msgs,

@@ -6,18 +6,19 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.engine.decide import decide
 from router.engine.state import RoutingState
+from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
 from router.runtime.requests import build_request
-from router.runtime.snapshot import Snapshot, TestOutcome
+from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state import LiveState
-from router.types import Chunk, Decision, Message
+from router.types import Decision, Request
 
 if TYPE_CHECKING:
     from router.config.model import Config
@@ -106,129 +107,55 @@ class Router:
     def config(self) -> Config:
         return self._snapshot.config
 
-    def _decide(self, snap: Snapshot, args: dict[str, Any]) -> tuple[Decision, Any, Any]:
-        request = build_request(**args)
-        decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
-        return decision, cands, request
+    def explain(self, prompt: str | None = None, **kwargs: Any) -> Decision:
+        """The decision `route()` would take, with its trace; no model is called.
 
-    def explain(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Message] | None = None,
-        use_case: str | None = None,
-        tags: Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        stream: bool = False,
-        **params: Any,
-    ) -> Decision:
-        """The decision `route()` would take, with its trace; no model is called."""
-        request = build_request(
-            prompt,
-            messages=messages,
-            use_case=use_case,
-            tags=tags,
-            metadata=metadata,
-            tools=tools,
-            response_format=response_format,
-            stream=stream,
-            params=params,
-        )
+        Takes exactly the arguments of `route()`.
+        """
+        request = build_request(prompt, **kwargs)
         snap = self._snapshot
         return decide(snap.ruleset, request, self._state, version=snap.version)[0]
 
-    def route(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Message] | None = None,
-        use_case: str | None = None,
-        tags: Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        stream: bool = False,
-        **params: Any,
-    ) -> Any:
-        """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True."""
-        request = build_request(
-            prompt,
-            messages=messages,
-            use_case=use_case,
-            tags=tags,
-            metadata=metadata,
-            tools=tools,
-            response_format=response_format,
-            stream=stream,
-            params=params,
-        )
+    def _begin(
+        self, prompt: str | None, kwargs: dict[str, Any]
+    ) -> tuple[Snapshot, Request, Decision, list[Candidate]]:
+        """Build the request and decide, holding the snapshot; the caller releases it."""
+        request = build_request(prompt, **kwargs)
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
             attempts.check_budget(snap, decision)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
-            if stream:
-                return self._stream(snap, request, decision, cands)
+        except BaseException:
+            snap.exit()
+            raise
+        return snap, request, decision, cands
+
+    def route(self, prompt: str | None = None, **kwargs: Any) -> Any:
+        """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
+
+        Arguments are those of `build_request`: a prompt or `messages=[...]`, and
+        `use_case=`, `tags=`, `metadata=`, `tools=`, `response_format=`, `stream=`;
+        any other keyword is a call parameter (`temperature=0`, `max_tokens=64`, ...).
+        """
+        snap, request, decision, cands = self._begin(prompt, kwargs)
+        if request.stream:
+            it = attempts.execute_stream(snap, request, decision, cands, self._live)
+            return HeldStream(snap, it)
+        try:
             return attempts.execute(snap, request, decision, cands, self._live)
         finally:
             snap.exit()
 
-    def _stream(
-        self, snap: Snapshot, request: Any, decision: Decision, cands: Any
-    ) -> Iterator[Chunk]:
-        snap.enter()
-        try:
-            yield from attempts.execute_stream(snap, request, decision, cands, self._live)
-        finally:
-            snap.exit()
-
-    async def aroute(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Message] | None = None,
-        use_case: str | None = None,
-        tags: Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        stream: bool = False,
-        **params: Any,
-    ) -> Any:
+    async def aroute(self, prompt: str | None = None, **kwargs: Any) -> Any:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
-        request = build_request(
-            prompt,
-            messages=messages,
-            use_case=use_case,
-            tags=tags,
-            metadata=metadata,
-            tools=tools,
-            response_format=response_format,
-            stream=stream,
-            params=params,
-        )
-        snap = self._acquire()
+        snap, request, decision, cands = self._begin(prompt, kwargs)
+        if request.stream:
+            ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
+            return HeldAsyncStream(snap, ait)
         try:
-            decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
-            attempts.check_budget(snap, decision)
-            if not cands:
-                raise NoRouteError(_no_route_message(decision), decision)
-            if stream:
-                return self._astream(snap, request, decision, cands)
             return await attempts.aexecute(snap, request, decision, cands, self._live)
-        finally:
-            snap.exit()
-
-    async def _astream(
-        self, snap: Snapshot, request: Any, decision: Decision, cands: Any
-    ) -> AsyncIterator[Chunk]:
-        snap.enter()
-        try:
-            async for chunk in attempts.aexecute_stream(snap, request, decision, cands, self._live):
-                yield chunk
         finally:
             snap.exit()
 

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from router.config.model import Config, RoutingTest, RuleConfig
@@ -21,7 +22,7 @@ from router.engine.state import NullState, RoutingState
 from router.errors import ConfigError, ConfigIssue, RouterError
 from router.providers import Provider, create_provider
 from router.runtime.requests import build_request
-from router.types import Decision
+from router.types import Chunk, Decision
 
 log = logging.getLogger("router.reload")
 
@@ -33,6 +34,70 @@ class TestOutcome:
     skipped: bool
     message: str
     decision: Decision | None
+
+
+class HeldStream:
+    """A stream that holds its snapshot until it ends, is closed, or is dropped."""
+
+    def __init__(self, snap: Snapshot, it: Iterator[Chunk]) -> None:
+        self._snap: Snapshot | None = snap
+        self._it = it
+
+    def _release(self) -> None:
+        snap, self._snap = self._snap, None
+        if snap is not None:
+            snap.exit()
+
+    def __iter__(self) -> HeldStream:
+        return self
+
+    def __next__(self) -> Chunk:
+        try:
+            return next(self._it)
+        except BaseException:
+            self._release()
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+        self._release()
+
+    def __del__(self) -> None:
+        self._release()
+
+
+class HeldAsyncStream:
+    """The async twin of `HeldStream`."""
+
+    def __init__(self, snap: Snapshot, it: AsyncIterator[Chunk]) -> None:
+        self._snap: Snapshot | None = snap
+        self._it = it
+
+    def _release(self) -> None:
+        snap, self._snap = self._snap, None
+        if snap is not None:
+            snap.exit()
+
+    def __aiter__(self) -> HeldAsyncStream:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        try:
+            return await self._it.__anext__()
+        except BaseException:
+            self._release()
+            raise
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        self._release()
+
+    def __del__(self) -> None:
+        self._release()
 
 
 class Snapshot:

@@ -62,4 +62,4 @@ _REQUEST_KEYS = {"messages", "use_case", "tags", "metadata", "tools", "response_
 def req(prompt: str | None = "hello", **kw: Any) -> Request:
     """A request; keywords that are not request fields become params, as in route()."""
     params = {k: kw.pop(k) for k in list(kw) if k not in _REQUEST_KEYS}
-    return build_request(prompt, params=params, **kw)
+    return build_request(prompt, **kw, **params)

@@ -218,3 +218,32 @@ def test_spend_goes_to_sqlite_by_default_and_survives_a_restart(make_config, _is
             "cost_usd": pytest.approx(res.cost_usd),
         }
     ]
+
+
+def test_a_stream_holds_its_snapshot_until_it_ends_closes_or_is_dropped(router):
+    snap = router.snapshot
+    s = router.route("a b c", stream=True)
+    assert snap._users == 1  # held from the decision on, not from the first next()
+    list(s)
+    assert snap._users == 0
+    s = router.route("a b c", stream=True)
+    next(s)
+    s.close()
+    assert snap._users == 0
+    s = router.route("a b c", stream=True)
+    del s
+    assert snap._users == 0
+
+
+def test_an_async_stream_holds_its_snapshot_too(router):
+    snap = router.snapshot
+
+    async def go():
+        s = await router.aroute("a b c", stream=True)
+        held = snap._users
+        await s.__anext__()
+        await s.aclose()
+        return held
+
+    assert asyncio.run(go()) == 1
+    assert snap._users == 0
