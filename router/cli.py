@@ -83,6 +83,23 @@ def format_decision(d: Decision) -> str:
     return "\n".join(lines)
 
 
+def health_lines(status: dict[str, Any]) -> list[str]:
+    """Open circuits, held models and providers disabled at run time, in words."""
+    state = status.get("state") or {}
+    lines = []
+    for name, m in state.get("models", {}).items():
+        breaker = m.get("breaker") or {}
+        if breaker.get("state", "closed") != "closed":
+            lines.append(f"model {name}: circuit {breaker['state']}: {breaker.get('reason')}")
+        if m.get("held"):
+            lines.append(f"model {name}: {m['held']}")
+    for name, p in state.get("providers", {}).items():
+        configured = status["providers"].get(name, {})
+        if not p.get("enabled") and configured.get("enabled"):
+            lines.append(f"provider {name} disabled: {p.get('disabled_reason')}")
+    return lines
+
+
 def cmd_validate(ns: argparse.Namespace) -> int:
     r = Router.from_config(ns.config)
     cfg = r.config
@@ -128,6 +145,8 @@ def cmd_run(ns: argparse.Namespace) -> int:
     )
     for a in result.attempts:
         print(f"-- failed first: {a.model} ({a.error}): {a.message}", file=sys.stderr)
+    for line in health_lines(r.status()):
+        print(f"-- {line}", file=sys.stderr)
     if ns.explain:
         print(format_decision(result.decision), file=sys.stderr)
     r.close()

@@ -163,3 +163,25 @@ def test_python_dash_m_router_works(config):
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_run_shows_an_open_circuit_and_the_fallback(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            providers:
+              echo: {type: mock, reply: "ok"}
+              flaky: {type: mock, fail: unavailable, retries: 0}
+            models:
+              broken: {provider: flaky, breaker: {failures: 1, window: 60, cooldown: 600}}
+              good: {provider: echo}
+            rules:
+              - {name: r, targets: [broken, good]}
+            """
+        )
+    )
+    code, out, err = run(capsys, "run", str(path), "hi")
+    assert code == 0 and out.strip() == "ok"
+    assert "-- failed first: broken (unavailable)" in err
+    assert "-- model broken: circuit open: circuit open until" in err

@@ -63,6 +63,7 @@ class Router:
         self._last_error: str | None = None
         self._last_error_at: float | None = None
         self._watcher: ConfigWatcher | None = None
+        self._debounce_given = False  # an explicit debounce_ms wins over the config's
         self._closed = False
 
     @classmethod
@@ -209,6 +210,7 @@ class Router:
                     config.sha256,
                 )
                 log.info("config reloaded: version %d", snap.version)
+                self._follow_watch_settings(old.config, config)
         for cb in list(self._subscribers):
             try:
                 cb(event)
@@ -285,10 +287,21 @@ class Router:
             raise RouterError("this router was not built from a file: nothing to watch")
         if self._watcher is not None:
             return
+        self._debounce_given = debounce_ms is not None
         ms = debounce_ms if debounce_ms is not None else self.config.settings.debounce_ms
         paths = [self._path, *(Path(f) for f in self.config.files)]
         self._watcher = ConfigWatcher(paths, self.reload, debounce=ms / 1000)
         self._watcher.start()
+
+    def _follow_watch_settings(self, old: Config, new: Config) -> None:
+        """A reload may change which files make the config, or the debounce."""
+        watcher = self._watcher
+        if watcher is None or self._path is None:
+            return
+        if new.files != old.files:
+            watcher.set_paths([self._path, *(Path(f) for f in new.files)])
+        if not self._debounce_given:
+            watcher.debounce = new.settings.debounce_ms / 1000
 
     def status(self) -> dict[str, Any]:
         snap = self._snapshot

@@ -247,3 +247,24 @@ def test_an_async_stream_holds_its_snapshot_too(router):
 
     assert asyncio.run(go()) == 1
     assert snap._users == 0
+
+
+def test_a_reload_applies_the_new_debounce_unless_one_was_given(tmp_path):
+    path = tmp_path / "r.yaml"
+    body = (
+        "providers: {echo: {type: mock}}\n"
+        "models: {a: {provider: echo}}\n"
+        "rules: [{name: r, targets: [a]}]\n"
+        "settings: {debounce_ms: 100}\n"
+    )
+    path.write_text(body)
+    with Router.from_config(path, watch=True) as r:
+        assert r._watcher.debounce == pytest.approx(0.1)
+        path.write_text(body.replace("debounce_ms: 100", "debounce_ms: 20"))
+        assert r.reload().ok
+        assert r._watcher.debounce == pytest.approx(0.02)
+    path.write_text(body)
+    with Router.from_config(path, watch=True, debounce_ms=5) as r:
+        path.write_text(body.replace("debounce_ms: 100", "debounce_ms: 30"))
+        assert r.reload().ok
+        assert r._watcher.debounce == pytest.approx(0.005)
