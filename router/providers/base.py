@@ -35,12 +35,14 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
-    """A piece of a stream; the last one has `usage` (and a finish reason)."""
+    """A piece of a stream; the last one has `usage` (and a finish reason), and the
+    tool calls the stream assembled, in `Completion.tool_calls`'s shape."""
 
     text: str
     usage: Usage | None = None
     finish_reason: str | None = None
     cost_usd: float | None = None
+    tool_calls: tuple[Mapping[str, Any], ...] | None = None
 
 
 class Provider(ABC):
@@ -63,7 +65,7 @@ class Provider(ABC):
     def stream(self, call: Call) -> Iterator[Delta]:
         """Default: one piece holding the whole completion."""
         done = self.complete(call)
-        yield Delta(done.text, done.usage, done.finish_reason, done.cost_usd)
+        yield Delta(done.text, done.usage, done.finish_reason, done.cost_usd, done.tool_calls)
 
     async def acomplete(self, call: Call) -> Completion:
         """Default: run the sync call in a worker thread, never on the event loop."""

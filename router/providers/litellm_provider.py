@@ -334,8 +334,9 @@ class LiteLLMProvider(Provider):
         yield self._last(call, acc)
 
     def _last(self, call: Call, acc: StreamState) -> Delta:
-        usage = acc.usage or estimate_usage(call, "".join(acc.texts))
-        return Delta("", usage, acc.finish_reason, self._cost(call, usage))
+        usage = acc.usage or estimate_usage(call, acc.output_text())
+        cost = self._cost(call, usage)
+        return Delta("", usage, acc.finish_reason, cost, acc.tool_calls())
 
     def list_models(self) -> list[str]:
         """Models the server lists: Ollama's /api/tags or an OpenAI-compatible /v1/models."""

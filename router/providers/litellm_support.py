@@ -6,6 +6,7 @@ Kept apart so the adapter module stays readable; only the adapter imports this.
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -16,15 +17,16 @@ from router.types import Usage
 
 
 class StreamState:
-    """What a stream has said so far: its text, usage and finish reason."""
+    """What a stream has said so far: its text, usage, finish reason and tool calls."""
 
-    __slots__ = ("finish_reason", "has_text", "texts", "usage")
+    __slots__ = ("_calls", "finish_reason", "has_text", "texts", "usage")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.has_text = False
+        self._calls: dict[int, _ToolCallParts] = {}  # by the stream's index, in order seen
 
     def feed(self, chunk: Any) -> str:
         u = usage_of(getattr(chunk, "usage", None))
@@ -36,11 +38,88 @@ class StreamState:
         choice = choices[0]
         if choice.finish_reason:
             self.finish_reason = choice.finish_reason
-        text = getattr(choice.delta, "content", None) or ""
+        delta = choice.delta
+        pieces = getattr(delta, "tool_calls", None)
+        if pieces:
+            self._feed_tool_calls(pieces)
+        text = getattr(delta, "content", None) or ""
         if text:
             self.texts.append(text)
             self.has_text = True
         return str(text)
+
+    def _feed_tool_calls(self, pieces: Any) -> None:
+        """OpenAI streams a tool call in pieces sharing an `index`: the first has its id
+        and name, the rest fragments of the JSON arguments, to be joined in order."""
+        for piece in pieces:
+            index = _get(piece, "index")
+            call_id = _get(piece, "id")
+            if not isinstance(index, int):
+                # No index (some OpenAI-compatible servers): a new id starts a new call.
+                last = next(reversed(self._calls), None)
+                same = last is not None and call_id in (None, self._calls[last].id)
+                index = last if same and last is not None else max(self._calls, default=-1) + 1
+            parts = self._calls.get(index)
+            if parts is None:
+                parts = self._calls[index] = _ToolCallParts()
+            parts.feed(call_id, _get(piece, "type"), _get(piece, "function"))
+
+    def tool_calls(self) -> tuple[Mapping[str, Any], ...] | None:
+        """The assembled calls, shaped as `tool_calls_of` shapes a whole reply's."""
+        if not self._calls:
+            return None
+        return tuple(p.assembled() for p in self._calls.values())
+
+    def output_text(self) -> str:
+        """What the model wrote (text and tool-call arguments), for a usage estimate."""
+        return "".join(self.texts) + "".join("".join(p.arguments) for p in self._calls.values())
+
+
+class _ToolCallParts:
+    __slots__ = ("arguments", "id", "name", "type")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name: str | None = None
+        self.arguments: list[str] = []
+
+    def feed(self, call_id: Any, kind: Any, function: Any) -> None:
+        # id, type and name come once (some servers repeat them): the first one holds.
+        if call_id and self.id is None:
+            self.id = str(call_id)
+        if kind and self.type is None:
+            self.type = str(kind)
+        name = _get(function, "name")
+        if name and self.name is None:
+            self.name = str(name)
+        args = _get(function, "arguments")
+        if isinstance(args, Mapping):  # already parsed (Ollama-style): one whole piece
+            args = json.dumps(args)
+        if args:
+            self.arguments.append(str(args))
+
+    def assembled(self) -> Mapping[str, Any]:
+        return _tool_call(self.id, self.type, self.name, "".join(self.arguments))
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of a litellm object or of a plain dict."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _tool_call(
+    call_id: str | None, kind: str | None, name: str | None, arguments: str | None
+) -> dict[str, Any]:
+    return {
+        "id": call_id,
+        "type": kind or "function",
+        "function": {"name": name, "arguments": arguments or "{}"},
+    }
 
 
 def usage_of(u: Any) -> Usage | None:
@@ -72,14 +151,12 @@ def tool_calls_of(calls: Any) -> tuple[Mapping[str, Any], ...] | None:
     for c in calls:
         fn = getattr(c, "function", None)
         out.append(
-            {
-                "id": getattr(c, "id", None),
-                "type": getattr(c, "type", None) or "function",
-                "function": {
-                    "name": getattr(fn, "name", None),
-                    "arguments": getattr(fn, "arguments", None) or "{}",
-                },
-            }
+            _tool_call(
+                getattr(c, "id", None),
+                getattr(c, "type", None),
+                getattr(fn, "name", None),
+                getattr(fn, "arguments", None),
+            )
         )
     return tuple(out)
 

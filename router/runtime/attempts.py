@@ -19,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from router.config.model import ModelConfig, RetryPolicy
 from router.engine.decide import candidates, effective_max_tokens
 from router.engine.ruleset import CompiledRule
 from router.engine.strategies import Candidate
 from router.errors import BudgetExceeded, ContextOverflow, NoRouteError, ProviderError
-from router.providers.base import Call, Completion
+from router.providers.base import Call, Completion, Delta
 from router.runtime.calls import cost_of, make_call, render_messages
 from router.runtime.retry import MAX_RETRY_AFTER, backoff_delay, is_retryable, retry_after_of
 from router.runtime.snapshot import Snapshot
@@ -277,10 +278,32 @@ class _Run:
         return NoRouteError(f"{head}: {tried or 'nothing was tried'}", self.decision, self.attempts)
 
 
-def _stream_done(
-    parts: list[str], usage: Usage | None, finish: str | None, cost: float | None
-) -> Completion:
-    return Completion("".join(parts), usage or Usage(), finish, None, cost)
+class _Received:
+    """What one try's stream has delivered: text, then (from its last pieces) usage,
+    finish reason, the cost the adapter reported and the assembled tool calls."""
+
+    __slots__ = ("cost", "finish", "parts", "tool_calls", "usage")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []  # not empty once text has gone to the caller
+        self.usage: Usage | None = None
+        self.finish: str | None = None
+        self.cost: float | None = None
+        self.tool_calls: tuple[Mapping[str, Any], ...] | None = None
+
+    def take(self, delta: Delta) -> str:
+        """Note `delta`; returns its text, to pass on when there is some."""
+        if delta.text:
+            self.parts.append(delta.text)
+        if delta.tool_calls is not None:
+            self.tool_calls = delta.tool_calls
+        if delta.usage is not None:
+            self.usage, self.finish, self.cost = delta.usage, delta.finish_reason, delta.cost_usd
+        return delta.text
+
+    def completion(self) -> Completion:
+        text = "".join(self.parts)
+        return Completion(text, self.usage or Usage(), self.finish, self.tool_calls, self.cost)
 
 
 def execute(
@@ -357,19 +380,13 @@ def execute_stream(
         call = run.call(rule, model)
         while (ticket := run.admit(rule, cand)) is not None:
             started = time.perf_counter()
-            parts: list[str] = []
-            usage: Usage | None = None
-            finish: str | None = None
-            reported: float | None = None
+            got = _Received()
             try:
                 for delta in snap.provider(model.provider).stream(run.timed(call)):
-                    if delta.text:
-                        parts.append(delta.text)
+                    if got.take(delta):
                         yield Chunk(delta.text, model.name)
-                    if delta.usage is not None:
-                        usage, finish, reported = delta.usage, delta.finish_reason, delta.cost_usd
             except ProviderError as exc:
-                if parts:
+                if got.parts:
                     exc.partial = True  # the caller holds part of an answer: no failover
                     run.failed(ticket, rule, model, exc, started, tries)
                     raise
@@ -382,7 +399,7 @@ def execute_stream(
             except BaseException:  # the caller stopped reading, or worse
                 run.abandoned(ticket)
                 raise
-            done = _stream_done(parts, usage, finish, reported)
+            done = got.completion()
             yield Chunk("", model.name, run.succeeded(ticket, rule, model, done, started))
             return
     raise run.exhausted()
@@ -402,19 +419,13 @@ async def aexecute_stream(
         call = run.call(rule, model)
         while (ticket := await run.aadmit(rule, cand)) is not None:
             started = time.perf_counter()
-            parts: list[str] = []
-            usage: Usage | None = None
-            finish: str | None = None
-            reported: float | None = None
+            got = _Received()
             try:
                 async for delta in snap.provider(model.provider).astream(run.timed(call)):
-                    if delta.text:
-                        parts.append(delta.text)
+                    if got.take(delta):
                         yield Chunk(delta.text, model.name)
-                    if delta.usage is not None:
-                        usage, finish, reported = delta.usage, delta.finish_reason, delta.cost_usd
             except ProviderError as exc:
-                if parts:
+                if got.parts:
                     exc.partial = True
                     run.failed(ticket, rule, model, exc, started, tries)
                     raise
@@ -427,7 +438,7 @@ async def aexecute_stream(
             except BaseException:
                 run.abandoned(ticket)
                 raise
-            done = _stream_done(parts, usage, finish, reported)
+            done = got.completion()
             yield Chunk("", model.name, run.succeeded(ticket, rule, model, done, started))
             return
     raise run.exhausted()

@@ -39,6 +39,11 @@ def words(text: str) -> list[str]:
     return [p if i == 0 else " " + p for i, p in enumerate(parts)] if text else []
 
 
+def fragments(text: str, size: int = 5) -> list[str]:
+    """`text` cut every `size` characters, as a model streams tool-call arguments."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 def sse(data: JSON | str, event: str | None = None) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     head = f"event: {event}\n" if event else ""
@@ -99,13 +104,14 @@ class OpenAI(Dialect):
         out = [(chunk({"role": "assistant", "content": ""}), False)]
         out += [(chunk({"content": w}), True) for w in words(a.text)]
         for i, t in enumerate(a.tool_calls):
-            call = {
-                "index": i,
-                "id": f"call_{i}",
-                "type": "function",
-                "function": {"name": t["name"], "arguments": json.dumps(t["arguments"])},
-            }
+            # As OpenAI streams a call: id and name first, then the JSON arguments in
+            # fragments that only join into JSON at the end.
+            head = {"name": t["name"], "arguments": ""}
+            call = {"index": i, "id": f"call_{i}", "type": "function", "function": head}
             out.append((chunk({"tool_calls": [call]}), True))
+            for part in fragments(json.dumps(t["arguments"])):
+                piece = {"index": i, "function": {"arguments": part}}
+                out.append((chunk({"tool_calls": [piece]}), True))
         out.append((chunk({}, a.finish), False))
         if a.include_usage:
             out.append((sse({**base, "choices": [], "usage": _openai_usage(a)}), False))

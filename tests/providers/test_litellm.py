@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import subprocess
 import sys
 import time
 import traceback
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from router import errors
 from router.config.model import Cost
 from router.providers.base import Delta
+from router.providers.litellm_support import StreamState
 from router.testing import (
     FakeProviderServer,
     Outcome,
@@ -157,6 +161,108 @@ def test_tools_response_format_and_image_parts_go_over_the_wire(
     [tool_call] = done.tool_calls
     assert tool_call["function"]["name"] == "get_weather"
     assert tool_call["function"]["arguments"] == '{"city": "Oslo"}'
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+STREAMED_CALLS = [
+    {"name": "get_weather", "arguments": {"city": "Oslo", "units": "metric", "days": [1, 2]}},
+    {"name": "get_time", "arguments": {"tz": "Europe/Oslo"}},
+]
+
+
+def _assert_streamed_tool_calls(pieces: list[Delta], text: str) -> None:
+    assert "".join(p.text for p in pieces) == text
+    assert all(p.tool_calls is None for p in pieces[:-1])  # only the last piece has them
+    last = pieces[-1]
+    assert last.finish_reason == "tool_calls"
+    assert last.usage is not None
+    assert last.tool_calls is not None
+    assert [c["function"]["name"] for c in last.tool_calls] == ["get_weather", "get_time"]
+    assert [json.loads(c["function"]["arguments"]) for c in last.tool_calls] == [
+        c["arguments"] for c in STREAMED_CALLS
+    ]
+    assert [(c["id"], c["type"]) for c in last.tool_calls] == [
+        ("call_0", "function"),
+        ("call_1", "function"),
+    ]
+
+
+def test_stream_assembles_tool_calls_from_fragments(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    """OpenAI streams each call's arguments in fragments; the last piece has them whole,
+    shaped as a non-streamed reply's."""
+    provider = make_provider()
+    fake.enqueue(
+        reply("Checking.", tool_calls=STREAMED_CALLS), reply("", tool_calls=STREAMED_CALLS)
+    )
+
+    pieces = list(provider.stream(make_call(tools=[WEATHER_TOOL])))
+    whole = provider.complete(make_call(tools=[WEATHER_TOOL]))
+
+    _assert_streamed_tool_calls(pieces, "Checking.")
+    assert pieces[-1].tool_calls == whole.tool_calls
+    assert fake.requests[0].body["tools"] == [WEATHER_TOOL]
+
+
+async def test_async_stream_assembles_tool_calls(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    fake.enqueue(reply("", tool_calls=STREAMED_CALLS))
+    pieces = [p async for p in make_provider().astream(make_call(tools=[WEATHER_TOOL]))]
+    _assert_streamed_tool_calls(pieces, "")
+
+
+def test_stream_without_tool_calls_has_none(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    pieces = list(make_provider().stream(make_call(tools=[WEATHER_TOOL])))
+    assert pieces[-1].tool_calls is None
+    assert pieces[-1].finish_reason == "stop"
+
+
+def test_stream_state_joins_tool_calls_without_an_index() -> None:
+    """Some OpenAI-compatible servers send no index (a new id starts a new call), or the
+    arguments as an object; the pieces still join into the usual shape."""
+
+    def chunk(*calls: dict[str, Any], finish: str | None = None) -> SimpleNamespace:
+        delta = SimpleNamespace(content=None, tool_calls=list(calls))
+        return SimpleNamespace(
+            usage=None, choices=[SimpleNamespace(delta=delta, finish_reason=finish)]
+        )
+
+    acc = StreamState()
+    acc.feed(chunk({"id": "a", "function": {"name": "f", "arguments": '{"x": '}}))
+    acc.feed(chunk({"function": {"arguments": "1}"}}))
+    acc.feed(chunk({"id": "b", "function": {"name": "g", "arguments": {"y": 2}}}))
+    acc.feed(chunk(finish="tool_calls"))
+    assert acc.tool_calls() == (
+        {"id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}},
+        {"id": "b", "type": "function", "function": {"name": "g", "arguments": '{"y": 2}'}},
+    )
+    assert acc.finish_reason == "tool_calls" and not acc.has_text
+    assert StreamState().tool_calls() is None
+
+
+def test_anthropic_stream_assembles_tool_calls(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    fake.enqueue(reply("Checking.", tool_calls=STREAMED_CALLS[:1]))
+    call = make_call("anthropic/claude-3-5-haiku-20241022", tools=[WEATHER_TOOL])
+    pieces = list(make_provider("root").stream(call))
+    last = pieces[-1]
+    assert "".join(p.text for p in pieces) == "Checking."
+    assert last.tool_calls is not None
+    [tool_call] = last.tool_calls
+    assert tool_call["id"] == "toolu_1"
+    assert tool_call["function"]["name"] == "get_weather"
+    assert json.loads(tool_call["function"]["arguments"]) == STREAMED_CALLS[0]["arguments"]
 
 
 def test_anthropic_complete_and_stream(

@@ -5,16 +5,19 @@ suite stays fast; behaviour is asserted, never speed."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from router import BudgetExceeded, NoRouteError, ProviderError, Router
 from router.cli import main as cli_main
+from router.runtime import state as state_module
+from router.runtime.ratelimit import Limit, RateLimiter
 from router.testing import (
     FakeProviderServer,
     context_overflow,
@@ -359,6 +362,79 @@ async def test_async_stream_fails_over(make_router: MakeRouter, flaky: FakeProvi
     assert chunks[-1].result is not None and chunks[-1].result.model == "b"
 
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+CALLS = [
+    {"name": "get_weather", "arguments": {"city": "Oslo", "days": [1, 2, 3]}},
+    {"name": "get_weather", "arguments": {"city": "Bergen", "days": []}},
+]
+TOOL_MODELS = """
+models:
+  a: {provider: flaky, model: openai/gpt-4o-mini, capabilities: [tools]}
+  b: {provider: good, model: openai/gpt-4o-mini, capabilities: [tools]}
+rules:
+  - name: default
+    targets: [a, b]
+"""
+
+
+def _assert_tool_calls(calls: object) -> None:
+    assert isinstance(calls, tuple)
+    assert [c["function"]["name"] for c in calls] == ["get_weather", "get_weather"]
+    assert [json.loads(c["function"]["arguments"]) for c in calls] == [
+        c["arguments"] for c in CALLS
+    ]
+    assert [(c["id"], c["type"]) for c in calls] == [("call_0", "function"), ("call_1", "function")]
+
+
+def test_streamed_tool_calls_reach_the_result_after_a_failover(
+    make_router: MakeRouter, flaky: FakeProviderServer, good: FakeProviderServer
+) -> None:
+    r = make_router(TOOL_MODELS, retry="retries: 0")
+    flaky.enqueue(server_error())
+    good.enqueue(reply("Let me check.", tool_calls=CALLS))
+
+    chunks = list(r.route("Weather in Oslo and Bergen?", stream=True, tools=[WEATHER_TOOL]))
+
+    assert "".join(c.text for c in chunks) == "Let me check."
+    assert all(c.result is None for c in chunks[:-1])
+    final = chunks[-1].result
+    assert final is not None and final.model == "b"
+    assert final.finish_reason == "tool_calls"
+    _assert_tool_calls(final.tool_calls)
+    assert [(a.model, a.error) for a in final.attempts] == [("a", "unavailable")]
+    assert good.last_request.body["tools"] == [WEATHER_TOOL]
+    assert good.last_request.body["stream"] is True
+    # The same calls, in the same shape, as a request that does not stream.
+    flaky.enqueue(reply("", tool_calls=CALLS))
+    whole = r.route("Weather in Oslo and Bergen?", tools=[WEATHER_TOOL])
+    assert whole.model == "a" and whole.tool_calls == final.tool_calls
+
+
+async def test_async_streamed_tool_calls_reach_the_result(
+    make_router: MakeRouter, flaky: FakeProviderServer
+) -> None:
+    r = make_router(TOOL_MODELS)
+    flaky.enqueue(reply("", tool_calls=CALLS))
+    stream = await r.aroute("Weather in Oslo and Bergen?", stream=True, tools=[WEATHER_TOOL])
+    chunks = [c async for c in stream]
+    final = chunks[-1].result
+    assert final is not None and final.model == "a" and final.text == ""
+    _assert_tool_calls(final.tool_calls)
+
+
+def test_streams_without_tool_calls_have_none(make_router: MakeRouter) -> None:
+    r = make_router(TOOL_MODELS)
+    final = list(r.route("hello", stream=True, tools=[WEATHER_TOOL]))[-1].result
+    assert final is not None and final.text == "flaky says hi"
+    assert final.tool_calls is None and final.finish_reason == "stop"
+
+
 BUDGETED = """
 models:
   paid: {provider: good, model: openai/gpt-4o-mini, cost: {input: 1000, output: 1000}}
@@ -442,3 +518,109 @@ def test_a_model_at_its_rpm_is_skipped_with_the_reason(
     assert why.startswith("rate limit: 2 rpm reached (next slot in")
     assert r.status()["state"]["models"]["a"]["rate_limit"]["rpm"]["limit"] == 2
     assert len(flaky.requests) == 2
+
+
+# -- on_rate_limit: wait ---------------------------------------------------------------------
+
+
+class VirtualTime:
+    """The rate limiter's clock: real monotonic time plus whatever it slept, which
+    returns at once. A 30 s wait for an rpm slot is taken, and costs no real time."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.offset += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def limiter_time(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
+    """Routers built in the test get rate limiters on virtual time."""
+    clock = VirtualTime()
+
+    def limiter(limits: Mapping[str, Limit], **_: object) -> RateLimiter:
+        return RateLimiter(limits, clock=clock, sleep=clock.sleep, asleep=clock.asleep)
+
+    monkeypatch.setattr(state_module, "RateLimiter", limiter)
+    return clock
+
+
+def _rpm_rule(on_rate_limit: str, deadline: float) -> str:
+    return TWO_MODELS.replace("cooldown: 0.3}}", "cooldown: 0.3}, rpm: 2}").replace(
+        "targets: [a, b]",
+        f"targets: [a, b]\n    on_rate_limit: {on_rate_limit}\n    deadline: {deadline}",
+    )
+
+
+def test_on_rate_limit_wait_waits_for_a_slot_on_the_same_model(
+    make_router: MakeRouter,
+    flaky: FakeProviderServer,
+    good: FakeProviderServer,
+    limiter_time: VirtualTime,
+) -> None:
+    r = make_router(_rpm_rule("wait", deadline=60))
+    served = [r.route("hello") for _ in range(2)]
+    assert limiter_time.slept == []
+    assert r.explain("hello").model == "a"  # at its rpm, yet not dropped for this rule
+
+    third = r.route("hello")
+
+    assert [res.model for res in served] == ["a", "a"]
+    assert third.model == "a" and third.text == "flaky says hi"
+    assert third.attempts == ()  # waited: neither skipped nor failed
+    # 2 rpm refill one request every 30 s: that is what it waited (on the virtual clock).
+    assert sum(limiter_time.slept) == pytest.approx(30, abs=1)
+    assert len(flaky.requests) == 3 and good.requests == []
+
+
+async def test_on_rate_limit_wait_in_async_routes(
+    make_router: MakeRouter, good: FakeProviderServer, limiter_time: VirtualTime
+) -> None:
+    r = make_router(_rpm_rule("wait", deadline=60))
+    results = [await r.aroute("hello") for _ in range(3)]
+    assert [(res.model, res.attempts) for res in results] == [("a", ())] * 3
+    assert sum(limiter_time.slept) == pytest.approx(30, abs=1)
+    assert good.requests == []
+
+
+def test_on_rate_limit_wait_skips_when_the_slot_is_past_the_deadline(
+    make_router: MakeRouter,
+    flaky: FakeProviderServer,
+    good: FakeProviderServer,
+    limiter_time: VirtualTime,
+) -> None:
+    r = make_router(_rpm_rule("wait", deadline=10))  # the next slot is 30 s away
+    assert [r.route("hello").model for _ in range(2)] == ["a", "a"]
+    third = r.route("hello")
+    assert third.model == "b" and third.text == "good says hi"
+    [attempt] = third.attempts
+    assert (attempt.model, attempt.error) == ("a", "skipped")
+    assert attempt.message.startswith("rate limit: 2 rpm reached (next slot in")
+    assert limiter_time.slept == []  # no sleeping for a slot it could not use
+    assert len(flaky.requests) == 2 and len(good.requests) == 1
+
+
+def test_on_rate_limit_skip_goes_to_the_other_candidate(
+    make_router: MakeRouter,
+    flaky: FakeProviderServer,
+    good: FakeProviderServer,
+    limiter_time: VirtualTime,
+) -> None:
+    r = make_router(_rpm_rule("skip", deadline=60))
+    assert [r.route("hello").model for _ in range(2)] == ["a", "a"]
+    third = r.route("hello")
+    assert third.model == "b" and third.text == "good says hi"
+    assert third.attempts == ()  # dropped when deciding, with the reason in the trace
+    assert third.decision.rejected["a"].startswith("rate limit: 2 rpm reached (next slot in")
+    assert limiter_time.slept == []
+    assert len(flaky.requests) == 2 and len(good.requests) == 1

@@ -202,6 +202,35 @@ def test_tool_calls_in_each_dialect(fake: FakeProviderServer, client: httpx.Clie
     ]
 
 
+def test_openai_stream_sends_tool_calls_in_fragments(
+    fake: FakeProviderServer, client: httpx.Client
+) -> None:
+    """As OpenAI does: id and name first, then argument fragments under the same index."""
+    calls = [
+        {"name": "lookup", "arguments": {"q": "a longer query"}},
+        {"name": "t", "arguments": {}},
+    ]
+    fake.enqueue(reply("", tool_calls=calls))
+    body = {"model": "m", "messages": MESSAGES, "stream": True}
+    events = [
+        json.loads(d) for d in sse_data(client.post("/v1/chat/completions", json=body).text)[:-1]
+    ]
+    pieces = [
+        p for e in events if e["choices"] for p in e["choices"][0]["delta"].get("tool_calls", [])
+    ]
+    heads = [p for p in pieces if "id" in p]
+    assert [(p["index"], p["id"], p["function"]["name"]) for p in heads] == [
+        (0, "call_0", "lookup"),
+        (1, "call_1", "t"),
+    ]
+    first = [p["function"]["arguments"] for p in pieces if p["index"] == 0]
+    assert len(first) > 2  # really in pieces, none of them JSON on its own
+    assert json.loads("".join(first)) == {"q": "a longer query"}
+    assert all("name" not in p["function"] for p in pieces if "id" not in p)
+    finishes = [e["choices"][0]["finish_reason"] for e in events if e["choices"]]
+    assert finishes[-1] == "tool_calls"
+
+
 def test_disconnects(fake: FakeProviderServer) -> None:
     fake.enqueue(disconnect(), disconnect(after=1))
     with httpx.Client(base_url=fake.url) as c:
