@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.engine.decide import decide
-from router.engine.state import RoutingState
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
@@ -44,16 +43,15 @@ class Router:
         config: Config,
         *,
         path: str | os.PathLike[str] | None = None,
-        state: RoutingState | None = None,
+        state: LiveState | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
-        # Breakers, budgets, rate limits and spend: kept across reloads. A custom
-        # `state` replaces it for routing decisions only.
-        self._live = LiveState(config)
-        self._state: RoutingState = state if state is not None else self._live
+        # Breakers, budgets, rate limits and spend: kept across reloads. Pass a
+        # `state` to share one between routers or to give it a clock or a store.
+        self._live = state if state is not None else LiveState(config)
         snap = Snapshot.build(config, 1)
         if check_tests:
             snap.check_tests()
@@ -115,7 +113,7 @@ class Router:
         """
         request = build_request(prompt, **kwargs)
         snap = self._snapshot
-        return decide(snap.ruleset, request, self._state, version=snap.version)[0]
+        return decide(snap.ruleset, request, self._live, version=snap.version)[0]
 
     def _begin(
         self, prompt: str | None, kwargs: dict[str, Any]
@@ -124,7 +122,7 @@ class Router:
         request = build_request(prompt, **kwargs)
         snap = self._acquire()
         try:
-            decision, cands = decide(snap.ruleset, request, self._state, version=snap.version)
+            decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
             attempts.check_budget(snap, decision)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
@@ -220,7 +218,8 @@ class Router:
 
     def run_tests(self) -> list[TestOutcome]:
         """Run the config's `tests:` routing assertions; no model is called."""
-        return self._snapshot.run_tests(self._state)
+        # Against no live state: an open circuit must not fail a config's own tests.
+        return self._snapshot.run_tests()
 
     def models(self) -> list[dict[str, Any]]:
         """Every model of the config, plus models the enabled providers report."""
