@@ -36,17 +36,27 @@ class TestOutcome:
     decision: Decision | None
 
 
-class HeldStream:
-    """A stream that holds its snapshot until it ends, is closed, or is dropped."""
+class _Held:
+    """Releases its snapshot exactly once: at the stream's end, on close, or when dropped."""
 
-    def __init__(self, snap: Snapshot, it: Iterator[Chunk]) -> None:
+    def __init__(self, snap: Snapshot) -> None:
         self._snap: Snapshot | None = snap
-        self._it = it
 
     def _release(self) -> None:
         snap, self._snap = self._snap, None
         if snap is not None:
             snap.exit()
+
+    def __del__(self) -> None:
+        self._release()
+
+
+class HeldStream(_Held):
+    """A stream of chunks that holds the snapshot it was decided on."""
+
+    def __init__(self, snap: Snapshot, it: Iterator[Chunk]) -> None:
+        super().__init__(snap)
+        self._it = it
 
     def __iter__(self) -> HeldStream:
         return self
@@ -64,21 +74,13 @@ class HeldStream:
             close()
         self._release()
 
-    def __del__(self) -> None:
-        self._release()
 
-
-class HeldAsyncStream:
+class HeldAsyncStream(_Held):
     """The async twin of `HeldStream`."""
 
     def __init__(self, snap: Snapshot, it: AsyncIterator[Chunk]) -> None:
-        self._snap: Snapshot | None = snap
+        super().__init__(snap)
         self._it = it
-
-    def _release(self) -> None:
-        snap, self._snap = self._snap, None
-        if snap is not None:
-            snap.exit()
 
     def __aiter__(self) -> HeldAsyncStream:
         return self
@@ -94,9 +96,6 @@ class HeldAsyncStream:
         aclose = getattr(self._it, "aclose", None)
         if aclose is not None:
             await aclose()
-        self._release()
-
-    def __del__(self) -> None:
         self._release()
 
 
