@@ -169,8 +169,8 @@ def cmd_test(ns: argparse.Namespace) -> int:
 
 
 def cmd_models(ns: argparse.Namespace) -> int:
-    r = Router.from_config(ns.config)
-    rows = r.models()
+    with Router.from_config(ns.config) as r:
+        rows = r.models()
     if ns.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -179,7 +179,6 @@ def cmd_models(ns: argparse.Namespace) -> int:
         ctx = str(row["context"]) if row["context"] else "-"
         note = row["note"] if row["enabled"] else f"disabled: {row['note']}"
         print(f"{row['name']:<22} {row['provider']:<12} {ctx:>8}  {row['id']:<40} {note}")
-    r.close()
     return 0
 
 
@@ -204,8 +203,8 @@ def cmd_usage(ns: argparse.Namespace) -> int:
         print(json.dumps({"rows": rows, "budgets": state["budgets"]}, indent=2))
         return 0
     where = state["usage_db"]
-    if not where:
-        print("no settings.usage_db in this config: spend is kept in memory only")
+    if where == ":memory:":
+        print("usage_db is :memory: in this config: spend is not kept between runs")
     else:
         print(f"usage store: {where} (days in UTC)")
     widths = [max([len(g), *(len(str(row[g])) for row in rows)]) for g in by]

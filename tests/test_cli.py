@@ -185,3 +185,20 @@ def test_run_shows_an_open_circuit_and_the_fallback(tmp_path, capsys):
     assert code == 0 and out.strip() == "ok"
     assert "-- failed first: broken (unavailable)" in err
     assert "-- model broken: circuit open: circuit open until" in err
+
+
+def test_usage_reports_spend_kept_in_sqlite_across_runs(config, capsys, _isolated_usage_db):
+    assert run(capsys, "run", str(config), "hello")[0] == 0
+    assert run(capsys, "run", str(config), "hello again")[0] == 0
+    code, out, _ = run(capsys, "usage", str(config), "--by", "model,rule")
+    assert code == 0
+    assert f"usage store: {_isolated_usage_db} (days in UTC)" in out
+    row = next(line for line in out.splitlines() if line.startswith("local"))
+    assert row.split()[:3] == ["local", "default", "2"]
+
+
+def test_usage_says_when_spend_is_not_kept(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text(CONFIG.split("tests:")[0] + 'settings: {usage_db: ":memory:"}\n')
+    code, out, _ = run(capsys, "usage", str(path))
+    assert code == 0 and "spend is not kept between runs" in out
