@@ -278,11 +278,12 @@ class Converter:
         tag = node.tag
         if tag in _PLAIN_TAGS:
             try:
-                return self._ctor.yaml_constructors[tag](self._ctor, node)
+                value = self._ctor.yaml_constructors[tag](self._ctor, node)
             except (ValueError, IndexError, TypeError, yaml.YAMLError):
                 # only an explicit tag gets here: `!!int soon`
                 self._report(node, pointer, f"not a valid {tag.rsplit(':', 1)[-1]}", cause=True)
                 return node.value
+            return self._not_nan(value, node, pointer)
         if tag == _TIMESTAMP:
             return node.value  # a date stays the text written: metadata compares strings
         self._report(node, pointer, f"unsupported YAML tag {tag}", cause=True)
@@ -310,5 +311,13 @@ class Converter:
             # An unquoted `${PORT}` reads as the number it holds, as if written in place.
             tag = _resolve(value)
             if tag in _PLAIN_TAGS:
-                return self._ctor.yaml_constructors[tag](self._ctor, ScalarNode(tag, value))
+                number = self._ctor.yaml_constructors[tag](self._ctor, ScalarNode(tag, value))
+                return self._not_nan(number, node, pointer)
+        return value
+
+    def _not_nan(self, value: Any, node: ScalarNode, pointer: str) -> Any:
+        # `.nan` passes every bound jsonschema checks (all comparisons are false), so it
+        # would slip through as a weight, a price or a max_cost that filters nothing.
+        if type(value) is float and value != value:
+            self._report(node, pointer, "`.nan` is not a usable number", cause=True)
         return value

@@ -63,3 +63,30 @@ def test_bad_explicit_tag(write: Write) -> None:
     path = write("providers:\n  p: {type: mock, retries: !!int soon}\n")
     issue = issue_at(issues_of(path), "providers.p.retries")
     assert issue.line == 2 and issue.message == "not a valid int"
+
+
+def test_nan_is_rejected_where_written(write: Write) -> None:
+    # jsonschema lets NaN through every bound (NaN < 0 is false); a `.nan` max_cost
+    # would filter nothing and a `.nan` weight would never be picked.
+    path = write(
+        """
+        providers:
+          p: {type: mock, timeout: .nan}
+        models:
+          m:
+            provider: p
+            weight: .NaN
+            cost:
+              input: ${PRICE}
+        rules:
+          - {name: d, targets: [m], max_cost: .nan}
+        """
+    )
+    issues = issues_of(path, environ={"PRICE": ".nan"})
+    assert [(i.pointer, i.line) for i in issues] == [
+        ("providers.p.timeout", 2),
+        ("models.m.weight", 6),
+        ("models.m.cost.input", 8),
+        ("rules[0].max_cost", 10),
+    ]
+    assert all(i.message == "`.nan` is not a usable number" for i in issues)
