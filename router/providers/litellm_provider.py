@@ -44,6 +44,7 @@ from router.config.model import ProviderConfig
 from router.providers.base import Call, Completion, Delta, Provider
 from router.providers.litellm_support import (
     StreamState,
+    credentials,
     error_message,
     estimate_usage,
     parse_retry_after,
@@ -118,6 +119,8 @@ class LiteLLMProvider(Provider):
         self._key = config.api_key.reveal() if config.api_key else None
         headers = config.settings.get("headers") or {}
         self._headers = {str(k): str(v) for k, v in dict(headers).items()}
+        # What an error message must never show: the key and credential header values.
+        self._secrets = ([self._key] if self._key else []) + credentials(self._headers)
         self._http: httpx.Client | None = None
         self._price_known: dict[str, bool] = {}
         self._lock = threading.Lock()
@@ -391,7 +394,8 @@ class LiteLLMProvider(Provider):
 
     def _error(self, exc: Exception, call: Call, partial: bool = False) -> errors.ProviderError:
         cls, status, retry_after = _classify(exc)
-        message = redact(error_message(exc), [self._key] if self._key else [])
+        secrets = self._secrets + credentials(call.model.settings.get("headers"))
+        message = redact(error_message(exc), secrets)
         kw: dict[str, Any] = {
             "provider": self.name,
             "model": call.model.name,

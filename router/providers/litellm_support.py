@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from router.config.yamlsrc import SECRET_KEY
 from router.providers.base import Call
 from router.types import Usage
 
@@ -218,6 +219,14 @@ def parse_retry_after(value: str) -> float | None:
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
+
+
+def credentials(headers: Mapping[str, Any] | None) -> list[str]:
+    """Values of headers named like credentials (X-Api-Key, Authorization, ...): a server
+    may echo them in an error message, as it may echo the API key."""
+    if not headers:
+        return []
+    return [str(v) for k, v in headers.items() if v and SECRET_KEY.search(str(k))]
 
 
 def error_message(exc: Exception) -> str:

@@ -629,6 +629,30 @@ def test_canary_key_never_shows(
     assert any(r.headers.get("authorization") == f"Bearer {CANARY}" for r in fake.requests)
 
 
+@pytest.mark.parametrize("where", ["provider", "model"])
+def test_credential_header_values_never_show_in_errors(
+    make_provider: MakeProvider, fake: FakeProviderServer, where: str
+) -> None:
+    # A key sent as a header (an Ollama behind a proxy), echoed back by a 401.
+    secret = "hdr-secret-0123456789"
+    headers = {"X-Api-Key": secret}
+    provider = make_provider(
+        "root", key=None, settings={"headers": headers} if where == "provider" else None
+    )
+    call = make_call(
+        "ollama/llama3", model_settings={"headers": headers} if where == "model" else None
+    )
+    fake.enqueue(unauthorized(), unauthorized())
+    with pytest.raises(errors.AuthError) as done:
+        provider.complete(call)
+    with pytest.raises(errors.AuthError) as streamed:
+        list(provider.stream(call))
+    assert fake.last_request.headers["x-api-key"] == secret  # it was sent, and echoed
+    for exc in (done.value, streamed.value):
+        assert "Incorrect API key provided: ****" in str(exc)
+        assert secret not in str(exc) and secret not in repr(exc)
+
+
 def test_litellm_loggers_stay_silent(
     make_provider: MakeProvider, fake: FakeProviderServer, caplog: pytest.LogCaptureFixture
 ) -> None:
