@@ -169,7 +169,8 @@ class Router:
             old = self._snapshot
             try:
                 config = _load(self._path, self._environ)
-                snap = Snapshot.build(config, old.version + 1, previous=old)
+                # Providers are carried over only once the new snapshot is sure to serve.
+                snap = Snapshot.build(config, old.version + 1)
                 snap.check_tests()
             except ConfigError as exc:
                 message = str(exc)
@@ -184,7 +185,6 @@ class Router:
                 )
             else:
                 if config.sha256 == old.config.sha256 and old.config.files == config.files:
-                    snap.retire()
                     self._last_error = None
                     return ReloadEvent(
                         old.version,
@@ -195,6 +195,7 @@ class Router:
                         old.config.sha256,
                     )
                 self._live.update_config(config)
+                snap.carry_over(old)
                 self._snapshot = snap
                 old.retire()
                 self._last_error = None

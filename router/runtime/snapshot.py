@@ -116,13 +116,19 @@ class Snapshot:
         """Compile `config`; raises ConfigError naming the rule and line of a bad template."""
         snap = cls(config, compile_rules(config), version)
         if previous is not None:
-            with previous._lock:
-                for name, inst in previous._providers.items():
-                    new = config.providers.get(name)
-                    if new is not None and new.identity() == inst.config.identity():
-                        snap._providers[name] = inst
-                        previous._handed_on.add(id(inst))
+            snap.carry_over(previous)
         return snap
+
+    def carry_over(self, previous: Snapshot) -> None:
+        """Take over `previous`'s providers whose settings did not change; `previous`
+        will no longer close them. Only for a snapshot that is about to serve: one that
+        is thrown away (a failed routing test, nothing changed) would take them along."""
+        with previous._lock:
+            for name, inst in previous._providers.items():
+                new = self.config.providers.get(name)
+                if new is not None and new.identity() == inst.config.identity():
+                    self._providers[name] = inst
+                    previous._handed_on.add(id(inst))
 
     def provider(self, name: str) -> Provider:
         """The provider instance, created on first use (adapters import lazily)."""

@@ -340,6 +340,42 @@ def test_provider_carried_over_keeps_identity_and_removed_one_closes_when_idle(
     assert "echo" not in closed
 
 
+def test_reload_that_does_not_serve_leaves_providers_to_the_serving_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[str] = []
+    original_close = MockProvider.close
+
+    def recording_close(self: MockProvider) -> None:
+        closed.append(self.name)
+        original_close(self)
+
+    monkeypatch.setattr(MockProvider, "close", recording_close)
+    path = tmp_path / "router.yaml"
+    path.write_text(config_text(1))
+    router = Router.from_config(path)
+    try:
+        echo = router.snapshot.provider("echo")
+        # Nothing changed: the provider in use is neither closed nor replaced.
+        event = router.reload()
+        assert event.ok and event.version == 1
+        assert closed == []
+        assert router.snapshot.provider("echo") is echo
+        # A routing test fails: nothing swaps, and version 1 still owns its provider...
+        path.write_text(config_text(1).replace("{rule: coding-1}", "{rule: nope}"))
+        assert not router.reload().ok
+        # ...so it closes it once a later config changes that provider's settings.
+        path.write_text(
+            config_text(2).replace("echo: {type: mock}", "echo: {type: mock, reply: hi}")
+        )
+        event = router.reload()
+        assert event.ok and event.version == 2
+        assert router.snapshot.provider("echo") is not echo
+        assert closed == ["echo"]
+    finally:
+        router.close()
+
+
 def test_on_reload_reports_routing_changes(
     tmp_path: Path, open_router: Callable[..., Router]
 ) -> None:
