@@ -88,6 +88,11 @@ SECRET_KEY = re.compile(
 _is_plain = functools.lru_cache(maxsize=8192)(is_plain_key)
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_secret(key: str) -> bool:
+    return SECRET_KEY.search(key) is not None
+
+
 class _Drop:
     """A value left out: its variable is unset inside a provider (which is disabled)."""
 
@@ -137,6 +142,7 @@ class Converter:
         self.unset: dict[str, str] = {}  # provider -> first unset variable in its fields
         self._provider: str | None = None
         self._secret_scope = False
+        self._in_secret = False  # converting the value of a credential key
         self._ctor = yaml.constructor.SafeConstructor()
 
     def _report(self, node: Node, pointer: str, message: str, *, cause: bool = False) -> None:
@@ -180,7 +186,6 @@ class Converter:
         out: dict[str, Any] = {}
         positions = self.positions
         prefix = pointer + "." if pointer else ""
-        secret_scope = self._secret_scope
         merges: list[Node] = []
         for knode, vnode in node.value:
             if knode.tag == _MERGE:
@@ -196,18 +201,32 @@ class Converter:
                 continue
             mark = knode.start_mark
             positions[child] = (mark.line + 1, mark.column + 1)
-            if section is None:
-                value = self.value(vnode, child)
-            else:
-                value = self._entry(section, key, vnode, child)
-            if value is DROP:
-                continue
-            if secret_scope and type(value) is str and value and SECRET_KEY.search(key):
-                self.issues.secrets.add(value)
-            out[key] = value
+            value = self._keyed(section, key, vnode, child)
+            if value is not DROP:
+                out[key] = value
         if merges:
             self._merge_keys(out, merges, pointer, section)
         return out
+
+    def _keyed(self, section: str | None, key: str, node: Node, pointer: str) -> Any:
+        """The value of `key` in a mapping; a credential's value is noted for masking."""
+        if section is not None:
+            return self._entry(section, key, node, pointer)
+        if not self._secret_scope or not _is_secret(key):
+            return self.value(node, pointer)
+        outer, self._in_secret = self._in_secret, True
+        try:
+            value = self.value(node, pointer)
+        finally:
+            self._in_secret = outer
+        if type(value) is str and value:
+            self.issues.secrets.add(value)
+        elif type(value) is int or type(value) is float:
+            # `api_key: 123456789` is a number: a type error would quote it.
+            self.issues.secrets.add(str(value))
+            if type(node) is ScalarNode:
+                self.issues.secrets.add(node.value)
+        return value
 
     def _entry(self, section: str, key: str, node: Node, pointer: str) -> Any:
         """A top-level section, or one entry of providers / models / use_cases."""
@@ -254,10 +273,7 @@ class Converter:
                         continue
                     mark = knode.start_mark
                     self.positions[child] = (mark.line + 1, mark.column + 1)
-                    if section is None:
-                        value = self.value(vnode, child)
-                    else:
-                        value = self._entry(section, key, vnode, child)
+                    value = self._keyed(section, key, vnode, child)
                     if value is not DROP:
                         out[key] = value
 
@@ -294,6 +310,8 @@ class Converter:
         mark = node.start_mark
         pos = (mark.line + 1, mark.column + 1)
         for problem in done.errors:
+            if self._in_secret:  # the reference would quote part of the credential
+                problem = "bad variable reference: expected ${NAME} or ${NAME:-default}"
             self.issues.add(problem, self.source, pos, pointer, cause=True)
         if done.missing:
             if self._provider is not None:

@@ -100,3 +100,33 @@ def test_values_from_the_environment_show_as_their_reference(write: Write) -> No
     (issue,) = info.value.issues
     assert issue.pointer == "rules[0].strategy" and issue.line == 4
     assert "(got '${TEAM_TOKEN}')" in issue.message
+
+
+def test_a_numeric_key_is_masked_in_errors(write: Write) -> None:
+    # Unquoted digits read as a number; the type error would quote it.
+    path = write(
+        "x-creds: &creds {api_key: 24681357902468}\n"
+        "providers:\n"
+        "  p: {type: litellm, api_key: 98765432101234, headers: {Authorization: 1.5e+20}}\n"
+        "  q: {type: litellm, <<: *creds}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    text = str(info.value) + repr(info.value.issues)
+    for value in ("98765432101234", "24681357902468", "1.5e+20", "1.5e20"):
+        assert value not in text
+    got = {i.pointer: i.message for i in info.value.issues}
+    assert got["providers.p.api_key"] == "expected a string, got the number ****"
+    assert got["providers.p.headers.Authorization"] == "expected a string, got the number ****"
+    assert got["providers.q.api_key"] == "expected a string, got the number ****"
+
+
+def test_a_bad_reference_in_a_key_does_not_quote_the_key(write: Write) -> None:
+    # A password may hold `${`: the error must not show what follows it.
+    path = write('providers:\n  p: {type: litellm, password: "x9${Qw7!zz-part"}\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    (issue,) = [i for i in info.value.issues if i.pointer == "providers.p.password"]
+    assert issue.line == 2
+    assert issue.message.startswith("bad variable reference")
+    assert "Qw7" not in str(info.value) and "part" not in str(info.value)
