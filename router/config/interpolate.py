@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-_TOKEN = re.compile(r"\$\$\{|\$\{([^}$]*)(\}?)")
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)(\}?)")
 _BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
@@ -44,7 +44,8 @@ def interpolate(text: str, environ: Mapping[str, str]) -> Interpolated:
             parts.append("${")
             continue
         body, closed = m.group(1), m.group(2)
-        ref = _BODY.fullmatch(body) if closed else None
+        # A lone `$` may sit in a default (`${PRICE:-$5}`); a `${` there is nesting.
+        ref = _BODY.fullmatch(body) if closed and "${" not in body else None
         if ref is None:
             out.errors.append(_malformed(body))
             parts.append(m.group(0))

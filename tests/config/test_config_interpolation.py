@@ -21,6 +21,8 @@ from tests.config.conftest import Write, issue_at, issues_of
         ("${A:-}", {}, ""),  # an empty default
         ("${A:-~/models}", {}, "~/models"),  # `~` is not expanded here
         ("${A:-a:-b}", {}, "a:-b"),
+        ("${PRICE:-$5}", {}, "$5"),  # a lone $ in a default is text too
+        ("${RE:-^a$}|${RE:-b$}", {}, "^a$|b$"),
         ("${A}", {"A": ""}, ""),  # set but empty is set
         ("$${A}", {"A": "x"}, "${A}"),  # escaped
         ("cost $5 and ^foo$", {}, "cost $5 and ^foo$"),  # a lone $ is text
@@ -37,7 +39,9 @@ def test_unset_variables_are_listed_in_order() -> None:
     assert done.missing == ["B", "A"]
 
 
-@pytest.mark.parametrize("text", ["${1A}", "${A", "${A:-${B}}", "${}", "${A B}"])
+@pytest.mark.parametrize(
+    "text", ["${1A}", "${A", "${A:-${B}}", "${A:-$${B}}", "${}", "${A B}", "${A $B}"]
+)
 def test_malformed_reference_is_an_error(text: str) -> None:
     done = interpolate(text, {"A": "x", "B": "y"})
     assert len(done.errors) == 1 and "bad variable reference" in done.errors[0]
