@@ -276,20 +276,16 @@ class LlamaCppProvider(Provider):
 
     @contextlib.contextmanager
     def _lease(self, call: Call, plan: Plan) -> Iterator[PooledModel]:
-        try:
-            with POOL.lease(
-                plan.key,
-                lambda: _load(plan),
-                max_loaded=plan.max_loaded,
-                idle_ttl=plan.idle_ttl,
-                timeout=call.timeout,
-            ) as entry:
-                self._keys[plan.key] = None
-                yield entry
-        except errors.ProviderError as exc:
-            exc.provider = exc.provider or self.name
-            exc.model = exc.model or call.model.name
-            raise
+        # Its errors get this provider's and model's names from `_translate`.
+        with POOL.lease(
+            plan.key,
+            lambda: _load(plan),
+            max_loaded=plan.max_loaded,
+            idle_ttl=plan.idle_ttl,
+            timeout=call.timeout,
+        ) as entry:
+            self._keys[plan.key] = None
+            yield entry
 
     def _translate(self, exc: Exception, call: Call, partial: bool = False) -> errors.RouterError:
         if isinstance(exc, errors.RouterError):
@@ -351,36 +347,26 @@ class LlamaCppProvider(Provider):
                 llm.router_stats = stats
                 finish: str | None = None
                 try:
-                    if self._use_chat(plan, entry):
+                    chat = self._use_chat(plan, entry)
+                    if chat:
                         it = llm.create_chat_completion(
                             messages=chat_messages(call.messages), stream=True, **kwargs
                         )
-                        try:
-                            for chunk in it:
-                                choice = chunk["choices"][0]
-                                text = choice["delta"].get("content")
-                                if text:
-                                    sent = True
-                                    yield Delta(text)
-                                if choice["finish_reason"]:
-                                    finish = choice["finish_reason"]
-                        finally:
-                            it.close()
                     else:
                         it = llm.create_completion(
                             plain_prompt(call.messages), stream=True, **kwargs
                         )
-                        try:
-                            for chunk in it:
-                                choice = chunk["choices"][0]
-                                text = choice["text"]
-                                if text:
-                                    sent = True
-                                    yield Delta(text)
-                                if choice["finish_reason"]:
-                                    finish = choice["finish_reason"]
-                        finally:
-                            it.close()
+                    try:
+                        for chunk in it:
+                            choice = chunk["choices"][0]
+                            text = choice["delta"].get("content") if chat else choice["text"]
+                            if text:
+                                sent = True
+                                yield Delta(text)
+                            if choice["finish_reason"]:
+                                finish = choice["finish_reason"]
+                    finally:
+                        it.close()
                     completion = stats.sampled
                     if stats.last >= 0 and _is_end_token(llm, stats.last):
                         completion -= 1  # llama.cpp does not count the end-of-generation token
@@ -391,9 +377,6 @@ class LlamaCppProvider(Provider):
         except Exception as exc:
             raise self._translate(exc, call, partial=sent) from exc
         yield Delta("", Usage(stats.prompt_tokens, completion), finish)
-
-    async def acomplete(self, call: Call) -> Completion:
-        return await asyncio.to_thread(self.complete, call)
 
     async def astream(self, call: Call) -> AsyncIterator[Delta]:
         """The whole stream runs in one worker thread; pieces cross to the loop as they come."""
