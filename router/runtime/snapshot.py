@@ -106,7 +106,8 @@ class Snapshot:
         self.version = version
         self.loaded_at = time.time()
         self._providers: dict[str, Provider] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # users, retirement and the provider dict
+        self._create_lock = threading.Lock()  # one provider created at a time
         self._users = 0
         self._retired = False
         self._handed_on: set[int] = set()  # ids of providers a newer snapshot took over
@@ -135,11 +136,14 @@ class Snapshot:
         inst = self._providers.get(name)
         if inst is not None:
             return inst
-        with self._lock:
+        # Not under `_lock`: creating one may import litellm (seconds), and every
+        # request enters and exits this snapshot through `_lock`.
+        with self._create_lock:
             inst = self._providers.get(name)
             if inst is None:
                 inst = create_provider(self.config.providers[name])
-                self._providers[name] = inst
+                with self._lock:
+                    self._providers[name] = inst
             return inst
 
     def loaded_providers(self) -> dict[str, Provider]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 
 import pytest
 
@@ -233,6 +234,36 @@ def test_a_stream_holds_its_snapshot_until_it_ends_closes_or_is_dropped(router):
     s = router.route("a b c", stream=True)
     del s
     assert snap._users == 0
+
+
+def test_requests_enter_and_leave_a_snapshot_while_a_provider_is_being_created(router, monkeypatch):
+    from router.runtime import snapshot as snapshot_module
+
+    real_create = snapshot_module.create_provider
+    others_ran = threading.Event()
+    seen: list[bool] = []
+
+    def slow_create(config):
+        # Creating a litellm provider imports litellm: seconds, on a cold process.
+        seen.append(others_ran.wait(10))
+        return real_create(config)
+
+    monkeypatch.setattr(snapshot_module, "create_provider", slow_create)
+    snap = router.snapshot
+    creator = threading.Thread(target=snap.provider, args=("echo",))
+    creator.start()
+
+    def enter_and_exit():
+        snap.enter()
+        snap.exit()
+        others_ran.set()
+
+    other = threading.Thread(target=enter_and_exit)
+    other.start()
+    creator.join(20)
+    other.join(20)
+    assert seen == [True]
+    assert "echo" in snap.loaded_providers()
 
 
 def test_an_async_stream_holds_its_snapshot_too(router):
