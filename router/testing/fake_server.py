@@ -24,7 +24,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
 from types import TracebackType
@@ -32,12 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from router.testing import _wire
-from router.testing.outcomes import (
-    FAULTS,
-    Outcome,
-    as_dict,
-    slow,
-)
+from router.testing.outcomes import FAULTS, Outcome, slow
 
 _REASONS = {
     200: "OK",
@@ -212,8 +207,7 @@ class FakeProviderServer:
                 kind = self._random.choice(self.fault_kinds)
                 if kind == "slow":
                     return slow(self.fault_delay or 1.0)
-                fault = FAULTS[kind]
-                return Outcome(**{**as_dict(fault), "delay": self.fault_delay})
+                return replace(FAULTS[kind], delay=self.fault_delay)
         return Outcome()
 
     def _answer(self, outcome: Outcome, model: str, include_usage: bool) -> _wire.Answer:

@@ -78,7 +78,3 @@ FAULTS: Mapping[str, Outcome] = {
     "auth": unauthorized(),
     "context_overflow": context_overflow(),
 }
-
-
-def as_dict(o: Outcome) -> dict[str, Any]:
-    return {name: getattr(o, name) for name in Outcome.__slots__}
