@@ -144,7 +144,7 @@ def _merge(
         if isinstance(items, list):
             getattr(merged, section).extend(items)
             offsets[section] = offsets.get(section, 0) + len(items)
-    _merge_budgets(merged, data.get("budgets"), offsets)
+    _merge_budgets(merged, data.get("budgets"), source, offsets)
     settings = data.get("settings")
     if isinstance(settings, dict):
         for key, value in settings.items():
@@ -157,7 +157,7 @@ def _merge(
                 merged.settings[key] = value
 
 
-def _merge_budgets(merged: Merged, budgets: Any, offsets: dict[str, int]) -> None:
+def _merge_budgets(merged: Merged, budgets: Any, source: Source, offsets: dict[str, int]) -> None:
     """Both budget forms become entries {scope, name, daily, monthly}.
 
     budgets:                                  budgets:
@@ -170,13 +170,14 @@ def _merge_budgets(merged: Merged, budgets: Any, offsets: dict[str, int]) -> Non
         for i, entry in enumerate(budgets, start):
             if isinstance(entry, dict):
                 pointer = index("budgets", i)
-                merged.budgets.append(BudgetEntry(pointer, entry, join(pointer, "name")))
+                merged.budgets.append(BudgetEntry(pointer, entry, join(pointer, "name"), source))
         offsets["budgets"] = start + len(budgets)
     elif isinstance(budgets, dict):
         limits = budgets.get("global")
         if isinstance(limits, dict):
             pointer = "budgets.global"
-            merged.budgets.append(BudgetEntry(pointer, {"scope": "global", **limits}, pointer))
+            entry = {"scope": "global", **limits}
+            merged.budgets.append(BudgetEntry(pointer, entry, pointer, source))
         for scope, key in (("rule", "rules"), ("model", "models")):
             named = budgets.get(key)
             if not isinstance(named, dict):
@@ -185,7 +186,7 @@ def _merge_budgets(merged: Merged, budgets: Any, offsets: dict[str, int]) -> Non
                 if isinstance(limits, dict):
                     pointer = join(join("budgets", key), name)
                     entry = {"scope": scope, "name": name, **limits}
-                    merged.budgets.append(BudgetEntry(pointer, entry, pointer))
+                    merged.budgets.append(BudgetEntry(pointer, entry, pointer, source))
 
 
 _gc_lock = threading.Lock()

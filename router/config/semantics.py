@@ -22,6 +22,8 @@ class BudgetEntry:
     pointer: str
     data: dict[str, Any]
     name_pointer: str  # where the name was written: `name:` (list form) or the key
+    # The file it came from: in the mapping form, two files write the same pointer.
+    source: Source | None = None
 
 
 @dataclass(slots=True)
@@ -105,10 +107,19 @@ def _conditions(when: Any, pointer: str) -> Iterator[tuple[str, str]]:
         yield from _conditions(when["not"], join(pointer, "not"))
 
 
-def _place(sources: Sequence[Source], pointer: str, here: str) -> str:
-    """'line 12' in the same file as `here`, 'other.yaml:12' elsewhere."""
-    src, pos = locate(sources, pointer)
-    here_src, _ = locate(sources, here)
+def _place(
+    sources: Sequence[Source],
+    pointer: str,
+    here: str,
+    src_of: Source | None = None,
+    here_of: Source | None = None,
+) -> str:
+    """'line 12' in the same file as `here`, 'other.yaml:12' elsewhere.
+
+    `src_of` / `here_of`: the files the pointers were written in, when known.
+    """
+    src, pos = locate(sources, pointer, src_of)
+    here_src, _ = locate(sources, here, here_of)
     line = pos[0] if pos else "?"
     if src is not None and src is not here_src:
         return f"{src.label}:{line}"
@@ -219,22 +230,22 @@ def _tests(merged: Merged, rule_at: dict[str, int], issues: Issues) -> None:
 def _budgets(
     merged: Merged, rule_at: dict[str, int], sources: Sequence[Source], issues: Issues
 ) -> None:
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], BudgetEntry] = {}
     for budget in merged.budgets:
-        pointer, entry = budget.pointer, budget.data
+        pointer, entry, src = budget.pointer, budget.data, budget.source
         scope, name = entry.get("scope"), entry.get("name")
         if "daily" not in entry and "monthly" not in entry:
-            issues.at(pointer, "a budget needs `daily` or `monthly` (USD)")
+            issues.at(pointer, "a budget needs `daily` or `monthly` (USD)", src)
         if scope == "global" and name is not None:
-            issues.at(join(pointer, "name"), "a global budget takes no name")
+            issues.at(join(pointer, "name"), "a global budget takes no name", src)
         elif scope in ("rule", "model") and not isinstance(name, str):
-            issues.at(pointer, f"a {scope} budget needs the {scope}'s `name`")
+            issues.at(pointer, f"a {scope} budget needs the {scope}'s `name`", src)
         elif scope == "rule" and name not in rule_at:
-            issues.at(budget.name_pointer, _unknown("rule", str(name), list(rule_at)))
+            issues.at(budget.name_pointer, _unknown("rule", str(name), list(rule_at)), src)
         elif scope == "model" and name not in merged.models:
-            issues.at(budget.name_pointer, _unknown("model", str(name), merged.models))
+            issues.at(budget.name_pointer, _unknown("model", str(name), merged.models), src)
         key = (str(scope), str(name))
-        if key in seen:
-            issues.at(pointer, f"duplicate budget (first at {_place(sources, seen[key], pointer)})")
-        else:
-            seen[key] = pointer
+        first = seen.setdefault(key, budget)
+        if first is not budget:
+            where = _place(sources, first.pointer, pointer, first.source, src)
+            issues.at(pointer, f"duplicate budget (first at {where})", src)

@@ -164,3 +164,16 @@ def test_a_broken_file_skips_cross_file_checks(confdir: Path, write: Write) -> N
     assert len(issues) == 1
     assert issues[0].file == os.path.join(str(confdir), "12-broken.yaml")
     assert issues[0].message.startswith("invalid YAML")
+
+
+def test_a_budget_set_twice_across_files_points_at_the_second(write: Write, tmp_path: Path) -> None:
+    # The mapping form writes the same pointer (budgets.global) in both files.
+    a = write(PROVIDERS + MODELS + RULES_B + "budgets:\n  global: {daily: 5}\n", "b/a.yaml")
+    write("# more\n\nbudgets:\n  global: {daily: 7}\n  models: {small: {}}\n", "b/b.yaml")
+    issues = issues_of(tmp_path / "b")
+    dup = issue_at(issues, "budgets.global")
+    assert dup.file == os.path.join(str(tmp_path / "b"), "b.yaml") and dup.line == 4
+    first = a.read_text().splitlines().index("  global: {daily: 5}") + 1
+    assert dup.message == f"duplicate budget (first at {a}:{first})"
+    empty = issue_at(issues, "budgets.models.small")
+    assert empty.file == dup.file and empty.line == 5
