@@ -157,15 +157,22 @@ class BudgetTracker:
                 wanted[(b.scope, name, "day")] = float(b.daily)
             if b.monthly is not None:
                 wanted[(b.scope, name, "month")] = float(b.monthly)
+        # New budgets are seeded from the store before the lock is taken: no request
+        # sees them until the swap below, and reserve/commit must not wait on SQLite.
+        now = self._clock()
+        fresh: dict[_Key, _Counter] = {}
+        for key, limit in wanted.items():
+            if key not in self._counters:
+                fresh[key] = _Counter(key[0], key[1], key[2], limit)
+                self._roll(fresh[key], now)
         with self._lock:
-            now = self._clock()
             counters: dict[_Key, _Counter] = {}
             for key, limit in wanted.items():
-                c = self._counters.get(key)
-                if c is None:
+                c = self._counters.get(key) or fresh.get(key)
+                if c is None:  # a budget removed meanwhile by another update
                     c = _Counter(key[0], key[1], key[2], limit)
                     self._roll(c, now)
-                else:
+                elif key in self._counters:
                     c.limit = limit
                     c.label = _label(key[0], key[1], key[2], limit)
                 counters[key] = c
@@ -227,7 +234,8 @@ class BudgetTracker:
                     self._roll(c, now)
 
     def _roll(self, c: _Counter, now: float) -> None:
-        """Start the period holding `now` (lock held): seed it from the store.
+        """Start the period holding `now` (lock held, or `c` not yet shared): seed it
+        from the store.
 
         This is the one read of the store, once per budget per period; another process
         writing to the same file is seen here and on reload.

@@ -105,6 +105,7 @@ class LiveState:
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()  # counters and config swaps; never on the read path
+        self._update_lock = threading.Lock()  # one update_config at a time
         self._owned_path = None if store is not None else usage_path(config)
         self.store: UsageStore = store if store is not None else open_store(self._owned_path)
         self._owns_store = store is None
@@ -354,24 +355,12 @@ class LiveState:
     # -- config reloads -------------------------------------------------------------
 
     def update_config(self, config: Config) -> None:
-        """Follow a reload; models, rules and providers that remain keep their state."""
-        with self._lock:
-            old_ids = self._provider_ids
-            keep: dict[str, CircuitBreaker] = {}
-            for name, b in self._breakers.items():
-                m = config.models.get(name)
-                if m is not None:
-                    if m.breaker != b.policy:
-                        b.update_policy(m.breaker)
-                    keep[name] = b
-            self._breakers = keep
-            self._latency = {k: v for k, v in self._latency.items() if k in config.models}
-            # A provider disabled by an auth error stays so until its settings change.
-            self._disabled = {
-                name: why
-                for name, why in self._disabled.items()
-                if name in config.providers and config.providers[name].identity() == old_ids[name]
-            }
+        """Follow a reload; models, rules and providers that remain keep their state.
+
+        Opening another usage file and seeding new budgets read SQLite; that happens
+        before `_lock` is taken, since every request's admit and end take it too.
+        """
+        with self._update_lock:
             new_path = usage_path(config)
             store = None
             if self._owns_store and new_path != self._owned_path:
@@ -381,16 +370,37 @@ class LiveState:
                     # A reload must not fail on the usage file: keep counting in the old one.
                     log.error("cannot open usage_db %s, keeping %s: %s", new_path, self.store, exc)
             if store is not None:
-                # Another file means other totals: the old store stays open for tries in
-                # flight and is closed with this state.
-                self._old_stores.append(self.store)
-                self.store = store
-                self._owned_path = new_path
-                self.budgets = BudgetTracker(config.budgets, self.store, clock=self._wall)
+                # Another file means other totals.
+                budgets = BudgetTracker(config.budgets, store, clock=self._wall)
             else:
-                self.budgets.update_budgets(config.budgets)
-            self.rate_limits.update(limits_of(config.models.values()))
-            self._apply(config)
+                budgets = self.budgets
+                budgets.update_budgets(config.budgets)
+            with self._lock:
+                old_ids = self._provider_ids
+                keep: dict[str, CircuitBreaker] = {}
+                for name, b in self._breakers.items():
+                    m = config.models.get(name)
+                    if m is not None:
+                        if m.breaker != b.policy:
+                            b.update_policy(m.breaker)
+                        keep[name] = b
+                self._breakers = keep
+                self._latency = {k: v for k, v in self._latency.items() if k in config.models}
+                # A provider disabled by an auth error stays so until its settings change.
+                self._disabled = {
+                    name: why
+                    for name, why in self._disabled.items()
+                    if name in config.providers
+                    and config.providers[name].identity() == old_ids[name]
+                }
+                if store is not None:
+                    # The old store stays open for tries in flight; it closes with this state.
+                    self._old_stores.append(self.store)
+                    self.store = store
+                    self._owned_path = new_path
+                self.budgets = budgets
+                self.rate_limits.update(limits_of(config.models.values()))
+                self._apply(config)
 
     # -- views ------------------------------------------------------------------------
 

@@ -311,3 +311,48 @@ def test_unusable_usage_db_on_reload_keeps_the_old_store(tmp_path: Path, clock: 
     assert s.status()["usage_db"] == str(tmp_path / "usage.db")
     s.record_usage(record("gpt", 0.5))
     s.close()
+
+
+class SlowStore(MemoryUsageStore):
+    """A store whose reads wait, once armed, until a request has gone through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.reading = threading.Event()
+        self.request_done = threading.Event()
+        self.waits: list[bool] = []
+
+    def spent(self, scope: str, name: str | None, period: str, now: float) -> float:
+        if self.armed:
+            self.reading.set()
+            self.waits.append(self.request_done.wait(10))
+        return super().spent(scope, name, period, now)
+
+
+def test_requests_go_on_while_a_reload_seeds_a_new_budget(clock: Clock) -> None:
+    store = SlowStore()
+    state = LiveState(make_config(), store, clock=clock, wall=clock.wall)
+    new_budget = Budget("model", "mini", daily=1.0)
+    store.armed = True
+    reload = threading.Thread(
+        target=state.update_config,
+        args=(make_config(budgets=(Budget("model", "gpt", daily=2.0), new_budget)),),
+    )
+    reload.start()
+    assert store.reading.wait(10)
+
+    def request() -> None:
+        # gpt has a budget already: its reserve and commit must not wait on the reload.
+        t = state.admit("gpt", "chat", 1, 0.5)
+        assert isinstance(t, Ticket)
+        state.succeeded(t, record("gpt", 0.25))
+        store.request_done.set()
+
+    worker = threading.Thread(target=request)
+    worker.start()
+    reload.join(20)
+    worker.join(20)
+    assert store.waits == [True]
+    assert state.status()["budgets"][1]["name"] == "mini"
+    state.close()
