@@ -387,11 +387,13 @@ class LiveState:
                 self._breakers = keep
                 self._latency = {k: v for k, v in self._latency.items() if k in config.models}
                 # A provider disabled by an auth error stays so until its settings change.
+                # One no longer in the config (its failure came back after a reload took
+                # it out) has no settings to compare: a config that adds it again enables it.
                 self._disabled = {
                     name: why
                     for name, why in self._disabled.items()
                     if name in config.providers
-                    and config.providers[name].identity() == old_ids[name]
+                    and config.providers[name].identity() == old_ids.get(name)
                 }
                 if store is not None:
                     # The old store stays open for tries in flight; it closes with this state.

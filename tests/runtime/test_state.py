@@ -160,6 +160,25 @@ def test_auth_error_disables_the_provider_until_its_key_changes(state: LiveState
     assert state.unavailable_reason("gpt", "chat") is None
 
 
+def test_auth_error_after_a_reload_removed_its_provider(state: LiveState) -> None:
+    t = state.admit("gpt", "chat")
+    assert isinstance(t, Ticket)
+    cfg = make_config()
+    without_cloud = replace(
+        cfg,
+        providers={"local": cfg.providers["local"]},
+        models={"gemma": cfg.models["gemma"]},
+        rules=(RuleConfig("chat", ("gemma",)),),
+        budgets=(),
+    )
+    state.update_config(without_cloud)
+    # The try admitted before the reload comes back with an auth error.
+    state.failed(t, AuthError("invalid api key", provider="cloud", status=401))
+    state.update_config(cfg)  # cloud is back, its old settings unknown: enabled
+    assert state.unavailable_reason("gpt", "chat") is None
+    assert state.status()["providers"]["cloud"]["enabled"] is True
+
+
 def test_budget_drops_paid_models_but_not_free_ones(state: LiveState) -> None:
     t = state.admit("gpt", "chat", 1, 1.0)
     assert isinstance(t, Ticket)
