@@ -285,7 +285,12 @@ class LiveState:
         # rather miss one request than count it twice.
         self.budgets.commit(ticket.reservation, cost)
         if record is not None:
-            self.store.record(record)
+            try:
+                self.store.record(record)
+            except Exception as exc:  # e.g. SQLite locked by another process past its timeout
+                # The answer is served and paid for; this process's budgets counted it
+                # above. Losing the caller's result over a spend-log row would be worse.
+                log.error("usage of %s not recorded in %s: %s", record.model, self.store, exc)
             self.rate_limits.settle(
                 ticket.model, ticket.tokens, record.input_tokens + record.output_tokens
             )

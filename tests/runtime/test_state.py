@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -374,4 +376,24 @@ def test_requests_go_on_while_a_reload_seeds_a_new_budget(clock: Clock) -> None:
     worker.join(20)
     assert store.waits == [True]
     assert state.status()["budgets"][1]["name"] == "mini"
+    state.close()
+
+
+class LockedStore(MemoryUsageStore):
+    def record(self, rec: UsageRecord) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+
+def test_a_served_try_counts_even_when_the_store_cannot_write(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = LiveState(make_config(), LockedStore(), clock=clock, wall=clock.wall)
+    t = state.admit("gpt", "chat", 1, 0.5)
+    assert isinstance(t, Ticket)
+    with caplog.at_level(logging.ERROR, logger="router.state"):
+        state.succeeded(t, record("gpt", 2.0), latency_s=0.5)  # does not raise
+    assert "database is locked" in caplog.text
+    assert state.in_flight("gpt") == 0
+    assert state.latency("gpt") == 0.5
+    assert state.budgets.reason("gpt", "chat") is not None  # counted in memory
     state.close()
