@@ -202,7 +202,12 @@ class LiveState:
             return why
         if wait_until is not None:
             deadline = None if wait_until == float("inf") else wait_until
-            if not self.rate_limits.acquire_wait(model, tokens, deadline):
+            try:
+                got = self.rate_limits.acquire_wait(model, tokens, deadline)
+            except BaseException:  # interrupted while waiting: the probe goes back
+                self._unprobe(probe)
+                raise
+            if not got:
                 self._unprobe(probe)
                 return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
         else:
@@ -228,7 +233,12 @@ class LiveState:
         if why is not None:
             return why
         deadline = None if wait_until == float("inf") else wait_until
-        if not await self.rate_limits.aacquire_wait(model, tokens, deadline):
+        try:
+            got = await self.rate_limits.aacquire_wait(model, tokens, deadline)
+        except BaseException:  # cancelled while waiting: the probe goes back
+            self._unprobe(probe)
+            raise
+        if not got:
             self._unprobe(probe)
             return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
         return self._reserve(model, rule, tokens, estimated_cost, probe)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -224,6 +225,25 @@ async def test_async_admit_waits_too(state: LiveState) -> None:
     refused = await state.aadmit("mini", "batch", wait_until=0.0)
     assert isinstance(refused, str) and "rate limit" in refused
     assert isinstance(await state.aadmit("gpt", "chat"), Ticket)
+
+
+async def test_a_cancelled_rate_limit_wait_gives_the_breaker_probe_back(
+    state: LiveState, clock: Clock
+) -> None:
+    breaker = state.breaker("mini")
+    for _ in range(breaker.policy.failures):
+        breaker.record_failure()
+    clock.t += breaker.policy.cooldown + 1  # half-open: the next admit takes the probe
+    while state.rate_limits.try_acquire("mini") is None:
+        pass  # rpm spent: a waiting rule waits about 30 s
+    waiting = asyncio.create_task(state.aadmit("mini", "batch", wait_until=float("inf")))
+    await asyncio.sleep(0.05)
+    assert state.breaker_state("mini").probe_in_flight
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not state.breaker_state("mini").probe_in_flight
+    assert state.breaker("mini").acquire() is None  # another request may probe now
 
 
 def test_refusal_gives_back_what_was_taken(state: LiveState) -> None:
