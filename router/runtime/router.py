@@ -224,7 +224,13 @@ class Router:
 
     def models(self) -> list[dict[str, Any]]:
         """Every model of the config, plus models the enabled providers report."""
-        snap = self._snapshot
+        snap = self._acquire()  # providers created here belong to a snapshot in use
+        try:
+            return self._models(snap)
+        finally:
+            snap.exit()
+
+    def _models(self, snap: Snapshot) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         declared: set[tuple[str, str]] = set()
         for m in snap.config.models.values():
@@ -275,7 +281,10 @@ class Router:
         return rows
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
-        """Call `callback(event)` after every reload attempt, good or bad."""
+        """Call `callback(event)` after every reload that changed the config or failed.
+
+        A reload that finds the files as they were changes nothing and tells no one.
+        """
         self._subscribers.append(callback)
         return callback
 

@@ -70,9 +70,11 @@ class HeldStream(_Held):
 
     def close(self) -> None:
         close = getattr(self._it, "close", None)
-        if close is not None:
-            close()
-        self._release()
+        try:
+            if close is not None:
+                close()
+        finally:
+            self._release()
 
 
 class HeldAsyncStream(_Held):
@@ -94,9 +96,11 @@ class HeldAsyncStream(_Held):
 
     async def aclose(self) -> None:
         aclose = getattr(self._it, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        self._release()
+        try:
+            if aclose is not None:
+                await aclose()
+        finally:
+            self._release()
 
 
 class Snapshot:
