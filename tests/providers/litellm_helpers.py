@@ -10,6 +10,15 @@ from router.providers.base import Call
 # Planted as the API key everywhere; no output may ever contain it.
 CANARY = "sk-canary-XXXXXXXXXXXX"
 
+# A tool definition the adapter and router tests both send.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
 
 def make_call(
     model: str = "openai/gpt-4o-mini",

@@ -32,7 +32,7 @@ from router.testing import (
     unauthorized,
 )
 from tests.providers.conftest import MakeProvider
-from tests.providers.litellm_helpers import CANARY, make_call
+from tests.providers.litellm_helpers import CANARY, WEATHER_TOOL, make_call
 
 # litellm builds pydantic schemas lazily; their notes on ReadOnly fields are not ours.
 pytestmark = [
@@ -163,13 +163,6 @@ def test_tools_response_format_and_image_parts_go_over_the_wire(
     assert tool_call["function"]["arguments"] == '{"city": "Oslo"}'
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
 STREAMED_CALLS = [
     {"name": "get_weather", "arguments": {"city": "Oslo", "units": "metric", "days": [1, 2]}},
     {"name": "get_time", "arguments": {"tz": "Europe/Oslo"}},

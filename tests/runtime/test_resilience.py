@@ -28,6 +28,7 @@ from router.testing import (
     slow,
     unauthorized,
 )
+from tests.providers.litellm_helpers import WEATHER_TOOL
 
 RETRYABLE_KINDS = {"rate_limited", "unavailable", "timeout", "skipped"}
 
@@ -362,13 +363,6 @@ async def test_async_stream_fails_over(make_router: MakeRouter, flaky: FakeProvi
     assert chunks[-1].result is not None and chunks[-1].result.model == "b"
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
 CALLS = [
     {"name": "get_weather", "arguments": {"city": "Oslo", "days": [1, 2, 3]}},
     {"name": "get_weather", "arguments": {"city": "Bergen", "days": []}},
