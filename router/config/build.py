@@ -16,6 +16,7 @@ from router.config.model import (
     RoutingTest,
     RuleConfig,
     Settings,
+    StateSettings,
     UseCaseConfig,
     Where,
 )
@@ -190,6 +191,24 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         deadline=_float(raw.get("deadline")),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+        state=_state(raw.get("state")),
+    )
+
+
+def _state(raw: Any) -> StateSettings:
+    """`state: redis://...` or `state: {url: ..., timeout_ms: ...}`; "memory" or none: local."""
+    if raw is None or raw == "memory":
+        return StateSettings()
+    if isinstance(raw, str):
+        raw = {"url": raw}
+    d = StateSettings()
+    url = raw.get("url")
+    return StateSettings(
+        url=Secret(str(url)) if url and url != "memory" else None,
+        timeout_ms=float(raw.get("timeout_ms", d.timeout_ms)),
+        prefix=str(raw.get("prefix", d.prefix)),
+        spend_log=str(raw.get("spend_log", d.spend_log)),
+        sync_ms=float(raw.get("sync_ms", d.sync_ms)),
     )
 
 

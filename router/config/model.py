@@ -130,6 +130,35 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class StateSettings:
+    """`settings.state`: where live state is shared. `url` None: in this process only."""
+
+    url: Secret | None = None  # redis:// or rediss://; may hold a password, so masked
+    timeout_ms: float = 50.0  # per Redis call; a dead Redis never adds more than this
+    prefix: str = "router:"  # every key starts with it: several fleets may share a Redis
+    spend_log: str = "redis+sqlite"  # redis+sqlite | sqlite (with a url); sqlite without
+    sync_ms: float = 250.0  # how often fleet views (breakers, latency, spend) are read
+
+    @property
+    def shared(self) -> bool:
+        return self.url is not None
+
+    def display(self) -> str:
+        """The URL with any password masked: for status(), logs and errors."""
+        return "memory" if self.url is None else mask_url(self.url.reveal())
+
+
+def mask_url(url: str) -> str:
+    """redis://user:pass@host:6379/0 -> redis://user:****@host:6379/0."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    auth, _, host = rest.rpartition("@")
+    user = auth.split(":", 1)[0] if ":" in auth else ""
+    return f"{scheme}://{user}:****@{host}"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Top-level `settings:` block."""
 
@@ -139,6 +168,7 @@ class Settings:
     # ":memory:" keeps it in memory only.
     usage_db: str | None = None
     debounce_ms: int = 100
+    state: StateSettings = StateSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ The attempt loop drives one try through `admit()` then `succeeded()` or `failed(
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sqlite3
@@ -30,14 +29,14 @@ from typing import Any
 from router.config.model import BreakerPolicy, Config, ModelConfig, ProviderConfig
 from router.errors import AuthError, BadRequest, ProviderError
 from router.runtime.state.breaker import BreakerState, CircuitBreaker
-from router.runtime.state.budgets import BudgetTracker, Reservation
-from router.runtime.state.ratelimit import RateLimiter, limits_of
-from router.runtime.state.usage import UsageRecord, UsageStore, open_store
+from router.runtime.state.budgets import Reservation
+from router.runtime.state.ratelimit import limits_of
+from router.runtime.state.stores import Backend, open_backend
+from router.runtime.state.usage import UsageRecord, UsageStore
 
 Clock = Callable[[], float]
 log = logging.getLogger("router.state")
 
-EWMA_ALPHA = 0.2  # weight of the newest latency: a few calls move the average
 _CLOSED = BreakerState("closed", 0, None)
 
 
@@ -101,25 +100,40 @@ class LiveState:
         clock: Clock = time.monotonic,
         wall: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        backend: Backend | None = None,
     ) -> None:
+        # `settings.state` picks where state lives: this process, or a Redis shared by
+        # every router pointed at it (stores.py). A reload does not move it.
+        self._backend = backend if backend is not None else open_backend(config.settings.state)
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()  # counters and config swaps; never on the read path
         self._update_lock = threading.Lock()  # one update_config at a time
         self._owned_path = None if store is not None else usage_path(config)
-        self.store: UsageStore = store if store is not None else open_store(self._owned_path)
+        self.store: UsageStore = (
+            store if store is not None else self._backend.usage_store(usage_path(config))
+        )
         self._owns_store = store is None
         self._old_stores: list[UsageStore] = []
         self._closed = False
-        self.budgets = BudgetTracker(config.budgets, self.store, clock=wall)
-        self.rate_limits = RateLimiter(limits_of(config.models.values()), clock=clock, sleep=sleep)
+        self.budgets = self._backend.budgets(config.budgets, self.store, wall)
+        self.rate_limits = self._backend.rate_limiter(
+            limits_of(config.models.values()), clock, sleep
+        )
         self._breakers: dict[str, CircuitBreaker] = {}
-        self._latency: dict[str, float] = {}
-        self._in_flight: dict[str, int] = {}
-        self._rr: dict[str, itertools.count[int]] = {}
+        self.counters = self._backend.counters()
         self._disabled: dict[str, str] = {}  # provider -> why (auth errors)
         self._held: dict[str, tuple[float, str]] = {}  # model -> (until, why): Retry-After
+        self.config_state = config.settings.state
         self._apply(config)
+        self._fleet_breakers(config)
+
+    def _fleet_breakers(self, config: Config) -> None:
+        """Shared state: a breaker per model from the start, so a circuit another
+        process opened is seen here before this process has called the model."""
+        if self._backend.shared:
+            for name in config.models:
+                self.breaker(name)
 
     def _apply(self, config: Config) -> None:
         self.config = config
@@ -157,16 +171,13 @@ class LiveState:
         return None
 
     def latency(self, model: str) -> float | None:
-        return self._latency.get(model)
+        return self.counters.latency(model)
 
     def in_flight(self, model: str) -> int:
-        return self._in_flight.get(model, 0)
+        return self.counters.in_flight(model)
 
     def next_index(self, key: str) -> int:
-        counter = self._rr.get(key)
-        if counter is None:
-            counter = self._rr.setdefault(key, itertools.count())
-        return next(counter)  # itertools.count is atomic under the GIL
+        return self.counters.next_index(key)
 
     # -- the attempt loop -----------------------------------------------------------
 
@@ -179,7 +190,7 @@ class LiveState:
             if b is None:
                 m = self._models.get(model)
                 policy = m.breaker if m is not None else BreakerPolicy()
-                b = CircuitBreaker(policy, clock=self._clock, wall=self._wall)
+                b = self._backend.breaker(model, policy, self._clock, self._wall)
                 self._breakers = {**self._breakers, model: b}
             return b
 
@@ -278,8 +289,7 @@ class LiveState:
             self.rate_limits.release(model, tokens)
             self._unprobe(probe)
             return self.budgets.reason(model, rule) or "budget spent"
-        with self._lock:
-            self._in_flight[model] = self._in_flight.get(model, 0) + 1
+        self.counters.enter(model)
         return Ticket(model, rule, tokens, self._clock(), res, probe)
 
     def succeeded(
@@ -308,9 +318,7 @@ class LiveState:
         if b is not None:
             b.record_success()
         took = latency_s if latency_s is not None else self._clock() - ticket.started
-        old = self._latency.get(ticket.model)
-        new = took if old is None else old + EWMA_ALPHA * (took - old)
-        self._latency[ticket.model] = new  # one item store: atomic, readers never wait
+        self.counters.record_latency(ticket.model, took)
 
     def failed(self, ticket: Ticket, exc: ProviderError | None = None) -> None:
         """The try failed (or was abandoned when `exc` is None): nothing was spent."""
@@ -333,12 +341,7 @@ class LiveState:
             self._unprobe(ticket.breaker)
 
     def _end(self, ticket: Ticket) -> None:
-        with self._lock:
-            n = self._in_flight.get(ticket.model, 0) - 1
-            if n > 0:
-                self._in_flight[ticket.model] = n
-            else:
-                self._in_flight.pop(ticket.model, None)
+        self.counters.leave(ticket.model)
 
     def record_usage(self, record: UsageRecord) -> None:
         """Count spend that went through no ticket."""
@@ -380,13 +383,13 @@ class LiveState:
             store = None
             if self._owns_store and new_path != self._owned_path:
                 try:
-                    store = open_store(new_path)
+                    store = self._backend.usage_store(new_path)
                 except (OSError, sqlite3.Error) as exc:
                     # A reload must not fail on the usage file: keep counting in the old one.
                     log.error("cannot open usage_db %s, keeping %s: %s", new_path, self.store, exc)
             if store is not None:
                 # Another file means other totals.
-                budgets = BudgetTracker(config.budgets, store, clock=self._wall)
+                budgets = self._backend.budgets(config.budgets, store, self._wall)
             else:
                 budgets = self.budgets
                 budgets.update_budgets(config.budgets)
@@ -400,7 +403,7 @@ class LiveState:
                             b.update_policy(m.breaker)
                         keep[name] = b
                 self._breakers = keep
-                self._latency = {k: v for k, v in self._latency.items() if k in config.models}
+                self.counters.forget(config.models)
                 # A provider disabled by an auth error stays so until its settings change.
                 # One no longer in the config (its failure came back after a reload took
                 # it out) has no settings to compare: a config that adds it again enables it.
@@ -418,6 +421,12 @@ class LiveState:
                 self.budgets = budgets
                 self.rate_limits.update(limits_of(config.models.values()))
                 self._apply(config)
+            self._fleet_breakers(config)
+            if config.settings.state != self.config_state:
+                log.warning(
+                    "settings.state changed to %s; it takes effect when the router restarts",
+                    config.settings.state.display(),
+                )
 
     # -- views ------------------------------------------------------------------------
 
@@ -432,13 +441,13 @@ class LiveState:
         levels = self.rate_limits.levels()
         models: dict[str, Any] = {}
         for name, m in config.models.items():
-            lat = self._latency.get(name)
+            lat = self.counters.latency(name)
             held = self._held.get(name)
             models[name] = {
                 "provider": m.provider,
                 "held": held[1] if held is not None and held[0] > self._clock() else None,
                 "breaker": self.breaker_state(name).as_dict(),
-                "in_flight": self._in_flight.get(name, 0),
+                "in_flight": self.counters.in_flight(name),
                 "latency_ms": None if lat is None else round(lat * 1000, 1),
                 "rate_limit": levels.get(name),
                 "free": name in self._free,
@@ -461,11 +470,15 @@ class LiveState:
                 "today_usd": round(self.store.spent("global", None, "day", now), 6),
                 "month_usd": round(self.store.spent("global", None, "month", now), 6),
             },
-            "usage_db": self._owned_path if self._owns_store else repr(self.store),
+            "usage_db": self._owned_path
+            if self._owns_store and not self._backend.shared
+            else repr(self.store),
+            "shared_state": self._backend.status(),
         }
 
     def close(self) -> None:
         self._closed = True
+        self._backend.close()  # sends the writes still queued for Redis first
         if self._owns_store:
             for s in [*self._old_stores, self.store]:
                 s.close()

@@ -301,7 +301,8 @@ def test_update_config_keeps_state_of_models_that_remain(state: LiveState, clock
 def test_status_is_complete(state: LiveState) -> None:
     state.record_usage(record("gpt", 0.25))
     st = state.status()
-    assert set(st) == {"models", "providers", "budgets", "spend", "usage_db"}
+    assert set(st) == {"models", "providers", "budgets", "spend", "usage_db", "shared_state"}
+    assert st["shared_state"] == {"backend": "memory"}
     assert st["spend"]["today_usd"] == 0.25
     assert st["models"]["gemma"]["free"] is True
     assert st["models"]["gpt"]["breaker"]["state"] == "closed"
