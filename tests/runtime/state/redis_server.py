@@ -31,8 +31,9 @@ def free_port() -> int:
 class RedisServer:
     """Start, kill and restart (on the same port) one redis-server process."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, extra: list[str] | None = None) -> None:
         self.binary = binary
+        self.extra = extra or ["--save", "", "--appendonly", "no"]
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -42,7 +43,7 @@ class RedisServer:
 
     def start(self) -> None:
         args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port)]
-        args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        args += [*self.extra, "--daemonize", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         end = time.monotonic() + 10
         while time.monotonic() < end:
