@@ -222,6 +222,16 @@ class LiveState:
                 self._unprobe(probe)
                 return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
         else:
+            if model not in self._free:
+                # Shared state: the rate limit and the budget in one round trip.
+                joint = self._backend.admit(
+                    self.rate_limits, self.budgets, model, rule, tokens, estimated_cost
+                )
+                if isinstance(joint, str):
+                    self._unprobe(probe)
+                    return joint
+                if joint is not None:
+                    return self._ticket(model, rule, tokens, joint, probe)
             why = self.rate_limits.try_acquire(model, tokens)
             if why is not None:
                 self._unprobe(probe)
@@ -289,6 +299,16 @@ class LiveState:
             self.rate_limits.release(model, tokens)
             self._unprobe(probe)
             return self.budgets.reason(model, rule) or "budget spent"
+        return self._ticket(model, rule, tokens, res, probe)
+
+    def _ticket(
+        self,
+        model: str,
+        rule: str | None,
+        tokens: int,
+        res: Reservation,
+        probe: CircuitBreaker | None,
+    ) -> Ticket:
         self.counters.enter(model)
         return Ticket(model, rule, tokens, self._clock(), res, probe)
 

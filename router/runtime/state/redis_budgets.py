@@ -62,6 +62,44 @@ class RedisBudgetTracker(BudgetTracker):
         amount = max(float(estimated_cost), 0.0)
         if self.empty or not self._link.up:
             return self._local(model, rule, amount)
+        counters, keys, args = self._plan(model, rule, amount)
+        if not counters:
+            return SharedReservation(model, rule, amount, (), uuid.uuid4().hex, False)
+        got = self._link.call("budget_reserve", keys, args)
+        if got is DOWN:
+            return self._local(model, rule, amount)
+        return self._granted(model, rule, amount, counters, args[0], int(got[0]) == 1, got[1:])
+
+    def reserve_with_rate(
+        self,
+        model: str,
+        rule: str | None,
+        estimated_cost: float,
+        bucket: str,
+        rate: tuple[int, int, int],
+    ) -> Any:
+        """Take the rate limit (`bucket`: rpm, tpm, tokens) and reserve in one round trip.
+
+        A `Reservation`, None (a budget is spent), ("rate", wait, rpm level, tpm level),
+        or DOWN (Redis away: the caller goes step by step on local state).
+        """
+        amount = max(float(estimated_cost), 0.0)
+        if not self._link.up:
+            return DOWN
+        counters, keys, args = self._plan(model, rule, amount)
+        got = self._link.call("admit", [bucket, *keys], [*rate, *args])
+        if got is DOWN:
+            return DOWN
+        verdict, wait, r, k = got[0], float(got[1]), float(got[2]), float(got[3])
+        if verdict == "rate":
+            return ("rate", wait, r, k)
+        res = self._granted(model, rule, amount, counters, args[0], verdict == "ok", got[4:])
+        return res, r, k
+
+    def _plan(
+        self, model: str, rule: str | None, amount: float
+    ) -> tuple[tuple[_Counter, ...], list[str], list[Any]]:
+        """The counters that apply, their keys, and the reserve script's arguments."""
         with self._lock:
             now = self._clock()
             counters = tuple(self._applicable(model, rule))
@@ -69,28 +107,32 @@ class RedisBudgetTracker(BudgetTracker):
                 if now >= c.end:
                     self._roll(c, now)
             keys = [self._key(c) for c in counters]
-            args: list[Any] = []
+            pairs: list[Any] = []
             for c in counters:
-                args += [repr(c.limit), repr(c.spent)]
-        if not counters:
-            return SharedReservation(model, rule, amount, (), uuid.uuid4().hex, False)
+                pairs += [repr(c.limit), repr(c.spent)]
+        ttl = max((self._ttl(c, now) for c in counters), default=60)
         rid = uuid.uuid4().hex
-        ttl = max(self._ttl(c, now) for c in counters)
-        got = self._link.call(
-            "budget_reserve",
-            keys,
-            [rid, repr(amount), repr(now + self.reservation_ttl), repr(now), ttl, *args],
-        )
-        if got is DOWN:
-            return self._local(model, rule, amount)
+        args = [rid, repr(amount), repr(now + self.reservation_ttl), repr(now), ttl, *pairs]
+        return counters, keys, args
+
+    def _granted(
+        self,
+        model: str,
+        rule: str | None,
+        amount: float,
+        counters: tuple[_Counter, ...],
+        rid: str,
+        ok: bool,
+        totals: list[Any],
+    ) -> Reservation | None:
         with self._lock:
             for i, c in enumerate(counters):
-                c.spent = float(got[1 + 2 * i])
-            if int(got[0]) != 1:
+                c.spent = float(totals[2 * i])
+            if not ok:
                 return None
             for c in counters:
                 c.reserved += amount
-        return SharedReservation(model, rule, amount, counters, rid, True)
+        return SharedReservation(model, rule, amount, counters, rid, bool(counters))
 
     def _local(self, model: str, rule: str | None, amount: float) -> Reservation | None:
         res = super().reserve(model, rule, amount)

@@ -42,18 +42,20 @@ class RedisRateLimiter(RateLimiter):
         self._fleet: dict[str, dict[str, dict[str, float]]] = {}
         super().__init__(limits, clock=clock, sleep=sleep, asleep=asleep)
 
-    def _take(self, model: str, tokens: int) -> Any:
-        """Seconds to wait (0: taken) and the bucket that holds it back; DOWN if no Redis."""
+    def plan(self, model: str, tokens: int) -> tuple[str, tuple[int, int, int]] | None:
+        """The bucket key and (rpm, tpm, tokens) for a take; None when not limited."""
+        m = self._models.get(model)
+        if m is None:
+            return None
+        rpm, tpm = m.limits
+        return self._link.key("rate", model), (rpm or 0, tpm or 0, tokens)
+
+    def took(self, model: str, wait: float, r: float, k: float) -> tuple[float, str]:
+        """Keep the fleet's levels a script reported; the reason when it had to wait."""
         m = self._models.get(model)
         if m is None:
             return 0.0, ""
         rpm, tpm = m.limits
-        got = self._link.call(
-            "rate_bucket", [self._link.key("rate", model)], [rpm or 0, tpm or 0, tokens, "take"]
-        )
-        if got is DOWN:
-            return DOWN
-        wait, r, k = float(got[0]), float(got[1]), float(got[2])
         levels: dict[str, dict[str, float]] = {}
         if rpm:
             levels["rpm"] = {"limit": float(rpm), "available": round(r, 1)}
@@ -65,6 +67,17 @@ class RedisRateLimiter(RateLimiter):
         if rpm and r < 1:
             return wait, f"rate limit: {rpm:g} rpm reached (next slot in {wait:.1f}s)"
         return wait, f"rate limit: {tpm:g} tpm reached (next slot in {wait:.1f}s)"
+
+    def _take(self, model: str, tokens: int) -> Any:
+        """Seconds to wait (0: taken) and the reason; DOWN if Redis cannot be asked."""
+        plan = self.plan(model, tokens)
+        if plan is None:
+            return 0.0, ""
+        bucket, (rpm, tpm, n) = plan
+        got = self._link.call("rate_bucket", [bucket], [rpm, tpm, n, "take"])
+        if got is DOWN:
+            return DOWN
+        return self.took(model, float(got[0]), float(got[1]), float(got[2]))
 
     def try_acquire(self, model: str, tokens: int = 0) -> str | None:
         if model not in self._models:

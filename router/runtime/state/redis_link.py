@@ -45,6 +45,7 @@ DOWN: Any = _Down()  # what `call` answers when Redis cannot be asked
 Syncer = Callable[[Any], None]  # given a redis client, reads what it needs
 
 _BATCH = 200  # queued writes sent per pipeline
+_FLUSH_S = 0.01  # queued writes wait at most this long (plus the send) for the thread
 _MAX_QUEUE = 200_000  # beyond this, non-durable writes are dropped first
 
 
@@ -214,7 +215,10 @@ class RedisLink:
                 self._queue = deque(o for o in self._queue if o.durable)
             if op.durable or self._up:
                 self._queue.append(op)
-            self._wake.notify()
+            if len(self._queue) >= _BATCH:
+                self._wake.notify()
+            # Else the thread sends them within `_FLUSH_S`: waking it per request would
+            # cost the request path a thread switch each time.
 
     def add_syncer(self, syncer: Syncer) -> None:
         self._syncers.append(syncer)
@@ -227,8 +231,8 @@ class RedisLink:
     def _run(self) -> None:
         while not self._closed:
             with self._lock:
-                if not self._queue or not self._up:
-                    self._wake.wait(timeout=self.sync_interval)
+                pause = _FLUSH_S if self._queue and self._up else self.sync_interval
+                self._wake.wait(timeout=pause)
             try:
                 self.tick()
             except Exception:  # never let the thread die: state would stop syncing

@@ -177,7 +177,80 @@ redis.call('SADD', KEYS[4], ARGV[2])
 return 1
 """
 
+# KEYS: rate bucket, then budget counter hashes. ARGV: rpm, tpm, tokens, then the
+# arguments of BUDGET_RESERVE. The rate limit and the budget in one round trip: both
+# are taken, or neither. Returns {verdict ('ok' | 'rate' | 'budget'), wait, rpm level,
+# tpm level, spent1, reserved1, ...}.
+ADMIT = """
+local t = redis.call('TIME')
+local tnow = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rpm, tpm, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local bucket = KEYS[1]
+local b = redis.call('HMGET', bucket, 'rl', 'rt', 'tl', 'tt')
+local function level(cap, lvl, last)
+  lvl, last = tonumber(lvl or cap), tonumber(last or tnow)
+  return math.min(cap, lvl + math.max(tnow - last, 0) * cap / 60)
+end
+local r = rpm > 0 and level(rpm, b[1], b[2]) or 0
+local k = tpm > 0 and level(tpm, b[3], b[4]) or 0
+local wait = 0
+if rpm > 0 and r < 1 then wait = (1 - r) * 60 / rpm end
+local need = math.min(n, tpm)
+if tpm > 0 and k < need then wait = math.max(wait, (need - k) * 60 / tpm) end
+if wait > 0 then return {'rate', tostring(wait), tostring(r), tostring(k)} end
+local rid, amount = ARGV[4], tonumber(ARGV[5])
+local exp, now, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local out, ok = {}, true
+for i = 2, #KEYS do
+  local key, zkey = KEYS[i], KEYS[i] .. ':r'
+  local h = redis.call('HMGET', key, 'spent', 'reserved')
+  if not h[1] then
+    h = {ARGV[6 + 2 * i], '0'}
+    redis.call('HSET', key, 'spent', h[1], 'reserved', 0)
+  end
+  local expired = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
+  if #expired > 0 then
+    for _, id in ipairs(expired) do
+      local amt = tonumber(redis.call('HGET', key, 'r:' .. id) or '0')
+      h[2] = redis.call('HINCRBYFLOAT', key, 'reserved', -amt)
+      redis.call('HDEL', key, 'r:' .. id)
+    end
+    redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now)
+  end
+  local spent = tonumber(h[1])
+  local reserved = math.max(tonumber(h[2]), 0)
+  if spent + reserved >= tonumber(ARGV[5 + 2 * i]) then ok = false end
+  out[#out + 1] = tostring(spent)
+  out[#out + 1] = tostring(reserved)
+end
+if not ok then
+  table.insert(out, 1, tostring(k))
+  table.insert(out, 1, tostring(r))
+  table.insert(out, 1, '0')
+  table.insert(out, 1, 'budget')
+  return out
+end
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  redis.call('HINCRBYFLOAT', key, 'reserved', amount)
+  redis.call('HSET', key, 'r:' .. rid, amount)
+  redis.call('ZADD', key .. ':r', exp, rid)
+  redis.call('EXPIRE', key, ttl)
+  redis.call('EXPIRE', key .. ':r', ttl)
+end
+r = r - (rpm > 0 and 1 or 0)
+k = k - need
+redis.call('HSET', bucket, 'rl', r, 'rt', tnow, 'tl', k, 'tt', tnow)
+redis.call('EXPIRE', bucket, 3600)
+table.insert(out, 1, tostring(k))
+table.insert(out, 1, tostring(r))
+table.insert(out, 1, '0')
+table.insert(out, 1, 'ok')
+return out
+"""
+
 SCRIPTS = {
+    "admit": ADMIT,
     "budget_reserve": BUDGET_RESERVE,
     "budget_commit": BUDGET_COMMIT,
     "rate_bucket": RATE_BUCKET,

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from router.config.model import BreakerPolicy, Budget, StateSettings
-from router.runtime.state.budgets import BudgetTracker
+from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import Limit, RateLimiter
 from router.runtime.state.redis_budgets import RedisBudgetTracker
 from router.runtime.state.redis_limits import RedisBreaker, RedisRateLimiter, sync_breakers
@@ -266,6 +266,36 @@ class RedisBackend:
 
     def counters(self) -> MemoryCounters:
         return RedisCounters(self.link)
+
+    def admit(
+        self,
+        limiter: RateLimiter,
+        tracker: BudgetTracker,
+        model: str,
+        rule: str | None,
+        tokens: int,
+        estimated_cost: float,
+    ) -> Reservation | str | None:
+        """Rate limit and budget in one round trip, when both apply to this try.
+
+        A `Reservation` (both taken), the reason for a refusal, or None: not handled
+        here (one of them does not apply, or Redis is away): go step by step.
+        """
+        if not isinstance(limiter, RedisRateLimiter) or not isinstance(tracker, RedisBudgetTracker):
+            return None
+        plan = limiter.plan(model, tokens)
+        if plan is None or tracker.empty:
+            return None
+        got = tracker.reserve_with_rate(model, rule, estimated_cost, *plan)
+        if got is DOWN:
+            return None
+        if isinstance(got, tuple) and got[0] == "rate":
+            return limiter.took(model, got[1], got[2], got[3])[1]
+        res, r, k = got
+        limiter.took(model, 0.0, r, k)
+        if res is None:
+            return tracker.reason(model, rule) or "budget spent"
+        return res  # type: ignore[no-any-return]
 
     def status(self) -> dict[str, Any]:
         return {**self.link.status(), "spend_log": self.settings.spend_log}

@@ -147,6 +147,19 @@ class Backend(Protocol):
         self, model: str, policy: BreakerPolicy, clock: Clock, wall: Clock
     ) -> CircuitBreaker: ...
     def counters(self) -> MemoryCounters: ...
+    def admit(
+        self,
+        limiter: RateLimiter,
+        tracker: BudgetTracker,
+        model: str,
+        rule: str | None,
+        tokens: int,
+        estimated_cost: float,
+    ) -> Reservation | str | None:
+        """Take the rate limit and reserve the budget together (one round trip to a
+        shared store); None: not handled, take them one after the other."""
+        ...
+
     def status(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
@@ -174,6 +187,17 @@ class LocalBackend:
 
     def counters(self) -> MemoryCounters:
         return MemoryCounters()
+
+    def admit(
+        self,
+        limiter: RateLimiter,
+        tracker: BudgetTracker,
+        model: str,
+        rule: str | None,
+        tokens: int,
+        estimated_cost: float,
+    ) -> Reservation | str | None:
+        return None  # in process, one after the other costs nothing
 
     def status(self) -> dict[str, Any]:
         return {"backend": "memory"}
