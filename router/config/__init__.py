@@ -12,6 +12,7 @@ from router.config.model import (
     RoutingTest,
     RuleConfig,
     Settings,
+    StateSettings,
     UseCaseConfig,
     Where,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "RoutingTest",
     "RuleConfig",
     "Settings",
+    "StateSettings",
     "UseCaseConfig",
     "Where",
     "load_config",

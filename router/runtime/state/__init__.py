@@ -5,6 +5,8 @@
 - `breaker.py`: a circuit breaker per model.
 - `budgets.py`: spend limits per period (global, per rule, per model).
 - `ratelimit.py`: token buckets for rpm/tpm.
-- `usage.py`: the spend log (`UsageStore`: memory or SQLite), the seam where a shared
-  store plugs in.
+- `usage.py`: the spend log (`UsageStore`: memory or SQLite).
+- `stores.py`: one Protocol per store and the backend that makes them for a config
+  (`settings.state`): in process, or shared through Redis (`redis_*.py`, imported
+  only then).
 """

@@ -31,7 +31,9 @@ def free_port() -> int:
 class RedisServer:
     """Start, kill and restart (on the same port) one redis-server process."""
 
-    def __init__(self, binary: str, port: int | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, binary: str, port: int | None = None, extra: list[str] | None = None
+    ) -> None:
         self.binary = binary
         self.extra = extra or ["--save", "", "--appendonly", "no"]
         self.port = port or free_port()

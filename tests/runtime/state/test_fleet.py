@@ -75,9 +75,7 @@ rules:
 
 def test_budget_overshoot_across_4_processes_of_8_threads(tmp_path, redis_server) -> None:
     # Each request costs $0.01 (1 output token at $10,000 per 1M), estimated exactly.
-    config = write_config(
-        tmp_path, redis_server.url, CHEAP + "budgets:\n  global: {daily: 1.00}\n"
-    )
+    config = write_config(tmp_path, redis_server.url, CHEAP + "budgets:\n  global: {daily: 1.00}\n")
     start, out = CTX.Event(), CTX.Queue()
     procs = [
         CTX.Process(target=fleet_worker.hammer_budget, args=(config, 8, 60, start, out))
@@ -247,13 +245,12 @@ def test_redis_killed_and_restarted_mid_run_loses_no_request_and_no_spend(tmp_pa
     data.mkdir()
     # Persistence on: what Redis acknowledged survives the kill; the test is about
     # what the routers kept while it was away.
-    server = RedisServer(binary, extra=["--appendonly", "yes", "--appendfsync", "always",
-                                        "--dir", str(data)])
+    server = RedisServer(
+        binary, extra=["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data)]
+    )
     server.start()
     try:
-        config = write_config(
-            tmp_path, server.url, CHEAP + "budgets:\n  global: {daily: 1000}\n"
-        )
+        config = write_config(tmp_path, server.url, CHEAP + "budgets:\n  global: {daily: 1000}\n")
         progress, resume, out = CTX.Value("i", 0), CTX.Event(), CTX.Queue()
         n = 120
         procs = [

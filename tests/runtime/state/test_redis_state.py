@@ -18,7 +18,7 @@ from router import Router
 from router.cli import main
 from router.config import load_config
 from router.config.model import Budget, StateSettings
-from router.errors import ConfigError
+from router.errors import ConfigError, RouterError
 from router.runtime.state.redis_budgets import RedisBudgetTracker
 from router.runtime.state.redis_link import DOWN, RedisLink
 from router.runtime.state.redis_stores import RedisBackend
@@ -213,8 +213,11 @@ settings:
         # ... and the shared budget counts it: two more fit under $0.05, then no.
         r.route("hi")
         r.route("hi")
-        with pytest.raises(Exception, match="budget"):
+        with pytest.raises(RouterError):
             r.route("hi")
+        r._live._backend.link.sync_now()  # type: ignore[attr-defined]
+        (budget,) = r.status()["state"]["budgets"]
+        assert budget["exhausted"] and budget["spent_usd"] == pytest.approx(0.05)
     finally:
         r.close()
         server.stop()
@@ -299,3 +302,49 @@ def test_memory_state_never_imports_the_redis_client(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "False {'backend': 'memory'}"
+
+
+def test_rate_limit_and_budget_are_one_round_trip_and_say_which_refused(
+    redis_server: RedisServer,
+) -> None:
+    from router.config.model import Config, Cost, ModelConfig, ProviderConfig, RuleConfig, Settings
+    from router.runtime.state.live import LiveState
+
+    config = Config(
+        providers={"p": ProviderConfig("p", "mock")},
+        models={"m": ModelConfig("m", "p", "m-1", cost=Cost(0, 1_000_000), rpm=3)},
+        rules=(RuleConfig("chat", ("m",)),),
+        budgets=(Budget("global", None, daily=1.0),),
+        settings=Settings(usage_db=":memory:", state=settings(redis_server.url)),
+    )
+    state = LiveState(config)
+    link = state._backend.link  # type: ignore[attr-defined]
+    sent: list[tuple[object, ...]] = []
+    original = link.fast.execute_command
+
+    def counted(*args: object, **kw: object) -> object:
+        sent.append(args)
+        return original(*args, **kw)
+
+    link.fast.execute_command = counted
+    try:
+        a = state.admit("m", "chat", 0, 0.6)
+        assert not isinstance(a, str)
+        assert [x[0] for x in sent] == ["EVALSHA"]  # rate limit and budget: one trip
+        b = state.admit("m", "chat", 0, 0.6)  # 0.6 < $1: granted, $1.20 held
+        assert not isinstance(b, str)
+        refused = state.admit("m", "chat", 0, 0.1)
+        assert isinstance(refused, str) and refused.startswith("budget spent")
+        state.failed(b)  # never sent: its hold goes back
+        link.sync_now()
+        d = state.admit("m", "chat", 0, 0.1)  # the refused try took no rpm: 1 is left
+        assert not isinstance(d, str)
+        e = state.admit("m", "chat", 0, 0.1)
+        assert e == "rate limit: 3 rpm reached (next slot in 20.0s)" or (
+            isinstance(e, str) and e.startswith("rate limit: 3 rpm reached")
+        )
+        assert [x[0] for x in sent] == ["EVALSHA"] * 5
+        assert state.status()["models"]["m"]["rate_limit"]["rpm"]["available"] < 1
+    finally:
+        link.fast.execute_command = original
+        state.close()

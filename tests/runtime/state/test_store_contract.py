@@ -55,7 +55,9 @@ class Wall:
 
 
 def test_budget_reserves_while_room_is_left_then_refuses(harness: Harness) -> None:
-    tracker = harness.backend.budgets([Budget("global", None, daily=1.0)], MemoryUsageStore(), Wall())
+    tracker = harness.backend.budgets(
+        [Budget("global", None, daily=1.0)], MemoryUsageStore(), Wall()
+    )
     held = [tracker.reserve("m", "r", 0.4) for _ in range(3)]
     assert all(r is not None for r in held)  # 0, 0.4, 0.8 < 1: each was granted
     assert tracker.reserve("m", "r", 0.4) is None  # 1.2 >= 1
@@ -87,7 +89,9 @@ def test_budget_release_frees_the_estimate_without_spend(harness: Harness) -> No
 
 
 def test_budget_spent_over_the_limit_is_a_reason_with_the_figures(harness: Harness) -> None:
-    tracker = harness.backend.budgets([Budget("global", None, daily=2.0)], MemoryUsageStore(), Wall())
+    tracker = harness.backend.budgets(
+        [Budget("global", None, daily=2.0)], MemoryUsageStore(), Wall()
+    )
     tracker.add("m", None, 2.5)
     harness.settle()
     why = tracker.reason("m", None)
