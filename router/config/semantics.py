@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from router.config.model import mask_url
 from router.config.sources import Issues, Source, index, join, locate
 
 
@@ -48,6 +49,7 @@ def check(merged: Merged, sources: Sequence[Source], issues: Issues) -> None:
     _fallbacks(merged, rule_at, issues)
     _tests(merged, rule_at, issues)
     _budgets(merged, rule_at, sources, issues)
+    _state(merged, issues)
 
 
 def _hint(word: str, known: Mapping[str, Any] | Sequence[str]) -> str:
@@ -249,3 +251,20 @@ def _budgets(
         if first is not budget:
             where = _place(sources, first.pointer, pointer, first.source, src)
             issues.at(pointer, f"duplicate budget (first at {where})", src)
+
+
+def _state(merged: Merged, issues: Issues) -> None:
+    """`settings.state`: memory or a Redis URL (the schema checks only that it is text)."""
+    raw = merged.settings.get("state") if isinstance(merged.settings, dict) else None
+    pointer = join("settings", "state")
+    if isinstance(raw, dict):
+        raw, pointer = raw.get("url"), join(pointer, "url")
+    if not isinstance(raw, str) or raw == "memory":
+        return
+    scheme, sep, rest = raw.partition("://")
+    if scheme not in ("redis", "rediss") or not sep or not rest:
+        shown = mask_url(raw) if sep else "(not a URL)"
+        issues.at(
+            pointer,
+            f"expected memory, redis://host:port/db or rediss://host:port/db, got {shown}",
+        )
