@@ -16,7 +16,7 @@ import pytest
 
 from router import BudgetExceeded, NoRouteError, ProviderError, Router
 from router.cli import main as cli_main
-from router.runtime.state import live as state_module
+from router.runtime.state import stores as state_module
 from router.runtime.state.ratelimit import Limit, RateLimiter
 from router.testing import (
     FakeProviderServer,
@@ -518,15 +518,17 @@ def test_a_model_at_its_rpm_is_skipped_with_the_reason(
 
 
 class VirtualTime:
-    """The rate limiter's clock: real monotonic time plus whatever it slept, which
-    returns at once. A 30 s wait for an rpm slot is taken, and costs no real time."""
+    """The rate limiter's clock: the monotonic time it was made at plus whatever it
+    slept, which returns at once. A 30 s wait for an rpm slot is taken, and costs no
+    real time; real time (a slow first import of litellm) does not refill a bucket."""
 
     def __init__(self) -> None:
+        self.start = time.monotonic()
         self.offset = 0.0
         self.slept: list[float] = []
 
     def __call__(self) -> float:
-        return time.monotonic() + self.offset
+        return self.start + self.offset
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -545,7 +547,7 @@ def limiter_time(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
     def limiter(limits: Mapping[str, Limit], **_: object) -> RateLimiter:
         return RateLimiter(limits, clock=clock, sleep=clock.sleep, asleep=clock.asleep)
 
-    monkeypatch.setattr(state_module, "RateLimiter", limiter)
+    monkeypatch.setattr(state_module, "RateLimiter", limiter)  # what LocalBackend makes
     return clock
 
 
