@@ -334,6 +334,15 @@ class RedisLink:
         self.drain(timeout=min(2.0, self.timeout * 20 + 0.5))
         self._closed = True
         with self._lock:
+            unsent = sum(1 for op in self._queue if op.durable)
+        if unsent:
+            log.error(
+                "shared state: %d spend writes not sent to Redis at %s before closing;"
+                " the local spend log (SQLite) has them",
+                unsent,
+                self.url,
+            )
+        with self._lock:
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=2.0)

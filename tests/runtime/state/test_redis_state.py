@@ -348,3 +348,29 @@ def test_rate_limit_and_budget_are_one_round_trip_and_say_which_refused(
     finally:
         link.fast.execute_command = original
         state.close()
+
+
+def test_fastest_and_least_busy_read_the_fleet(redis_server: RedisServer) -> None:
+    one, two = RedisBackend(settings(redis_server.url)), RedisBackend(settings(redis_server.url))
+    try:
+        c1, c2 = one.counters(), two.counters()
+        for _ in range(3):
+            c1.enter("busy")  # three calls in flight in the other process
+        c1.record_latency("slow", 2.0)
+        c2.record_latency("slow", 1.0)  # the fleet's average: 2.0, then 1.0 moves it
+        for link in (one.link, two.link, one.link, two.link):
+            link.sync_now()
+        assert c2.in_flight("busy") == 3 and c2.in_flight("idle") == 0
+        c2.enter("busy")
+        assert c2.in_flight("busy") == 4  # its own, counted at once
+        assert c1.latency("slow") == pytest.approx(1.8) == c2.latency("slow")
+        c1.leave("busy")
+        c1.leave("busy")
+        c1.leave("busy")
+        one.link.sync_now()
+        two.link.sync_now()
+        assert c2.in_flight("busy") == 1
+        assert two.counters().next_index("rule") == 0 and c1.next_index("rule") == 1
+    finally:
+        one.close()
+        two.close()
