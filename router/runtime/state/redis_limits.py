@@ -40,6 +40,7 @@ class RedisRateLimiter(RateLimiter):
     ) -> None:
         self._link = link
         self._fleet: dict[str, dict[str, dict[str, float]]] = {}
+        self._seen: dict[str, tuple[float, float, float]] = {}  # rpm, tpm levels; when
         super().__init__(limits, clock=clock, sleep=sleep, asleep=asleep)
 
     def plan(self, model: str, tokens: int) -> tuple[str, tuple[int, int, int]] | None:
@@ -62,6 +63,7 @@ class RedisRateLimiter(RateLimiter):
         if tpm:
             levels["tpm"] = {"limit": float(tpm), "available": round(k, 1)}
         self._fleet[model] = levels
+        self._seen[model] = (r, k, self._clock())
         if wait <= 0:
             return 0.0, ""
         if rpm and r < 1:
@@ -102,9 +104,26 @@ class RedisRateLimiter(RateLimiter):
         return wait + 0.001
 
     def check(self, model: str, tokens: int = 0) -> str | None:
+        """From the fleet's levels the last take saw, refilled since: no I/O. The try's
+        admission asks the fleet's bucket itself."""
         if not self._link.up:
             return super().check(model, tokens)
-        return None  # the fleet's bucket is asked when the try is admitted
+        seen = self._seen.get(model)
+        m = self._models.get(model)
+        if seen is None or m is None:
+            return None
+        r, k, at = seen
+        rpm, tpm = m.limits
+        elapsed = max(self._clock() - at, 0.0)
+        wait = 0.0
+        if rpm:
+            r = min(float(rpm), r + elapsed * rpm / 60)
+            wait = 0.0 if r >= 1 else (1 - r) * 60 / rpm
+        if tpm:
+            k = min(float(tpm), k + elapsed * tpm / 60)
+            need = min(tokens, tpm)
+            wait = max(wait, 0.0 if k >= need else (need - k) * 60 / tpm)
+        return None if wait <= 0 else self.took(model, wait, r, k)[1]
 
     def _adjust(self, model: str, tokens: int, mode: str, request: bool) -> None:
         m = self._models.get(model)

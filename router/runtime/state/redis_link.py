@@ -338,7 +338,7 @@ class RedisLink:
         if unsent:
             log.error(
                 "shared state: %d spend writes not sent to Redis at %s before closing;"
-                " the local spend log (SQLite) has them",
+                " the local spend log has them unless spend_log is redis",
                 unsent,
                 self.url,
             )

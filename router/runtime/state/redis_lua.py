@@ -144,7 +144,7 @@ elseif op == 'probe' then
     if now < untilv then
       res = 'open'
     elseif redis.call('SET', KEYS[3], token, 'NX', 'PX',
-                      math.floor(math.max(cooldown, 1) * 1000)) then
+                      math.floor(math.max(cooldown, 10) * 1000)) then
       res = 'probe'
     else
       res = 'busy'

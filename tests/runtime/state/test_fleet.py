@@ -138,7 +138,7 @@ def test_breaker_opened_in_one_process_is_skipped_by_another_within_a_second(
 PROBE = """
 providers:
   echo: {type: mock, reply: "ok"}
-  sleepy: {type: mock, reply: "ok", delay: 1.5}
+  sleepy: {type: mock, reply: "ok", delay: 3}
 models:
   slow: {provider: sleepy, model: s-1, cost: {input: 0, output: 0},
          breaker: {failures: 2, window: 60, cooldown: 1}}
