@@ -293,12 +293,22 @@ class RedisLink:
                 with self._lock:
                     self._busy = False
                 return False
+            # A Redis restarted between two batches has lost the scripts: load them
+            # and send those writes again, rather than lose spend.
+            again = [
+                op
+                for op, res in zip(batch, results, strict=True)
+                if isinstance(res, self._redis.exceptions.NoScriptError)
+            ]
             with self._lock:
                 for _ in batch:
                     self._queue.popleft()
+                self._queue.extendleft(reversed(again))
                 self._busy = False
+            if again and not self._connect():
+                return False
             for op, res in zip(batch, results, strict=True):
-                if isinstance(res, Exception):
+                if isinstance(res, Exception) and op not in again:
                     log.error("shared state: %s failed in Redis: %s", op.script, self._text(res))
         return False
 

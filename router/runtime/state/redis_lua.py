@@ -49,10 +49,11 @@ return out
 
 # KEYS: done-marker, then counter hashes. ARGV: rid, cost, ttl, seed1..seedN.
 # Frees the reservation `rid` (if it is still there) and adds `cost`. The marker makes
-# a replay (a write sent again after a timeout) count once. A counter missing from
+# a replay (a batch sent again after its reply was lost) count once; it need outlive
+# only the reconnection, so it lives an hour. A counter missing from
 # Redis (a restart without persistence) is seeded from what this process knew.
 BUDGET_COMMIT = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', 172800) == false then return 0 end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) == false then return 0 end
 local rid, cost, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 2, #KEYS do
   local key = KEYS[i]
@@ -168,7 +169,7 @@ return tostring(new)
 
 # KEYS: seen-marker, day list, day totals, days set. ARGV: row json, day, cost, model, rule.
 USAGE_RECORD = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', 172800) == false then return 0 end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) == false then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HINCRBYFLOAT', KEYS[3], 'g', ARGV[3])
 redis.call('HINCRBYFLOAT', KEYS[3], 'm:' .. ARGV[4], ARGV[3])

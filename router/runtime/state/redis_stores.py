@@ -83,7 +83,8 @@ class RedisCounters(MemoryCounters):
     def sync(self, client: Any) -> None:
         """Publish this process's in-flight counts; read the fleet's and its latency."""
         flights, alive = self._link.key("inflight"), self._link.key("alive")
-        mine = dict(self._in_flight)
+        with self._lock:  # request threads change it meanwhile
+            mine = dict(self._in_flight)
         pipe = client.pipeline(transaction=False)
         pipe.time()
         pipe.hgetall(flights)

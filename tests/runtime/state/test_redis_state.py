@@ -374,3 +374,18 @@ def test_fastest_and_least_busy_read_the_fleet(redis_server: RedisServer) -> Non
     finally:
         one.close()
         two.close()
+
+
+def test_queued_spend_survives_a_redis_that_lost_its_scripts(redis_server: RedisServer) -> None:
+    backend = RedisBackend(settings(redis_server.url))
+    try:
+        tracker = backend.budgets([Budget("global", None, daily=5.0)], MemoryUsageStore(), Wall())
+        backend.link.slow.script_flush()  # as after a restart between two batches
+        tracker.add("m", None, 1.25)
+        tracker.add("m", None, 0.5)
+        assert backend.link.sync_now()
+        assert backend.link.status()["pending_writes"] == 0
+        (key,) = [k for k in backend.link.slow.keys("router:budget:*") if not k.endswith(":r")]
+        assert float(backend.link.slow.hget(key, "spent")) == pytest.approx(1.75)
+    finally:
+        backend.close()
