@@ -127,7 +127,9 @@ class RedisBudgetTracker(BudgetTracker):
     ) -> Reservation | None:
         with self._lock:
             for i, c in enumerate(counters):
-                c.spent = float(totals[2 * i])
+                # Spend only grows within a period: Redis may not have this process's
+                # queued commits yet, nor (after a restart) what it lost.
+                c.spent = max(c.spent, float(totals[2 * i]))
             if not ok:
                 return None
             for c in counters:
@@ -192,7 +194,7 @@ class RedisBudgetTracker(BudgetTracker):
             with self._lock:
                 for (c, _), value in zip(keys, values, strict=True):
                     if value is not None and period_bounds(c.period, now)[0] == c.start:
-                        c.spent = float(value)
+                        c.spent = max(c.spent, float(value))
 
 
 __all__ = ["RedisBudgetTracker", "SharedReservation"]

@@ -110,6 +110,7 @@ class RedisLink:
         self._flush_lock = threading.Lock()
         self._busy = False  # a batch is being sent
         self._up = False
+        self.outages = 0  # times it went from up (or starting) to down
         self._down_since: float | None = None
         self._error: str | None = None
         self._retry_at = 0.0
@@ -139,6 +140,7 @@ class RedisLink:
             self._up = False
             self._error = self._text(exc)
             if was_up or self._down_since is None:
+                self.outages += 1
                 self._down_since = time.time()
                 self._retry_at = self._clock() + self._pause
         if was_up:  # once per outage, not once per request
@@ -338,6 +340,7 @@ class RedisLink:
                 else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)),
                 "error": self._error,
                 "pending_writes": len(self._queue),
+                "outages": self.outages,
             }
 
     def close(self) -> None:
