@@ -17,6 +17,7 @@ this module holds the counters that strategies read and the spend log:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -42,6 +43,7 @@ from router.runtime.state.usage import (
 )
 
 Clock = Callable[[], float]
+log = logging.getLogger("router.state")
 _ALIVE_S = 5.0  # a process that has not published in-flight counts for this long is gone
 
 
@@ -206,11 +208,17 @@ class TeeUsageStore:
     def rows(
         self, by: tuple[str, ...] = ("day", "model", "rule"), since: float | None = None
     ) -> list[UsageRow]:
-        if self._read_shared and self.shared._link.up:
+        if self._read_shared:
             try:
-                return self.shared.rows(by, since)
+                if self.shared._link.up:
+                    return self.shared.rows(by, since)
             except self._errors:
                 pass
+            log.warning(
+                "shared state: Redis at %s unreachable; usage from %r, this process's only",
+                self.shared._link.url,
+                self.local,
+            )
         return self.local.rows(by, since)
 
     def close(self) -> None:
