@@ -8,6 +8,10 @@ state of every model that is still there.
 `unavailable_reason()` runs per candidate per request: it reads dicts that are only
 ever replaced whole, takes no lock and does no I/O.
 
+Where the state lives is the backend's (stores.py, from `settings.state`): this
+process, or a Redis shared by a fleet of routers, where `admit()` makes at most one
+round trip and what follows a call is queued.
+
 The attempt loop drives one try through `admit()` then `succeeded()` or `failed()`:
 
     ticket = state.admit(model, rule, tokens, est_cost)   # a Ticket, or the reason why not

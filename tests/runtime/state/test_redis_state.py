@@ -389,3 +389,43 @@ def test_queued_spend_survives_a_redis_that_lost_its_scripts(redis_server: Redis
         assert float(backend.link.slow.hget(key, "spent")) == pytest.approx(1.75)
     finally:
         backend.close()
+
+
+def test_the_redis_password_shows_nowhere(tmp_path: Path, caplog) -> None:
+    binary = redis_binary()
+    assert binary is not None
+    server = RedisServer(binary, extra=["--requirepass", PASSWORD, "--save", ""])
+    server.start()
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(
+        f"""
+providers:
+  echo: {{type: mock, reply: "ok"}}
+models:
+  paid: {{provider: echo, model: p-1, cost: {{input: 0, output: 10000}}}}
+rules:
+  - {{name: chat, targets: [paid]}}
+budgets:
+  global: {{daily: 5}}
+settings:
+  usage_db: {tmp_path / "usage.sqlite"}
+  state: redis://:${{REDIS_PASSWORD}}@127.0.0.1:{server.port}/0
+"""
+    )
+    r = Router.from_config(cfg, check_tests=False, environ={"REDIS_PASSWORD": PASSWORD})
+    try:
+        with caplog.at_level(logging.DEBUG):
+            r.route("hi")
+            shown = [repr(r.status()), repr(r.config), repr(r.usage())]
+            assert r.status()["state"]["shared_state"]["connected"] is True
+            server.stop()  # errors and warnings now
+            r.route("hi")
+            r.route("hi")
+            shown += [repr(r.status()), repr(r.usage())]
+        assert r.status()["state"]["shared_state"]["connected"] is False
+        assert f"redis://:****@127.0.0.1:{server.port}/0" in shown[0]
+        for text in [*shown, caplog.text]:
+            assert PASSWORD not in text
+    finally:
+        r.close()
+        server.stop()
