@@ -128,7 +128,7 @@ class LiveState:
         self.counters = self._backend.counters()
         self._disabled: dict[str, str] = {}  # provider -> why (auth errors)
         self._held: dict[str, tuple[float, str]] = {}  # model -> (until, why): Retry-After
-        self.config_state = config.settings.state
+        self._config_state = config.settings.state
         self._apply(config)
         self._fleet_breakers(config)
 
@@ -446,7 +446,7 @@ class LiveState:
                 self.rate_limits.update(limits_of(config.models.values()))
                 self._apply(config)
             self._fleet_breakers(config)
-            if config.settings.state != self.config_state:
+            if config.settings.state != self._config_state:
                 log.warning(
                     "settings.state changed to %s; it takes effect when the router restarts",
                     config.settings.state.display(),
