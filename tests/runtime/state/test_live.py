@@ -418,3 +418,20 @@ def test_a_served_try_counts_even_when_the_store_cannot_write(
     assert state.latency("gpt") == 0.5
     assert state.budgets.reason("gpt", "chat") is not None  # counted in memory
     state.close()
+
+
+def test_a_reload_does_not_move_live_state_to_redis(state: LiveState, caplog) -> None:
+    from router.config.model import StateSettings
+
+    cfg = make_config()
+    moved = replace(
+        cfg,
+        settings=replace(
+            cfg.settings, state=StateSettings(url=Secret("redis://:pw-canary@127.0.0.1:1/0"))
+        ),
+    )
+    with caplog.at_level(logging.WARNING, logger="router.state"):
+        state.update_config(moved)
+    assert "takes effect when the router restarts" in caplog.text
+    assert "redis://:****@127.0.0.1:1/0" in caplog.text and "pw-canary" not in caplog.text
+    assert state.status()["shared_state"] == {"backend": "memory"}
