@@ -164,6 +164,41 @@ def overhead(tmp: Path, url: str, n: int) -> None:
         red.close()
 
 
+RR_CONFIG = """
+providers:
+  echo: {{type: mock, reply: "ok"}}
+models:
+  a: {{provider: echo, model: a-1, rpm: 10000000, cost: {{input: 0, output: 10000}}}}
+  b: {{provider: echo, model: b-1, rpm: 10000000, cost: {{input: 0, output: 10000}}}}
+rules:
+  - {{name: chat, targets: [a, b], strategy: round_robin}}
+budgets:
+  global: {{daily: 1000000000}}
+settings:
+  default_max_tokens: 1
+  usage_db: ":memory:"
+  state: {{url: "{url}", prefix: "rr:"}}
+"""
+
+
+def round_robin(tmp: Path, url: str, n: int) -> None:
+    """The one case with a second round trip: the rule's shared position (INCR)."""
+    path = tmp / "rr.yaml"
+    path.write_text(RR_CONFIG.format(url=url))
+    r = Router.from_config(str(path), check_tests=False)
+    try:
+        counter = count_round_trips(r)
+        before = counter["n"]
+        xs = timed(r, n)
+        trips = (counter["n"] - before) / (n + 200)
+        print(
+            f"  round_robin rule  p50 {statistics.median(xs) * 1000:7.3f} ms"
+            f"   {trips:.2f} round trips per request (+1: the shared position)"
+        )
+    finally:
+        r.close()
+
+
 def hammer(config: str, threads: int, ready: Any, start: Any, out: Any) -> None:
     r = Router.from_config(config, check_tests=False)
     ready.wait(timeout=120)
@@ -226,6 +261,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
             overhead(tmp, url, ns.iterations)
+            round_robin(tmp, url, ns.iterations // 3)
             print("budget overshoot: 4 processes x 8 threads, $1.00 daily, $0.01 a request")
             overshoot(tmp, None, "in-process state (baseline)")
             overshoot(tmp, url, "redis state, timeout_ms 50")

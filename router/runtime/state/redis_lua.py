@@ -158,15 +158,6 @@ local why = open and (redis.call('HGET', KEYS[1], 'why') or '') or ''
 return {res, open and tostring(untilv - now) or '', why}
 """
 
-# KEYS: latency hash. ARGV: model, seconds, alpha. A fleet-wide moving average.
-LATENCY = """
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '')
-local x, a = tonumber(ARGV[2]), tonumber(ARGV[3])
-local new = old and (old + a * (x - old)) or x
-redis.call('HSET', KEYS[1], ARGV[1], tostring(new))
-return tostring(new)
-"""
-
 # KEYS: seen-marker, day list, day totals, days set. ARGV: row json, day, cost, model, rule.
 USAGE_RECORD = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) == false then return 0 end
@@ -256,6 +247,5 @@ SCRIPTS = {
     "budget_commit": BUDGET_COMMIT,
     "rate_bucket": RATE_BUCKET,
     "breaker": BREAKER,
-    "latency": LATENCY,
     "usage_record": USAGE_RECORD,
 }

@@ -3,10 +3,10 @@
 Besides the budgets (redis_budgets.py), rate limits and breakers (redis_limits.py),
 this module holds the counters that strategies read and the spend log:
 
-- `RedisCounters`: round-robin positions are one `INCR` per pick, so `round_robin` and
-  `weighted` spread across processes; latency is a fleet-wide moving average; each
-  process publishes its in-flight counts every sync and reads everyone's, so
-  `least_busy` sees the fleet. A process that stops publishing drops out after
+- `RedisCounters`: round-robin positions are one `INCR` per pick, so `round_robin`
+  spreads across processes. Each process publishes its in-flight counts and latency
+  averages every sync (nothing per request) and reads everyone's, so `least_busy`
+  and `fastest` see the fleet. A process that stops publishing drops out after
   `_ALIVE_S`.
 - `RedisUsageStore`: one JSON row per request in a list per UTC day, plus per-day
   totals (global, per model, per rule) that `spent()` reads in one round trip.
@@ -32,7 +32,7 @@ from router.runtime.state.ratelimit import Limit, RateLimiter
 from router.runtime.state.redis_budgets import RedisBudgetTracker
 from router.runtime.state.redis_limits import RedisBreaker, RedisRateLimiter, sync_breakers
 from router.runtime.state.redis_link import DOWN, Op, RedisLink
-from router.runtime.state.stores import EWMA_ALPHA, MemoryCounters
+from router.runtime.state.stores import MemoryCounters
 from router.runtime.state.usage import (
     MemoryUsageStore,
     UsageRecord,
@@ -52,7 +52,7 @@ class RedisCounters(MemoryCounters):
         super().__init__()
         self._link = link
         self._me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._fleet_latency: dict[str, float] = {}
+        self._others_latency: dict[str, list[float]] = {}
         self._others_in_flight: dict[str, int] = {}
         link.add_syncer(self.sync)
 
@@ -63,16 +63,13 @@ class RedisCounters(MemoryCounters):
         return int(got) - 1
 
     def latency(self, model: str) -> float | None:
-        if self._link.up:
-            fleet = self._fleet_latency.get(model)
-            if fleet is not None:
-                return fleet
-        return super().latency(model)
-
-    def record_latency(self, model: str, seconds: float) -> None:
-        super().record_latency(model, seconds)
-        args = (model, repr(float(seconds)), repr(EWMA_ALPHA))
-        self._link.submit(Op("latency", (self._link.key("latency"),), args, durable=False))
+        """The mean of every live process's moving average (this one's as of now)."""
+        mine = super().latency(model)
+        others = self._others_latency.get(model) if self._link.up else None
+        if not others:
+            return mine
+        values = others if mine is None else [*others, mine]
+        return sum(values) / len(values)
 
     def in_flight(self, model: str) -> int:
         mine = super().in_flight(model)
@@ -80,40 +77,53 @@ class RedisCounters(MemoryCounters):
 
     def forget(self, keep: Collection[str]) -> None:
         super().forget(keep)
-        self._fleet_latency = {k: v for k, v in self._fleet_latency.items() if k in keep}
+        self._others_latency = {k: v for k, v in self._others_latency.items() if k in keep}
 
     def sync(self, client: Any) -> None:
-        """Publish this process's in-flight counts; read the fleet's and its latency."""
-        flights, alive = self._link.key("inflight"), self._link.key("alive")
+        """Publish this process's in-flight counts and latencies (fields `model|process`
+        of two hashes); read everyone else's, from processes seen within `_ALIVE_S`."""
+        flights, latency, alive = (self._link.key(k) for k in ("inflight", "latency", "alive"))
         with self._lock:  # request threads change it meanwhile
-            mine = dict(self._in_flight)
+            mine_n = dict(self._in_flight)
+        mine_s = dict(self._latency)
         pipe = client.pipeline(transaction=False)
         pipe.time()
         pipe.hgetall(flights)
+        pipe.hgetall(latency)
         pipe.hgetall(alive)
-        pipe.hgetall(self._link.key("latency"))
-        sec, old, seen, latency = pipe.execute()
+        sec, old_n, old_s, seen = pipe.execute()
         now = float(sec[0])
         pipe = client.pipeline(transaction=False)
         pipe.hset(alive, self._me, repr(now))
-        stale = [
-            f for f in old if f.rpartition("|")[2] == self._me and f.rpartition("|")[0] not in mine
-        ]
-        if stale:
-            pipe.hdel(flights, *stale)
-        if mine:
-            pipe.hset(flights, mapping={f"{m}|{self._me}": n for m, n in mine.items()})
+        for key, old, mine in ((flights, old_n, mine_n), (latency, old_s, mine_s)):
+            stale = [f for f in old if f.endswith(f"|{self._me}") and _model(f) not in mine]
+            if stale:
+                pipe.hdel(key, *stale)
+            if mine:
+                pipe.hset(key, mapping={f"{m}|{self._me}": repr(v) for m, v in mine.items()})
         dead = [p for p, t in seen.items() if p != self._me and now - float(t) > 60 * _ALIVE_S]
         if dead:
             pipe.hdel(alive, *dead)
         pipe.execute()
-        others: dict[str, int] = {}
-        for field, n in old.items():
-            model, _, proc = field.rpartition("|")
-            if proc != self._me and now - float(seen.get(proc, 0)) <= _ALIVE_S:
-                others[model] = others.get(model, 0) + int(n)
-        self._others_in_flight = others
-        self._fleet_latency = {k: float(v) for k, v in latency.items()}
+
+        def live(field: str) -> bool:
+            proc = field.rpartition("|")[2]
+            return proc != self._me and now - float(seen.get(proc, 0)) <= _ALIVE_S
+
+        others_n: dict[str, int] = {}
+        for field, n in old_n.items():
+            if live(field):
+                others_n[_model(field)] = others_n.get(_model(field), 0) + int(float(n))
+        others_s: dict[str, list[float]] = {}
+        for field, v in old_s.items():
+            if live(field):
+                others_s.setdefault(_model(field), []).append(float(v))
+        self._others_in_flight = others_n
+        self._others_latency = others_s
+
+
+def _model(field: str) -> str:
+    return field.rpartition("|")[0]
 
 
 def _day(ts: float) -> str:
