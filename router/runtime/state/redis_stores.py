@@ -194,13 +194,12 @@ class RedisUsageStore:
 
 
 class TeeUsageStore:
-    """Writes to both stores; reads from `read` (Redis or the local file), falling back
-    to the local one when Redis does not answer."""
+    """Writes to both stores; reads from Redis, or from the local store (with a
+    warning for reports) when Redis does not answer."""
 
-    def __init__(self, local: UsageStore, shared: RedisUsageStore, read_shared: bool) -> None:
+    def __init__(self, local: UsageStore, shared: RedisUsageStore) -> None:
         self.local = local
         self.shared = shared
-        self._read_shared = read_shared
         self._errors = shared._link._errors
 
     def record(self, rec: UsageRecord) -> None:
@@ -208,7 +207,7 @@ class TeeUsageStore:
         self.shared.record(rec)
 
     def spent(self, scope: str, name: str | None, period: str, now: float) -> float:
-        if self._read_shared and self.shared._link.up:
+        if self.shared._link.up:
             try:
                 return self.shared.spent(scope, name, period, now)
             except self._errors:
@@ -218,26 +217,23 @@ class TeeUsageStore:
     def rows(
         self, by: tuple[str, ...] = ("day", "model", "rule"), since: float | None = None
     ) -> list[UsageRow]:
-        if self._read_shared:
-            try:
-                if self.shared._link.up:
-                    return self.shared.rows(by, since)
-            except self._errors:
-                pass
-            log.warning(
-                "shared state: Redis at %s unreachable; usage from %r, this process's only",
-                self.shared._link.url,
-                self.local,
-            )
+        try:
+            if self.shared._link.up:
+                return self.shared.rows(by, since)
+        except self._errors:
+            pass
+        log.warning(
+            "shared state: Redis at %s unreachable; usage from %r, this process's only",
+            self.shared._link.url,
+            self.local,
+        )
         return self.local.rows(by, since)
 
     def close(self) -> None:
         self.local.close()
 
     def __repr__(self) -> str:
-        if self._read_shared:
-            return f"{self.shared._link.url} (a copy in {self.local!r})"
-        return repr(self.local)
+        return f"{self.shared._link.url} (a copy in {self.local!r})"
 
 
 class RedisBackend:
@@ -261,7 +257,7 @@ class RedisBackend:
         local = open_store(":memory:" if mode == "redis" else path)
         if mode == "sqlite":
             return local
-        return TeeUsageStore(local, RedisUsageStore(self.link), read_shared=True)
+        return TeeUsageStore(local, RedisUsageStore(self.link))
 
     def budgets(self, budgets: Iterable[Budget], store: UsageStore, clock: Clock) -> BudgetTracker:
         # Only the newest tracker is synced: the one the state serves from.
