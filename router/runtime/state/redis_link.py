@@ -12,7 +12,8 @@ network, so stores serve on their local state. A background thread:
 - every `sync_ms` reads the fleet's views (breakers, latency, in-flight, budget
   totals) through the stores' `syncers`;
 - while down, tries to reconnect with a growing pause and, once back, reloads the
-  scripts and runs the stores' `on_reconnect` hooks (re-sync).
+  scripts, sends what was queued meanwhile and re-syncs (the next sync reads the
+  fleet's views again).
 
 The `redis` package is imported here only, when a config names a Redis.
 """
@@ -116,7 +117,6 @@ class RedisLink:
         self._retry_at = 0.0
         self._pause = 0.1
         self._syncers: list[Syncer] = []
-        self._reconnect_hooks: list[Callable[[], None]] = []
         self._closed = False
         self._last_sync = 0.0
         self._connect()
@@ -225,9 +225,6 @@ class RedisLink:
     def add_syncer(self, syncer: Syncer) -> None:
         self._syncers.append(syncer)
 
-    def on_reconnect(self, hook: Callable[[], None]) -> None:
-        self._reconnect_hooks.append(hook)
-
     # -- the background thread ------------------------------------------------------------
 
     def _run(self) -> None:
@@ -248,8 +245,7 @@ class RedisLink:
         if not self._up:
             if self._clock() < self._retry_at or not self._connect():
                 return
-            for hook in self._reconnect_hooks:
-                hook()
+            self._last_sync = 0.0  # re-sync at once
         self.flush()
         now = self._clock()
         if self._up and now - self._last_sync >= self.sync_interval * 0.9:
