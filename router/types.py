@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,56 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+class RejectionKind(enum.Enum):
+    """Why a candidate was left out, as a value code can act on."""
+
+    CONTEXT = "context"  # prompt + max_tokens do not fit the model's window
+    CAPABILITY = "capability"  # the request needs tools / vision / json the model lacks
+    DISABLED = "disabled"  # the provider is off: no key, `enabled: false`, an auth error
+    CIRCUIT = "circuit"  # the model's breaker is open or probing
+    HELD = "held"  # the provider asked us to come back later (Retry-After)
+    BUDGET = "budget"  # a budget that applies is spent
+    RATE_LIMIT = "rate_limit"  # the model's rpm/tpm is used up
+    COST = "cost"  # the estimate is over the rule's max_cost
+    OTHER = "other"  # a reason from a RoutingState that gave no kind
+
+
+class Rejection(str):
+    """Why one model was not tried: a `kind` to act on and the text people read.
+
+    It is the text (a `str`), so traces print and compare as they always did, and code
+    decides by `kind`, never by the wording:
+
+        Rejection(RejectionKind.BUDGET, "budget spent: global daily $5.00 (spent $5.01)")
+    """
+
+    kind: RejectionKind
+
+    def __new__(cls, kind: RejectionKind, text: str) -> Rejection:
+        self = super().__new__(cls, text)
+        self.kind = kind
+        return self
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
+
+    def prefixed(self, prefix: str) -> Rejection:
+        """The same rejection, its text under `prefix` (e.g. the rule it came from)."""
+        return Rejection(self.kind, prefix + self.text)
+
+    def __repr__(self) -> str:
+        return f"Rejection({self.kind.name}, {self.text!r})"
+
+    def __reduce__(self) -> tuple[type[Rejection], tuple[RejectionKind, str]]:
+        return (Rejection, (self.kind, self.text))
+
+
+def as_rejection(why: str, kind: RejectionKind = RejectionKind.OTHER) -> Rejection:
+    """`why` as a Rejection; one already typed keeps its kind."""
+    return why if isinstance(why, Rejection) else Rejection(kind, why)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleTrace:
     """What happened to one rule while routing a request."""
@@ -44,7 +95,7 @@ class RuleTrace:
     rule: str
     matched: bool
     candidates: tuple[str, ...] = ()  # survivors, in the strategy's order
-    rejected: Mapping[str, str] = field(default_factory=dict)  # model -> reason
+    rejected: Mapping[str, Rejection] = field(default_factory=dict)  # model -> why not
     strategy: str = "ordered"
     note: str = ""  # why a matched rule did not serve, or why it did not match
 
@@ -57,7 +108,7 @@ class Decision:
     model: str | None
     provider: str | None
     candidates: tuple[str, ...]
-    rejected: Mapping[str, str]
+    rejected: Mapping[str, Rejection]
     rules: tuple[RuleTrace, ...]
     use_case: str | None = None
     tokens: int = 0

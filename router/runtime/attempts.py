@@ -27,39 +27,17 @@ from router.config.model import ModelConfig, RetryPolicy
 from router.engine.decide import candidates, effective_max_tokens
 from router.engine.ruleset import CompiledRule
 from router.engine.strategies import Candidate
-from router.errors import BudgetExceeded, ContextOverflow, NoRouteError, ProviderError
+from router.errors import ContextOverflow, NoRouteError, ProviderError
 from router.providers.base import Call, Completion, Delta
 from router.runtime.calls import cost_of, make_call, render_messages
 from router.runtime.retry import MAX_RETRY_AFTER, backoff_delay, is_retryable, retry_after_of
 from router.runtime.snapshot import Snapshot
 from router.runtime.state.live import LiveState, Ticket
+from router.runtime.state.spend import raise_if_budget_error
 from router.runtime.state.usage import UsageRecord
-from router.types import Attempt, Chunk, Decision, Request, Result, Usage
+from router.types import Attempt, Chunk, Decision, Rejection, Request, Result, Usage
 
 SKIPPED = "skipped"  # Attempt.error of a candidate that was not called, with the reason
-
-
-def check_budget(snap: Snapshot, decision: Decision) -> None:
-    """`on_budget: error`: raise `BudgetExceeded` rather than serve with what a spent
-    budget left over (a cheaper model, or the next rule).
-
-    Raised when a budget took out a model ranked (in the rule's target order) before
-    the one chosen, or when it left a matched rule with no candidate at all.
-    """
-    for trace in decision.rules:
-        if not trace.matched or not trace.rejected:
-            continue
-        rule = snap.ruleset.by_name.get(trace.rule)
-        if rule is None or rule.config.on_budget != "error":
-            continue
-        spent = [(m, why) for m, why in trace.rejected.items() if why.startswith("budget spent")]
-        if spent and trace.rule == decision.rule and decision.model is not None:
-            order = rule.config.targets
-            chosen = order.index(decision.model) if decision.model in order else len(order)
-            spent = [(m, w) for m, w in spent if m in order and order.index(m) < chosen]
-        if spent:
-            model, why = spent[0]
-            raise BudgetExceeded(f"rule {trace.rule}: {model}: {why}", decision)
 
 
 class _Run:
@@ -152,11 +130,12 @@ class _Run:
             wait = self.deadline if self.deadline is not None else float("inf")
         return tokens, wait
 
-    def _admitted(self, rule: CompiledRule, cand: Candidate, got: Ticket | str) -> Ticket | None:
+    def _admitted(
+        self, rule: CompiledRule, cand: Candidate, got: Ticket | Rejection
+    ) -> Ticket | None:
         if isinstance(got, Ticket):
             return got
-        if got.startswith("budget spent") and rule.config.on_budget == "error":
-            raise BudgetExceeded(f"rule {rule.name}: {cand.model.name}: {got}", self.decision)
+        raise_if_budget_error(rule.config, cand.model.name, got, self.decision)
         self.skip(cand.model, got)
         self.done.add(cand.model.name)
         return None
@@ -448,7 +427,6 @@ __all__ = [
     "SKIPPED",
     "aexecute",
     "aexecute_stream",
-    "check_budget",
     "cost_of",
     "execute",
     "execute_stream",

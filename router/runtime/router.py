@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.engine.decide import decide
+from router.engine.requests import build_request
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
-from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
+from router.runtime.state import spend
 from router.runtime.state.live import LiveState
 from router.types import Decision, Request
 
@@ -123,7 +124,7 @@ class Router:
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
-            attempts.check_budget(snap, decision)
+            spend.check_decision(decision, snap.ruleset.configs)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
         except BaseException:

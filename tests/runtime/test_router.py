@@ -11,7 +11,7 @@ import pytest
 
 from router import Chunk, NoRouteError, Result, Router
 from router.config.model import ProviderConfig, RetryPolicy
-from router.errors import BadRequest
+from router.errors import ProviderError, RequestError, RouterError
 from router.secrets import Secret
 from tests.engine.builders import model, rule
 
@@ -146,11 +146,11 @@ def test_no_candidate_raises_no_route_with_trace(make_config):
 
 
 def test_bad_arguments_are_clear(router):
-    with pytest.raises(BadRequest, match="needs a prompt or messages"):
+    with pytest.raises(RequestError, match="needs a prompt or messages"):
         router.route()
-    with pytest.raises(BadRequest, match="not both"):
+    with pytest.raises(RequestError, match="not both"):
         router.route("x", messages=[{"role": "user", "content": "y"}])
-    with pytest.raises(BadRequest, match=r"messages\[0\]"):
+    with pytest.raises(RequestError, match=r"messages\[0\]"):
         router.route(messages=[{"content": "no role"}])
 
 
@@ -160,7 +160,7 @@ def test_undefined_template_variable_is_a_request_error(make_config):
         models=[model("good")],
         providers=[echo_provider()],
     )
-    with pytest.raises(BadRequest, match="rule r: system template: 'name' is undefined"):
+    with pytest.raises(RequestError, match="rule r: system template: 'name' is undefined"):
         Router(cfg).route("x")
 
 
@@ -299,3 +299,10 @@ def test_a_reload_applies_the_new_debounce_unless_one_was_given(tmp_path):
         path.write_text(body.replace("debounce_ms: 100", "debounce_ms: 30"))
         assert r.reload().ok
         assert r._watcher.debounce == pytest.approx(0.005)
+
+
+def test_caller_mistakes_are_request_errors_not_provider_errors(router):
+    with pytest.raises(RequestError) as info:
+        router.route()
+    assert not isinstance(info.value, ProviderError)
+    assert isinstance(info.value, RouterError)

@@ -8,9 +8,12 @@ state of every model that is still there.
 `unavailable_reason()` runs per candidate per request: it reads dicts that are only
 ever replaced whole, takes no lock and does no I/O.
 
+Reasons are `Rejection` values (a kind and the text people read); spend policy (free
+models, budgets) is `spend.SpendPolicy`'s.
+
 The attempt loop drives one try through `admit()` then `succeeded()` or `failed()`:
 
-    ticket = state.admit(model, rule, tokens, est_cost)   # a Ticket, or the reason why not
+    ticket = state.admit(model, rule, tokens, est_cost)   # a Ticket, or the Rejection
     ... call the model ...
     state.succeeded(ticket, usage_record)  |  state.failed(ticket, exc)
 """
@@ -27,18 +30,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from router.config.model import BreakerPolicy, Config, ModelConfig, ProviderConfig
+from router.config.model import BreakerPolicy, Config
 from router.errors import AuthError, BadRequest, ProviderError
 from router.runtime.state.breaker import BreakerState, CircuitBreaker
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import RateLimiter, limits_of
+from router.runtime.state.spend import SpendPolicy
 from router.runtime.state.usage import UsageRecord, UsageStore, open_store
+from router.types import Rejection, RejectionKind
 
 Clock = Callable[[], float]
 log = logging.getLogger("router.state")
 
 EWMA_ALPHA = 0.2  # weight of the newest latency: a few calls move the average
 _CLOSED = BreakerState("closed", 0, None)
+_DEADLINE = Rejection(RejectionKind.RATE_LIMIT, "rate limit: deadline reached")
 
 
 @dataclass(slots=True)
@@ -52,16 +58,6 @@ class Ticket:
     reservation: Reservation
     breaker: CircuitBreaker | None  # set when this try holds the half-open probe
     done: bool = False
-
-
-def is_free(model: ModelConfig, provider: ProviderConfig | None) -> bool:
-    """A model that costs nothing is never held back by a budget: it is what
-    `on_budget: fallback` falls back to."""
-    if model.cost is not None:
-        return model.cost.input == 0 and model.cost.output == 0
-    if provider is not None and provider.type == "llama_cpp":
-        return True
-    return model.model.startswith(("ollama/", "ollama_chat/"))
 
 
 def default_usage_path() -> str:
@@ -126,35 +122,39 @@ class LiveState:
         self._models = dict(config.models)
         self._provider_of = {m.name: m.provider for m in config.models.values()}
         self._provider_ids = {n: p.identity() for n, p in config.providers.items()}
-        self._free = frozenset(
-            m.name for m in config.models.values() if is_free(m, config.providers.get(m.provider))
-        )
+        self.spend = SpendPolicy(config, self.budgets)
         self._wait_rules = frozenset(r.name for r in config.rules if r.on_rate_limit == "wait")
 
     # -- RoutingState (hot path) --------------------------------------------------
 
-    def unavailable_reason(self, model: str, rule: str) -> str | None:
+    def unavailable_reason(self, model: str, rule: str) -> Rejection | None:
         if self._held:
             held = self._held.get(model)
             if held is not None and self._clock() < held[0]:
-                return held[1]
+                return Rejection(RejectionKind.HELD, held[1])
         if self._disabled:
-            provider = self._provider_of.get(model)
-            why = self._disabled.get(provider) if provider is not None else None
+            why = self._disabled_reason(model)
             if why is not None:
-                return f"provider {provider} disabled: {why}"
+                return why
         breaker = self._breakers.get(model)
         if breaker is not None:
-            why = breaker.unavailable_reason()
-            if why is not None:
-                return why
-        if model not in self._free:
-            why = self.budgets.reason(model, rule)
-            if why is not None:
-                return why
+            text = breaker.unavailable_reason()
+            if text is not None:
+                return Rejection(RejectionKind.CIRCUIT, text)
+        refused = self.spend.refusal(model, rule)
+        if refused is not None:
+            return refused
         if rule not in self._wait_rules:
-            return self.rate_limits.check(model)
+            text = self.rate_limits.check(model)
+            return None if text is None else Rejection(RejectionKind.RATE_LIMIT, text)
         return None
+
+    def _disabled_reason(self, model: str) -> Rejection | None:
+        provider = self._provider_of.get(model)
+        why = self._disabled.get(provider) if provider is not None else None
+        if why is None:
+            return None
+        return Rejection(RejectionKind.DISABLED, f"provider {provider} disabled: {why}")
 
     def latency(self, model: str) -> float | None:
         return self._latency.get(model)
@@ -191,8 +191,8 @@ class LiveState:
         estimated_cost: float = 0.0,
         *,
         wait_until: float | None = None,
-    ) -> Ticket | str:
-        """Claim a try at `model`: breaker probe, rate limit, budget. The reason if refused.
+    ) -> Ticket | Rejection:
+        """Claim a try at `model`: breaker probe, rate limit, budget. The Rejection if refused.
 
         `wait_until` (a `time.monotonic` deadline, or inf): wait for the rate limit instead
         of refusing; the rule's `on_rate_limit: wait`.
@@ -209,12 +209,12 @@ class LiveState:
                 raise
             if not got:
                 self._unprobe(probe)
-                return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
+                return self._rate_limited(model, tokens)
         else:
-            why = self.rate_limits.try_acquire(model, tokens)
-            if why is not None:
+            text = self.rate_limits.try_acquire(model, tokens)
+            if text is not None:
                 self._unprobe(probe)
-                return why
+                return Rejection(RejectionKind.RATE_LIMIT, text)
         return self._reserve(model, rule, tokens, estimated_cost, probe)
 
     async def aadmit(
@@ -225,7 +225,7 @@ class LiveState:
         estimated_cost: float = 0.0,
         *,
         wait_until: float | None = None,
-    ) -> Ticket | str:
+    ) -> Ticket | Rejection:
         """`admit()` for asyncio: a rate-limit wait does not block the event loop."""
         if wait_until is None:
             return self.admit(model, rule, tokens, estimated_cost)
@@ -240,22 +240,28 @@ class LiveState:
             raise
         if not got:
             self._unprobe(probe)
-            return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
+            return self._rate_limited(model, tokens)
         return self._reserve(model, rule, tokens, estimated_cost, probe)
 
-    def _probe(self, model: str, rule: str | None) -> tuple[CircuitBreaker | None, str | None]:
+    def _rate_limited(self, model: str, tokens: int) -> Rejection:
+        """A rate-limit wait ended at the deadline without a slot."""
+        text = self.rate_limits.check(model, tokens)
+        return _DEADLINE if text is None else Rejection(RejectionKind.RATE_LIMIT, text)
+
+    def _probe(
+        self, model: str, rule: str | None
+    ) -> tuple[CircuitBreaker | None, Rejection | None]:
         if self._disabled:
-            provider = self._provider_of.get(model)
-            why = self._disabled.get(provider) if provider is not None else None
+            why = self._disabled_reason(model)
             if why is not None:
-                return None, f"provider {provider} disabled: {why}"
+                return None, why
         b = self._breakers.get(model)
         if b is None:
             return None, None
         was_open = not b.closed
-        why = b.acquire()
-        if why is not None:
-            return None, why
+        text = b.acquire()
+        if text is not None:
+            return None, Rejection(RejectionKind.CIRCUIT, text)
         return (b if was_open else None), None
 
     def _unprobe(self, probe: CircuitBreaker | None) -> None:
@@ -269,15 +275,12 @@ class LiveState:
         tokens: int,
         estimated_cost: float,
         probe: CircuitBreaker | None,
-    ) -> Ticket | str:
-        if model in self._free:
-            res: Reservation | None = Reservation(model, rule, 0.0, ())
-        else:
-            res = self.budgets.reserve(model, rule, estimated_cost)
-        if res is None:
+    ) -> Ticket | Rejection:
+        res = self.spend.reserve(model, rule, estimated_cost)
+        if isinstance(res, Rejection):
             self.rate_limits.release(model, tokens)
             self._unprobe(probe)
-            return self.budgets.reason(model, rule) or "budget spent"
+            return res
         with self._lock:
             self._in_flight[model] = self._in_flight.get(model, 0) + 1
         return Ticket(model, rule, tokens, self._clock(), res, probe)
@@ -441,7 +444,7 @@ class LiveState:
                 "in_flight": self._in_flight.get(name, 0),
                 "latency_ms": None if lat is None else round(lat * 1000, 1),
                 "rate_limit": levels.get(name),
-                "free": name in self._free,
+                "free": name in self.spend.free,
             }
         providers = {
             name: {
@@ -472,4 +475,4 @@ class LiveState:
             self._old_stores.clear()
 
 
-__all__ = ["LiveState", "Ticket", "counts_against_breaker", "is_free", "usage_path"]
+__all__ = ["LiveState", "Ticket", "counts_against_breaker", "usage_path"]

@@ -24,7 +24,8 @@ from router.config.model import (
 )
 from router.engine.routing_state import RoutingState
 from router.errors import AuthError, BadRequest, Unavailable
-from router.runtime.state.live import LiveState, Ticket, is_free, usage_path
+from router.runtime.state.live import LiveState, Ticket, usage_path
+from router.runtime.state.spend import is_free
 from router.runtime.state.usage import MemoryUsageStore, UsageRecord
 from router.secrets import Secret
 
