@@ -28,6 +28,7 @@ from router.runtime.state.live import LiveState, Ticket, usage_path
 from router.runtime.state.spend import is_free
 from router.runtime.state.usage import MemoryUsageStore, UsageRecord
 from router.secrets import Secret
+from tests.threads import Workers, run_threads
 
 
 class Clock:
@@ -335,11 +336,7 @@ def test_threads_admitting_concurrently_keep_counts_straight(state: LiveState) -
             assert isinstance(t, Ticket)
             state.succeeded(t, latency_s=0.01)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads(worker, [()] * 8)
     assert state.in_flight("gemma") == 0
     assert state.latency("gemma") == pytest.approx(0.01)
 
@@ -377,11 +374,11 @@ def test_requests_go_on_while_a_reload_seeds_a_new_budget(clock: Clock) -> None:
     state = LiveState(make_config(), store, clock=clock, wall=clock.wall)
     new_budget = Budget("model", "mini", daily=1.0)
     store.armed = True
-    reload = threading.Thread(
-        target=state.update_config,
-        args=(make_config(budgets=(Budget("model", "gpt", daily=2.0), new_budget)),),
+    workers = Workers(timeout=20)
+    workers.start(
+        state.update_config,
+        make_config(budgets=(Budget("model", "gpt", daily=2.0), new_budget)),
     )
-    reload.start()
     assert store.reading.wait(10)
 
     def request() -> None:
@@ -391,10 +388,8 @@ def test_requests_go_on_while_a_reload_seeds_a_new_budget(clock: Clock) -> None:
         state.succeeded(t, record("gpt", 0.25))
         store.request_done.set()
 
-    worker = threading.Thread(target=request)
-    worker.start()
-    reload.join(20)
-    worker.join(20)
+    workers.start(request)
+    workers.join()
     assert store.waits == [True]
     assert state.status()["budgets"][1]["name"] == "mini"
     state.close()
