@@ -14,6 +14,7 @@ from router.engine.decide import decide
 from router.engine.requests import build_request
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
+from router.providers import serves_free
 from router.runtime import attempts
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state import spend
@@ -52,7 +53,9 @@ class Router:
         self._environ = environ
         # Breakers, budgets, rate limits and spend: kept across reloads. Pass a
         # `state` to share one between routers or to give it a clock or a store.
-        self._live = state if state is not None else LiveState(config)
+        self._live = state if state is not None else LiveState(config, serves_free=serves_free)
+        if self._live.serves_free is None:
+            self._live.use_price_source(serves_free)
         snap = Snapshot.build(config, 1)
         if check_tests:
             snap.check_tests()

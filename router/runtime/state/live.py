@@ -35,7 +35,7 @@ from router.errors import AuthError, BadRequest, ProviderError
 from router.runtime.state.breaker import BreakerState, CircuitBreaker
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import RateLimiter, limits_of
-from router.runtime.state.spend import SpendPolicy
+from router.runtime.state.spend import ServesFree, SpendPolicy
 from router.runtime.state.usage import UsageRecord, UsageStore, open_store
 from router.types import Rejection, RejectionKind
 
@@ -97,8 +97,12 @@ class LiveState:
         clock: Clock = time.monotonic,
         wall: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        serves_free: ServesFree | None = None,
     ) -> None:
+        """`serves_free`: what providers say of a model's price (the Router passes
+        `router.providers.serves_free`); without it only YAML prices of 0 are free."""
         self._clock = clock
+        self.serves_free = serves_free
         self._wall = wall
         self._lock = threading.Lock()  # counters and config swaps; never on the read path
         self._update_lock = threading.Lock()  # one update_config at a time
@@ -117,12 +121,18 @@ class LiveState:
         self._held: dict[str, tuple[float, str]] = {}  # model -> (until, why): Retry-After
         self._apply(config)
 
+    def use_price_source(self, serves_free: ServesFree) -> None:
+        """Take what providers say of their models' prices (when built without it)."""
+        with self._lock:
+            self.serves_free = serves_free
+            self.spend = SpendPolicy(self.config, self.budgets, serves_free)
+
     def _apply(self, config: Config) -> None:
         self.config = config
         self._models = dict(config.models)
         self._provider_of = {m.name: m.provider for m in config.models.values()}
         self._provider_ids = {n: p.identity() for n, p in config.providers.items()}
-        self.spend = SpendPolicy(config, self.budgets)
+        self.spend = SpendPolicy(config, self.budgets, self.serves_free)
         self._wait_rules = frozenset(r.name for r in config.rules if r.on_rate_limit == "wait")
 
     # -- RoutingState (hot path) --------------------------------------------------
@@ -444,7 +454,7 @@ class LiveState:
                 "in_flight": self._in_flight.get(name, 0),
                 "latency_ms": None if lat is None else round(lat * 1000, 1),
                 "rate_limit": levels.get(name),
-                "free": name in self.spend.free,
+                "free": self.spend.is_free(name),
             }
         providers = {
             name: {

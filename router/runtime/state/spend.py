@@ -12,7 +12,7 @@ request path asks it three things:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from router.config.model import Config, ModelConfig, ProviderConfig, RuleConfig
 from router.errors import BudgetExceeded
@@ -21,45 +21,52 @@ from router.types import Decision, Rejection, RejectionKind
 
 BUDGET = RejectionKind.BUDGET
 
-# Provider types whose models run on the caller's own hardware: nothing to pay per call.
-_FREE_TYPES = frozenset({"llama_cpp"})
-# litellm ids of models served by a local Ollama.
-_FREE_PREFIXES = ("ollama/", "ollama_chat/")
+# What a provider's adapter says of a model's price: `router.providers.serves_free`, which
+# the runtime hands in (live state does not import adapters).
+ServesFree = Callable[[ModelConfig, ProviderConfig], bool]
 
 
-def is_free(model: ModelConfig, provider: ProviderConfig | None) -> bool:
+def is_free(
+    model: ModelConfig, provider: ProviderConfig | None, serves_free: ServesFree | None
+) -> bool:
     """A model that costs nothing is never held back by a budget: it is what
-    `on_budget: fallback` falls back to. YAML prices decide when given."""
+    `on_budget: fallback` falls back to. A YAML price decides when given; else the
+    provider's capability (`Provider.free` / `serves_free`), when one is known."""
     if model.cost is not None:
         return model.cost.input == 0 and model.cost.output == 0
-    if provider is not None and provider.type in _FREE_TYPES:
-        return True
-    return model.model.startswith(_FREE_PREFIXES)
-
-
-def free_models(config: Config) -> frozenset[str]:
-    return frozenset(
-        m.name for m in config.models.values() if is_free(m, config.providers.get(m.provider))
-    )
+    return provider is not None and serves_free is not None and serves_free(model, provider)
 
 
 class SpendPolicy:
     """Budgets applied to the models of one config; free models pass untouched."""
 
-    def __init__(self, config: Config, tracker: BudgetTracker) -> None:
+    def __init__(
+        self, config: Config, tracker: BudgetTracker, serves_free: ServesFree | None = None
+    ) -> None:
         self.tracker = tracker
-        self.free = free_models(config)
+        self._config = config
+        self._serves_free = serves_free
+        self._free: dict[str, bool] = {}  # asked once per model, when first needed
+
+    def is_free(self, model: str) -> bool:
+        known = self._free.get(model)
+        if known is None:
+            m = self._config.models.get(model)
+            provider = self._config.providers.get(m.provider) if m is not None else None
+            known = m is not None and is_free(m, provider, self._serves_free)
+            self._free[model] = known  # one item store: readers never wait
+        return known
 
     def refusal(self, model: str, rule: str | None) -> Rejection | None:
         """Why `model` may not spend more under `rule` (no lock, no I/O)."""
-        if model in self.free:
-            return None
         why = self.tracker.reason(model, rule)
-        return None if why is None else Rejection(BUDGET, why)
+        if why is None or self.is_free(model):
+            return None
+        return Rejection(BUDGET, why)
 
     def reserve(self, model: str, rule: str | None, estimate: float) -> Reservation | Rejection:
         """Hold `estimate` against every budget that applies, or say which one is spent."""
-        if model in self.free:
+        if self.tracker.empty or self.is_free(model):
             return Reservation(model, rule, 0.0, ())
         res = self.tracker.reserve(model, rule, estimate)
         if res is not None:
@@ -99,9 +106,9 @@ def check_decision(decision: Decision, rules: Mapping[str, RuleConfig]) -> None:
 
 
 __all__ = [
+    "ServesFree",
     "SpendPolicy",
     "check_decision",
-    "free_models",
     "is_free",
     "raise_if_budget_error",
 ]

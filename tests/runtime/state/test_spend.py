@@ -6,6 +6,7 @@ import pytest
 
 from router.config.model import Budget, Config, Cost, ModelConfig, ProviderConfig, RuleConfig
 from router.errors import BudgetExceeded
+from router.providers import serves_free
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.spend import SpendPolicy, check_decision, raise_if_budget_error
 from router.runtime.state.usage import MemoryUsageStore, UsageRecord
@@ -32,7 +33,8 @@ def policy_spent() -> SpendPolicy:
     store = MemoryUsageStore()
     store.record(UsageRecord(1_700_000_000.0, "paid", "cloud", "strict", 1, 1, 2.0, "x"))
     cfg = config()
-    return SpendPolicy(cfg, BudgetTracker(cfg.budgets, store, clock=lambda: 1_700_000_100.0))
+    tracker = BudgetTracker(cfg.budgets, store, clock=lambda: 1_700_000_100.0)
+    return SpendPolicy(cfg, tracker, serves_free)
 
 
 def test_a_spent_budget_refuses_paid_models_with_a_budget_kind() -> None:
@@ -44,6 +46,9 @@ def test_a_spent_budget_refuses_paid_models_with_a_budget_kind() -> None:
     assert isinstance(got, Rejection) and got.kind is RejectionKind.BUDGET
     assert policy.refusal("free", "strict") is None
     assert isinstance(policy.reserve("free", "strict", 0.1), Reservation)
+    # without the providers' word on prices, a model with no YAML price is paid for
+    unaware = SpendPolicy(config(), policy.tracker)
+    assert isinstance(unaware.reserve("free", "strict", 0.1), Rejection)
 
 
 def test_on_budget_error_reads_the_kind_not_the_text() -> None:
