@@ -306,3 +306,39 @@ def test_caller_mistakes_are_request_errors_not_provider_errors(router):
         router.route()
     assert not isinstance(info.value, ProviderError)
     assert isinstance(info.value, RouterError)
+
+
+def test_status_models_and_usage_are_typed_views_with_plain_json(router):
+    from router import ModelInfo, RouterStatus, UsageRow
+
+    router.route("Fix", use_case="coding")
+    status = router.status()
+    assert isinstance(status, RouterStatus)
+    assert status.config_version == 1 and status.state.models["good"].in_flight == 0
+    assert status.state.models["good"].breaker.state == "closed"
+    data = json.loads(json.dumps(status.to_dict()))
+    assert data["state"]["models"]["good"]["breaker"]["state"] == "closed"
+    assert data["providers"]["echo"] == {"type": "mock", "enabled": True, "disabled_reason": None}
+    assert CANARY not in json.dumps(data)
+    models = router.models()
+    assert all(isinstance(m, ModelInfo) for m in models)
+    assert {m.name for m in models} >= {"good", "bad"}
+    assert json.loads(json.dumps([m.to_dict() for m in models]))[0]["name"] == models[0].name
+    rows = router.usage(by=("model",))
+    assert all(isinstance(r, UsageRow) for r in rows)
+    assert rows[0].group == {"model": rows[0]["model"]} and rows[0].requests >= 1
+    assert set(rows[0].to_dict()) == {
+        "model",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    }
+
+
+def test_stream_true_returns_chunks_and_the_decision_formats_itself(router):
+    chunks = list(router.route("Fix", use_case="coding", stream=True))
+    assert chunks[-1].result is not None and chunks[-1].result.model == "good"
+    table = chunks[-1].result.decision.describe(table=True)
+    assert "coding                   serves     strategy ordered" in table
+    assert chunks[-1].result.decision.to_dict()["rule"] == "coding"

@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from router.config.model import BreakerPolicy, Config
 from router.errors import AuthError, BadRequest, ProviderError
@@ -37,7 +36,14 @@ from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import RateLimiter, limits_of
 from router.runtime.state.spend import ServesFree, SpendPolicy
 from router.runtime.state.usage import UsageRecord, UsageStore, open_store
-from router.types import Rejection, RejectionKind
+from router.types import (
+    LiveStatus,
+    ModelState,
+    ProviderState,
+    Rejection,
+    RejectionKind,
+    SpendTotals,
+)
 
 Clock = Callable[[], float]
 log = logging.getLogger("router.state")
@@ -438,44 +444,45 @@ class LiveState:
         b = self._breakers.get(model)
         return _CLOSED if b is None else b.state()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LiveStatus:
         """Everything a person may want to see: for `router.status()` and the CLI."""
         config = self.config
         now = self._wall()
         levels = self.rate_limits.levels()
-        models: dict[str, Any] = {}
+        models: dict[str, ModelState] = {}
         for name, m in config.models.items():
             lat = self._latency.get(name)
             held = self._held.get(name)
-            models[name] = {
-                "provider": m.provider,
-                "held": held[1] if held is not None and held[0] > self._clock() else None,
-                "breaker": self.breaker_state(name).as_dict(),
-                "in_flight": self._in_flight.get(name, 0),
-                "latency_ms": None if lat is None else round(lat * 1000, 1),
-                "rate_limit": levels.get(name),
-                "free": self.spend.is_free(name),
-            }
+            models[name] = ModelState(
+                provider=m.provider,
+                held=held[1] if held is not None and held[0] > self._clock() else None,
+                breaker=self.breaker_state(name),
+                in_flight=self._in_flight.get(name, 0),
+                latency_ms=None if lat is None else round(lat * 1000, 1),
+                rate_limit=levels.get(name),
+                free=self.spend.is_free(name),
+            )
         providers = {
-            name: {
-                "enabled": p.enabled and name not in self._disabled,
-                "disabled_reason": self._disabled.get(name) or p.disabled_reason,
-            }
+            name: ProviderState(
+                enabled=p.enabled and name not in self._disabled,
+                disabled_reason=self._disabled.get(name) or p.disabled_reason,
+            )
             for name, p in config.providers.items()
         }
-        return {
-            "models": models,
-            "providers": providers,
-            "budgets": self.budgets.status(),
-            # After close() the store is gone; status() still answers, without spend.
-            "spend": None
-            if self._closed
-            else {
-                "today_usd": round(self.store.spent("global", None, "day", now), 6),
-                "month_usd": round(self.store.spent("global", None, "month", now), 6),
-            },
-            "usage_db": self._owned_path if self._owns_store else repr(self.store),
-        }
+        # After close() the store is gone; status() still answers, without spend.
+        spend = None
+        if not self._closed:
+            spend = SpendTotals(
+                today_usd=round(self.store.spent("global", None, "day", now), 6),
+                month_usd=round(self.store.spent("global", None, "month", now), 6),
+            )
+        return LiveStatus(
+            models=models,
+            providers=providers,
+            budgets=self.budgets.status(),
+            spend=spend,
+            usage_db=str(self._owned_path) if self._owns_store else repr(self.store),
+        )
 
     def close(self) -> None:
         self._closed = True
