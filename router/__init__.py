@@ -53,8 +53,9 @@ from router.types import (
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.runtime.default import aroute, explain, route
     from router.runtime.reload.changes import ConfigChanges, ReloadEvent
-    from router.runtime.router import Router, aroute, explain, route
+    from router.runtime.router import Router
     from router.runtime.state.live import LiveState
 
 __version__ = "0.1.0"
@@ -63,9 +64,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "Config": "router.config.model",
     "Router": "router.runtime.router",
-    "route": "router.runtime.router",
-    "aroute": "router.runtime.router",
-    "explain": "router.runtime.router",
+    "route": "router.runtime.default",
+    "aroute": "router.runtime.default",
+    "explain": "router.runtime.default",
     "LiveState": "router.runtime.state.live",
     "ReloadEvent": "router.runtime.reload.changes",
     "ConfigChanges": "router.runtime.reload.changes",

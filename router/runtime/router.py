@@ -273,31 +273,9 @@ class Router:
         """Every model of the config, plus models the enabled providers report."""
         snap = self._acquire()  # providers created here belong to a snapshot in use
         try:
-            return self._models(snap)
+            return snap.model_infos()
         finally:
             snap.exit()
-
-    def _models(self, snap: Snapshot) -> list[ModelInfo]:
-        rows: list[ModelInfo] = []
-        declared: set[tuple[str, str]] = set()
-        for m in snap.config.models.values():
-            p = snap.config.providers[m.provider]
-            declared.add((m.provider, m.model))
-            cost = None if m.cost is None else (m.cost.input, m.cost.output)
-            note = p.disabled_reason or ""
-            rows.append(ModelInfo(m.name, m.provider, m.model, m.context, p.enabled, note, cost))
-        for name, p in snap.config.providers.items():
-            if not p.enabled:
-                continue
-            try:
-                found = snap.provider(name).list_models()
-            except RouterError as exc:
-                rows.append(ModelInfo("-", name, "-", None, True, f"listing failed: {exc}", None))
-                continue
-            for mid in found:
-                if (name, mid) not in declared:
-                    rows.append(ModelInfo("-", name, mid, None, True, "discovered", None))
-        return rows
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.
@@ -390,84 +368,3 @@ def _no_route_message(decision: Decision) -> str:
         return "no rule matches this request"
     reasons = "; ".join(f"{m}: {why}" for m, why in decision.rejected.items())
     return f"no rule could serve this request ({reasons})" if reasons else "no rule matches"
-
-
-# -- module-level convenience ---------------------------------------------------
-_default: Router | None = None
-_default_lock = threading.Lock()
-
-
-def default_config_path() -> Path:
-    """$ROUTER_CONFIG, else ./router.yaml, else rules/default.yaml."""
-    env = os.environ.get("ROUTER_CONFIG")
-    if env:
-        return Path(env)
-    local = Path("router.yaml")
-    if local.exists():
-        return local
-    shipped = Path("rules/default.yaml")
-    if shipped.exists():
-        return shipped
-    return Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
-
-
-def default_router() -> Router:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Router.from_config(default_config_path())
-        return _default
-
-
-@overload
-def route(
-    prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
-) -> Result: ...
-
-
-@overload
-def route(
-    prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
-) -> Iterator[Chunk]: ...
-
-
-@overload
-def route(
-    prompt: str | None = None, *, stream: bool, **kwargs: Any
-) -> Result | Iterator[Chunk]: ...
-
-
-def route(
-    prompt: str | None = None, *, stream: bool = False, **kwargs: Any
-) -> Result | Iterator[Chunk]:
-    """`Router.route` on the default config (see `default_config_path`)."""
-    return default_router().route(prompt, stream=stream, **kwargs)
-
-
-@overload
-async def aroute(
-    prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
-) -> Result: ...
-
-
-@overload
-async def aroute(
-    prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
-) -> AsyncIterator[Chunk]: ...
-
-
-@overload
-async def aroute(
-    prompt: str | None = None, *, stream: bool, **kwargs: Any
-) -> Result | AsyncIterator[Chunk]: ...
-
-
-async def aroute(
-    prompt: str | None = None, *, stream: bool = False, **kwargs: Any
-) -> Result | AsyncIterator[Chunk]:
-    """`Router.aroute` on the default config."""
-    return await default_router().aroute(prompt, stream=stream, **kwargs)
-
-
-def explain(prompt: str | None = None, **kwargs: Any) -> Decision:
-    return default_router().explain(prompt, **kwargs)

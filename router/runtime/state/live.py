@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -35,7 +34,7 @@ from router.runtime.state.breaker import BreakerState, CircuitBreaker
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import RateLimiter, limits_of
 from router.runtime.state.spend import ServesFree, SpendPolicy
-from router.runtime.state.usage import UsageRecord, UsageStore, open_store
+from router.runtime.state.usage import UsageRecord, UsageStore, open_store, usage_path
 from router.types import (
     LiveStatus,
     ModelState,
@@ -53,6 +52,11 @@ _CLOSED = BreakerState("closed", 0, None)
 _DEADLINE = Rejection(RejectionKind.RATE_LIMIT, "rate limit: deadline reached")
 
 
+def _deadline(wait_until: float) -> float | None:
+    """A rate-limit wait's monotonic deadline; inf waits as long as it takes."""
+    return None if wait_until == float("inf") else wait_until
+
+
 @dataclass(slots=True)
 class Ticket:
     """One admitted try: what must be given back or counted when it ends."""
@@ -64,28 +68,6 @@ class Ticket:
     reservation: Reservation
     breaker: CircuitBreaker | None  # set when this try holds the half-open probe
     done: bool = False
-
-
-def default_usage_path() -> str:
-    """Where spend is kept when the config names no `usage_db`: $ROUTER_USAGE_DB, else
-    $XDG_STATE_HOME/router/usage.sqlite (~/.local/state/router/usage.sqlite)."""
-    env = os.environ.get("ROUTER_USAGE_DB")
-    if env:
-        return env
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join("~", ".local", "state")
-    return os.path.join(os.path.expanduser(state), "router", "usage.sqlite")
-
-
-def usage_path(config: Config) -> str:
-    """`settings.usage_db`, relative to the directory of the config's first file;
-    SQLite at `default_usage_path()` when unset; ":memory:" keeps spend in memory."""
-    path = config.settings.usage_db or default_usage_path()
-    if path == ":memory:":
-        return path
-    path = os.path.expanduser(path)
-    if not os.path.isabs(path) and config.files:
-        path = os.path.join(os.path.dirname(config.files[0]), path)
-    return os.path.abspath(path)
 
 
 def counts_against_breaker(exc: ProviderError) -> bool:
@@ -216,22 +198,17 @@ class LiveState:
         probe, why = self._probe(model, rule)
         if why is not None:
             return why
-        if wait_until is not None:
-            deadline = None if wait_until == float("inf") else wait_until
+        if wait_until is None:
+            text = self.rate_limits.try_acquire(model, tokens)
+            slot = None if text is None else Rejection(RejectionKind.RATE_LIMIT, text)
+        else:
             try:
-                got = self.rate_limits.acquire_wait(model, tokens, deadline)
+                got = self.rate_limits.acquire_wait(model, tokens, _deadline(wait_until))
             except BaseException:  # interrupted while waiting: the probe goes back
                 self._unprobe(probe)
                 raise
-            if not got:
-                self._unprobe(probe)
-                return self._rate_limited(model, tokens)
-        else:
-            text = self.rate_limits.try_acquire(model, tokens)
-            if text is not None:
-                self._unprobe(probe)
-                return Rejection(RejectionKind.RATE_LIMIT, text)
-        return self._reserve(model, rule, tokens, estimated_cost, probe)
+            slot = None if got else self._rate_limited(model, tokens)
+        return self._admitted(model, rule, tokens, estimated_cost, probe, slot)
 
     async def aadmit(
         self,
@@ -243,20 +220,32 @@ class LiveState:
         wait_until: float | None = None,
     ) -> Ticket | Rejection:
         """`admit()` for asyncio: a rate-limit wait does not block the event loop."""
-        if wait_until is None:
+        if wait_until is None:  # nothing to wait for: the same steps as `admit`
             return self.admit(model, rule, tokens, estimated_cost)
         probe, why = self._probe(model, rule)
         if why is not None:
             return why
-        deadline = None if wait_until == float("inf") else wait_until
         try:
-            got = await self.rate_limits.aacquire_wait(model, tokens, deadline)
+            got = await self.rate_limits.aacquire_wait(model, tokens, _deadline(wait_until))
         except BaseException:  # cancelled while waiting: the probe goes back
             self._unprobe(probe)
             raise
-        if not got:
+        slot = None if got else self._rate_limited(model, tokens)
+        return self._admitted(model, rule, tokens, estimated_cost, probe, slot)
+
+    def _admitted(
+        self,
+        model: str,
+        rule: str | None,
+        tokens: int,
+        estimated_cost: float,
+        probe: CircuitBreaker | None,
+        refused: Rejection | None,
+    ) -> Ticket | Rejection:
+        """After the rate limit (`refused` says if it said no): the budget, or give back."""
+        if refused is not None:
             self._unprobe(probe)
-            return self._rate_limited(model, tokens)
+            return refused
         return self._reserve(model, rule, tokens, estimated_cost, probe)
 
     def _rate_limited(self, model: str, tokens: int) -> Rejection:
