@@ -1,8 +1,10 @@
 """Rules compiled once per config: predicates, targets, templates, an index by use case.
 
 `RuleSet.build(config)` is the one place rules are compiled and checked: a template
-that does not compile or a condition that cannot be built is a `ConfigError` naming the
-rule's file, line and key, every such problem at once.
+that does not compile, a condition that cannot be built or a use case's regex that does
+not compile is a `ConfigError` naming file, line and key, every such problem at once.
+(The loader reports bad regexes too, earlier and at the key's own line, with the rest of
+a file's mistakes; a Config built in code reaches the engine without that check.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from router.config.model import Config, ModelConfig, RuleConfig, Where
+from router.config.model import Config, ModelConfig, RuleConfig, UseCaseConfig, Where
 from router.engine.conditions import (
     Predicate,
     compile_condition,
@@ -74,19 +76,13 @@ class RuleSet:
             compiled = _compile_rule(config, rc, pos, issues)
             if compiled is not None:
                 rules.append(compiled)
+        detectors = [_detector(uc, issues) for uc in config.use_cases.values()]
         if issues:
             raise ConfigError(issues)
+        self.detectors: tuple[Detector, ...] = tuple(d for d in detectors if d is not None)
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self.by_name: Mapping[str, CompiledRule] = {r.name: r for r in rules}
         self.configs: Mapping[str, RuleConfig] = {r.name: r.config for r in rules}
-        self.detectors: tuple[Detector, ...] = tuple(
-            Detector(
-                uc.name,
-                re.compile(uc.matches) if uc.matches else None,
-                words_pattern(uc.contains) if uc.contains else None,
-            )
-            for uc in config.use_cases.values()
-        )
         # Index: for each use case a rule names at its top level, the rules that can
         # match it (its own plus the unrestricted ones), in file order. Requests with
         # other use cases only look at the unrestricted rules.
@@ -115,6 +111,15 @@ class RuleSet:
         if use_case is None:
             return self.generic
         return self.index.get(use_case, self.generic)
+
+
+def _detector(uc: UseCaseConfig, issues: list[ConfigIssue]) -> Detector | None:
+    try:
+        pattern = re.compile(uc.matches) if uc.matches else None
+    except re.error as exc:
+        issues.append(_issue(uc.where, "matches", f"invalid regular expression: {exc}"))
+        return None
+    return Detector(uc.name, pattern, words_pattern(uc.contains) if uc.contains else None)
 
 
 def _issue(where: Where, key: str, message: str) -> ConfigIssue:

@@ -46,3 +46,15 @@ def test_a_good_config_compiles_once_with_typed_disabled_targets(make_config):
     cloud = rs.by_name["r"].targets[0]
     assert cloud.disabled is not None and cloud.disabled.kind is RejectionKind.DISABLED
     assert rs.configs["r"] is cfg.rules[0]
+
+
+def test_a_use_case_regex_that_does_not_compile_is_a_config_error(make_config):
+    from router.config.model import UseCaseConfig
+
+    bad = UseCaseConfig("coding", matches="(?P<x", where=Where("u.yaml", 3, "use_cases.coding"))
+    cfg = make_config([rule("r", ["a"])], use_cases=[bad])
+    with pytest.raises(ConfigError) as info:
+        RuleSet.build(cfg)
+    issue = info.value.issues[0]
+    assert (issue.file, issue.line, issue.pointer) == ("u.yaml", 3, "use_cases.coding.matches")
+    assert issue.message.startswith("invalid regular expression:")
