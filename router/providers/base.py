@@ -45,6 +45,15 @@ class Delta:
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    """Vectors for a list of inputs, in the inputs' order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage  # input tokens only
+    cost_usd: float | None = None
+
+
 class Provider(ABC):
     """A backend. Adapters translate library errors into `router.errors` ones."""
 
