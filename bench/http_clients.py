@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from overhead import start_server  # noqa: E402
 
-from router.providers.http11 import AsyncPool, Endpoint, SyncPool  # noqa: E402
+from router.providers.http11 import Endpoint  # noqa: E402
+from router.providers.http11_async import AsyncPool  # noqa: E402
+from router.providers.http11_sync import SyncPool  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]}

@@ -270,7 +270,8 @@ t2 = time.perf_counter()
 text = r.route("Say hello").text
 t3 = time.perf_counter()
 assert "Hello from the fake provider." in text, text
-from router.providers.http11 import Endpoint, SyncPool
+from router.providers.http11 import Endpoint
+from router.providers.http11_sync import SyncPool
 ep = Endpoint.parse(sys.argv[2])
 head = ("Host: %s\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
         % ep.host_header).encode()

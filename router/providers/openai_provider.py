@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 from router import errors
 from router.config.model import ModelConfig, ProviderConfig
 from router.providers.base import Call, Completion, Delta, Embeddings, Provider
-from router.providers.http11 import AsyncPool, Endpoint, Response, SSEParser, SyncPool
+from router.providers.http11 import Endpoint, Response, SSEParser
+from router.providers.http11_async import AsyncPool
+from router.providers.http11_sync import SyncPool
 from router.providers.litellm_support import (
     StreamState,
     credentials,
