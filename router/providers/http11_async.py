@@ -160,23 +160,23 @@ class AsyncPool:
         self, method: str, target: str, head: bytes, body: bytes | None, timeout: float | None
     ) -> Response:
         pool = self._pool()
-        async with pool.slots:
-            conn: _AConn | None = None
-            try:
-                async with _timeout(timeout):
-                    conn, status, headers = await self._open(
-                        pool, encode_request(method, target, head, body)
-                    )
-                    data = b"".join([p async for p in self._body(conn.reader, headers)])
-            except BaseException:
-                if conn is not None:
-                    conn.close()
-                raise
-            if keeps_alive(headers):
-                self._give_back(pool, conn)
-            else:
+        request = encode_request(method, target, head, body)
+        conn: _AConn | None = None
+        try:
+            # Waiting for a free connection counts against the timeout too.
+            async with _timeout(timeout), pool.slots:
+                conn, status, headers = await self._open(pool, request)
+                data = b"".join([p async for p in self._body(conn.reader, headers)])
+                if keeps_alive(headers):
+                    self._give_back(pool, conn)
+                    conn = None
+        except BaseException:
+            if conn is not None:
                 conn.close()
-            return Response(status, headers, data)
+            raise
+        if conn is not None:
+            conn.close()
+        return Response(status, headers, data)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -184,11 +184,12 @@ class AsyncPool:
     ) -> AsyncIterator[tuple[Response, AsyncIterator[bytes]]]:
         """As `SyncPool.stream`; `timeout` bounds the head and then each piece."""
         pool = self._pool()
-        async with pool.slots:
+        request = encode_request(method, target, head, body)
+        async with _timeout(timeout):  # waiting for a free connection counts too
+            await pool.slots.acquire()
+        try:
             async with _timeout(timeout):
-                conn, status, headers = await self._open(
-                    pool, encode_request(method, target, head, body)
-                )
+                conn, status, headers = await self._open(pool, request)
             conn.done = False
             try:
                 if status >= 400:
@@ -203,6 +204,8 @@ class AsyncPool:
                     self._give_back(pool, conn)
                 else:
                     conn.close()
+        finally:
+            pool.slots.release()
 
     async def _timed(
         self, conn: _AConn, headers: Mapping[str, str], timeout: float | None

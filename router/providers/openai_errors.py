@@ -173,14 +173,15 @@ def transport_error(
     if isinstance(exc, errors.ProviderError):
         return exc
     where = mapper.where("POST", target)
-    if isinstance(exc, ValueError):  # a model's header with a line break
-        return mapper.build(errors.BadRequest, f"{where}: {exc}", model, None, partial)
     if isinstance(exc, TimeoutError):
         return mapper.build(errors.Timeout, f"{where}: timed out", model, None, partial)
-    if isinstance(exc, ssl.SSLError):
-        what = f"TLS failed ({exc.reason or exc})"
+    if isinstance(exc, ssl.SSLError):  # before ValueError: a failed verify is both
+        detail = getattr(exc, "verify_message", None)
+        what = f"TLS failed ({exc.reason or exc}{': ' + detail if detail else ''})"
     elif isinstance(exc, OSError):
         what = f"{type(exc).__name__}: {exc.strerror or exc}"
+    elif isinstance(exc, ValueError):  # a model's header with a line break
+        return mapper.build(errors.BadRequest, f"{where}: {exc}", model, None, partial)
     else:
         what = f"{type(exc).__name__}: {exc}"
     return mapper.build(errors.Unavailable, f"{where}: {what}", model, None, partial)

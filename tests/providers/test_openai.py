@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -420,3 +422,97 @@ def test_price_map_in_another_layout_is_parsed_whole(small_map: Path, tmp_path: 
 def test_the_installed_litellm_ships_the_price_map() -> None:
     path = litellm_price_map_path()
     assert path is not None and path.name == "model_prices_and_context_window_backup.json"
+
+
+def test_waiting_for_a_free_connection_counts_against_the_timeout(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    provider = make_provider(settings={"max_connections": 1})
+    fake.enqueue(slow(1.0))
+
+    async def two() -> list[object]:
+        return await asyncio.gather(
+            provider.acomplete(make_call("gpt-4o-mini")),
+            provider.acomplete(make_call("gpt-4o-mini", timeout=0.2)),
+            return_exceptions=True,
+        )
+
+    first, second = asyncio.run(two())
+    assert getattr(first, "text", None) == "Hello from the fake provider."
+    assert isinstance(second, errors.Timeout)
+    assert len(fake.requests) == 1  # the second never got a connection
+
+
+# -- TLS ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl's command line)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _tls_server(cert: tuple[Path, Path], replies: int) -> tuple[str, threading.Thread]:
+    """HTTPS on 127.0.0.1: answers `replies` chat requests on one kept-alive connection."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    srv = socket.create_server(("127.0.0.1", 0))
+    body = json.dumps(
+        {
+            "choices": [{"message": {"content": "over TLS"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+        }
+    ).encode()
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def run() -> None:
+        with srv:
+            raw, _ = srv.accept()
+            try:
+                conn = ctx.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                raw.close()
+                return
+            with conn:
+                for _ in range(replies):
+                    if not conn.recv(65536):
+                        return
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return f"https://127.0.0.1:{srv.getsockname()[1]}/v1", thread
+
+
+def test_https_with_a_ca_bundle_reuses_the_tls_connection(
+    make_provider: MakeProvider, tls_cert: tuple[Path, Path]
+) -> None:
+    base, thread = _tls_server(tls_cert, replies=2)
+    provider = make_provider(base, settings={"verify": str(tls_cert[0])})
+    texts = [provider.complete(make_call("gpt-4o-mini")).text for _ in range(2)]
+    thread.join(5)
+    assert texts == ["over TLS", "over TLS"]  # the server only ever accepted one connection
+
+
+def test_https_certificate_not_trusted_is_unavailable(
+    make_provider: MakeProvider, tls_cert: tuple[Path, Path]
+) -> None:
+    base, thread = _tls_server(tls_cert, replies=1)
+    with pytest.raises(errors.Unavailable) as info:
+        make_provider(base).complete(make_call("gpt-4o-mini"))
+    thread.join(5)
+    assert "TLS failed" in str(info.value) and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    base, thread = _tls_server(tls_cert, replies=1)
+    insecure = make_provider(base, settings={"verify": False})
+    assert insecure.complete(make_call("gpt-4o-mini")).text == "over TLS"
+    thread.join(5)
