@@ -516,3 +516,15 @@ def test_https_certificate_not_trusted_is_unavailable(
     insecure = make_provider(base, settings={"verify": False})
     assert insecure.complete(make_call("gpt-4o-mini")).text == "over TLS"
     thread.join(5)
+
+
+def test_a_provider_without_embeddings_says_so() -> None:
+    from router.config.model import ProviderConfig
+    from router.providers import create_provider
+
+    mock = create_provider(ProviderConfig(name="echo", type="mock"))
+    model = ModelConfig(name="e", provider="echo", model="x")
+    with pytest.raises(errors.BadRequest, match="provider type 'mock' does not serve embeddings"):
+        mock.embed(model, ["x"])
+    with pytest.raises(errors.BadRequest):
+        asyncio.run(mock.aembed(model, ["x"]))
