@@ -6,7 +6,6 @@ Kept apart so the litellm adapter stays readable; the `openai` adapter shares th
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 import time
@@ -208,6 +207,8 @@ def parse_retry_after(value: str) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # only for the rare HTTP-date form: ~10 ms of imports
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
