@@ -13,17 +13,22 @@ kept up to the pool's size.
 
 This module holds what both sides share (the endpoint, parsing, SSE); the pools are
 `http11_sync.SyncPool` (threads) and `http11_async.AsyncPool` (asyncio).
-Not spoken: HTTP/2, proxies, redirects, compressed bodies (none is asked for).
+HTTP proxies are spoken as the OpenAI SDK (httpx) speaks them: `HTTPS_PROXY` /
+`HTTP_PROXY` / `NO_PROXY` from the environment, or the provider's `proxy:`; an
+https endpoint is reached through a CONNECT tunnel, a plain one with absolute URLs.
+Not spoken: HTTP/2, redirects, compressed bodies (none is asked for).
 Failures are stdlib exceptions: `TimeoutError`, `OSError` (refused, reset, TLS) and
 `ProtocolError` (a reply that is not HTTP/1.1 as expected); the adapter maps them.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
@@ -83,6 +88,82 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """An HTTP proxy: where it is, and the Proxy-Authorization header its URL's
+    user:password asks for (never shown: `shown_url` drops it)."""
+
+    endpoint: Endpoint
+    authorization: bytes = b""  # a whole header line, or empty
+    password: str = ""  # for masking in messages
+
+    @classmethod
+    def parse(cls, url: str) -> Proxy:
+        if "://" not in url:
+            url = "http://" + url
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise ValueError(f"only http:// proxies are spoken, not {shown_url(url)!r}")
+        auth, password = b"", ""
+        if parts.username is not None:
+            password = unquote(parts.password or "")
+            token = f"{unquote(parts.username)}:{password}".encode()
+            auth = b"Proxy-Authorization: Basic " + base64.b64encode(token) + b"\r\n"
+        return cls(Endpoint.parse(url), auth, password)
+
+    def tunnel_request(self, target: Endpoint) -> bytes:
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        where = f"{host}:{target.port}"
+        return (
+            f"CONNECT {where} HTTP/1.1\r\nHost: {where}\r\n".encode("latin-1")
+            + self.authorization
+            + b"\r\n"
+        )
+
+    def refused(self, status: int) -> ProxyRefused:
+        url = f"http://{self.endpoint.host_header}"
+        return ProxyRefused(f"the proxy at {url} answered CONNECT with HTTP {status}")
+
+
+class ProxyRefused(ConnectionError):
+    """A proxy would not open a tunnel (407 without credentials, 403, 502, ...)."""
+
+
+def proxy_for(endpoint: Endpoint, setting: str | bool | None) -> Proxy | None:
+    """The proxy for an endpoint: the `proxy:` setting (a URL, or false for none), else
+    the environment's HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY names the host."""
+    if setting is False or setting == "":
+        return None
+    if isinstance(setting, str):
+        return Proxy.parse(setting)
+    if endpoint.scheme == "https":
+        names = ("https_proxy", "HTTPS_PROXY")
+    else:
+        names = ("http_proxy", "HTTP_PROXY")
+    url = next((os.environ[n] for n in names if os.environ.get(n)), "")
+    if not url or _bypassed(endpoint.host):
+        return None
+    return Proxy.parse(url)
+
+
+def _bypassed(host: str) -> bool:
+    raw = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    for entry in (e.strip().lower() for e in raw.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        entry = entry.lstrip(".").split(":")[0] if not entry.startswith("[") else entry
+        if host.lower() == entry or host.lower().endswith("." + entry):
+            return True
+    return False
+
+
+def tunnel_status(head: bytes) -> int:
+    """The status of a proxy's answer to CONNECT (its head, up to the blank line)."""
+    return status_line(head.split(b"\r\n", 1)[0])
 
 
 def encode_request(method: str, target: str, head: bytes, body: bytes | None) -> bytes:
@@ -170,13 +251,17 @@ __all__ = [
     "MAX_LINE",
     "Endpoint",
     "ProtocolError",
+    "Proxy",
+    "ProxyRefused",
     "Response",
     "SSEParser",
     "chunk_size",
     "encode_request",
     "header_line",
     "keeps_alive",
+    "proxy_for",
     "shown_url",
     "status_line",
     "tls_context",
+    "tunnel_status",
 ]

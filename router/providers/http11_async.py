@@ -16,6 +16,7 @@ from router.providers.http11 import (
     MAX_LINE,
     Endpoint,
     ProtocolError,
+    Proxy,
     Response,
     chunk_size,
     encode_request,
@@ -23,6 +24,7 @@ from router.providers.http11 import (
     keeps_alive,
     status_line,
     tls_context,
+    tunnel_status,
 )
 
 if sys.version_info >= (3, 11):
@@ -81,8 +83,13 @@ class AsyncPool:
         verify: bool | str = True,
         max_connections: int = 100,
         keepalive_expiry: float = 30.0,
+        proxy: Proxy | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._proxy = proxy
+        plain = proxy is not None and endpoint.scheme == "http"
+        self._absolute = f"http://{endpoint.host_header}" if plain else ""
+        self._proxy_head = proxy.authorization if proxy is not None and plain else b""
         self._verify = verify
         self._tls: ssl.SSLContext | None = None
         self._limit = max_connections
@@ -100,16 +107,33 @@ class AsyncPool:
         return pool
 
     async def _connect(self) -> _AConn:
-        ep = self.endpoint
+        ep, proxy = self.endpoint, self._proxy
         tls = None
         if ep.scheme == "https":
             if self._tls is None:
                 self._tls = tls_context(self._verify)
             tls = self._tls
-        # asyncio sets TCP_NODELAY on its TCP transports.
-        reader, writer = await asyncio.open_connection(
-            ep.host, ep.port, ssl=tls, server_hostname=ep.host if tls else None, limit=MAX_LINE
-        )
+        if proxy is None:
+            # asyncio sets TCP_NODELAY on its TCP transports.
+            reader, writer = await asyncio.open_connection(
+                ep.host, ep.port, ssl=tls, server_hostname=ep.host if tls else None, limit=MAX_LINE
+            )
+            return _AConn(reader, writer)
+        via = proxy.endpoint
+        reader, writer = await asyncio.open_connection(via.host, via.port, limit=MAX_LINE)
+        try:
+            if tls is not None:
+                writer.write(proxy.tunnel_request(ep))
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = tunnel_status(head)
+                if status != 200:
+                    raise proxy.refused(status)
+                if sys.version_info < (3, 11):  # pragma: no cover
+                    raise ProtocolError("https through a proxy needs Python 3.11 or later")
+                await writer.start_tls(tls, server_hostname=ep.host)
+        except BaseException:
+            writer.close()
+            raise
         return _AConn(reader, writer)
 
     def _take_idle(self, pool: _LoopPool) -> _AConn | None:
@@ -160,7 +184,7 @@ class AsyncPool:
         self, method: str, target: str, head: bytes, body: bytes | None, timeout: float | None
     ) -> Response:
         pool = self._pool()
-        request = encode_request(method, target, head, body)
+        request = encode_request(method, self._absolute + target, head + self._proxy_head, body)
         conn: _AConn | None = None
         try:
             # Waiting for a free connection counts against the timeout too.
@@ -184,7 +208,7 @@ class AsyncPool:
     ) -> AsyncIterator[tuple[Response, AsyncIterator[bytes]]]:
         """As `SyncPool.stream`; `timeout` bounds the head and then each piece."""
         pool = self._pool()
-        request = encode_request(method, target, head, body)
+        request = encode_request(method, self._absolute + target, head + self._proxy_head, body)
         async with _timeout(timeout):  # waiting for a free connection counts too
             await pool.slots.acquire()
         try:

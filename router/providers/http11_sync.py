@@ -17,6 +17,7 @@ from router.providers.http11 import (
     MAX_LINE,
     Endpoint,
     ProtocolError,
+    Proxy,
     Response,
     chunk_size,
     encode_request,
@@ -24,6 +25,7 @@ from router.providers.http11 import (
     keeps_alive,
     status_line,
     tls_context,
+    tunnel_status,
 )
 
 
@@ -52,8 +54,14 @@ class SyncPool:
         verify: bool | str = True,
         max_idle: int = 100,
         keepalive_expiry: float = 30.0,
+        proxy: Proxy | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._proxy = proxy
+        # A plain-http request through a proxy names the whole URL and shows its credentials.
+        plain = proxy is not None and endpoint.scheme == "http"
+        self._absolute = f"http://{endpoint.host_header}" if plain else ""
+        self._proxy_head = proxy.authorization if proxy is not None and plain else b""
         self._verify = verify
         self._tls: ssl.SSLContext | None = None
         self._idle: deque[_Conn] = deque()
@@ -63,11 +71,17 @@ class SyncPool:
         self._closed = False
 
     def _connect(self, timeout: float | None) -> _Conn:
-        ep = self.endpoint
-        sock = socket.create_connection((ep.host, ep.port), timeout=timeout)
+        ep, proxy = self.endpoint, self._proxy
+        via = proxy.endpoint if proxy is not None else ep
+        sock = socket.create_connection((via.host, via.port), timeout=timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ep.scheme == "https":
+                if proxy is not None:
+                    sock.sendall(proxy.tunnel_request(ep))
+                    status = tunnel_status(_read_head(sock))
+                    if status != 200:
+                        raise proxy.refused(status)
                 if self._tls is None:
                     self._tls = tls_context(self._verify)
                 sock = self._tls.wrap_socket(sock, server_hostname=ep.host)
@@ -132,7 +146,8 @@ class SyncPool:
     def request(
         self, method: str, target: str, head: bytes, body: bytes | None, timeout: float | None
     ) -> Response:
-        conn, status, headers = self._open(encode_request(method, target, head, body), timeout)
+        request = encode_request(method, self._absolute + target, head + self._proxy_head, body)
+        conn, status, headers = self._open(request, timeout)
         try:
             data = b"".join(self._body(conn.file, headers))
         except BaseException:
@@ -149,7 +164,8 @@ class SyncPool:
     ) -> tuple[Response, Iterator[bytes]]:
         """The status and headers now; the body as pieces, as they arrive. An error status
         comes with its whole body and no pieces."""
-        conn, status, headers = self._open(encode_request(method, target, head, body), timeout)
+        request = encode_request(method, self._absolute + target, head + self._proxy_head, body)
+        conn, status, headers = self._open(request, timeout)
         if status >= 400:
             try:
                 data = b"".join(self._body(conn.file, headers))
@@ -200,6 +216,18 @@ class SyncPool:
             idle, self._idle = list(self._idle), deque()
         for conn in idle:
             conn.close()
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    """A proxy's answer to CONNECT, up to its blank line (it sends nothing after it
+    until the tunnel carries bytes, so reading in pieces cannot take the server's)."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        piece = sock.recv(4096)
+        if not piece or len(head) > MAX_LINE:
+            raise ProtocolError("the proxy closed the connection during CONNECT")
+        head += piece
+    return head
 
 
 def _dropped(sock: socket.socket) -> bool:

@@ -14,13 +14,14 @@ context windows come from litellm's shipped price map, read without importing li
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar
 
 from router import errors
 from router.config.model import ModelConfig, ProviderConfig
+from router.errors import ConfigError
 from router.providers.base import Call, Completion, Delta, Embeddings, Provider
-from router.providers.http11 import Endpoint, Response, SSEParser
+from router.providers.http11 import Endpoint, Response, SSEParser, proxy_for
 from router.providers.http11_async import AsyncPool
 from router.providers.http11_sync import SyncPool
 from router.providers.litellm_support import (
@@ -36,37 +37,9 @@ from router.providers.openai_errors import (
     transport_error,
 )
 from router.providers.openai_settings import OpenAISettings
+from router.providers.openai_wire import chat_body, embeddings_body, json_object, vectors_of
 from router.providers.prices import ModelFacts, shared_price_map
 from router.types import Usage
-
-# Keys the adapter sets itself, or that belong to the router or other backends.
-_RESERVED = frozenset(
-    {
-        "model",
-        "messages",
-        "stream",
-        "stream_options",
-        "tools",
-        "response_format",
-        "api_key",
-        "api_base",
-        "base_url",
-        "timeout",
-        "headers",
-        "extra_headers",
-        "num_retries",
-        "max_retries",
-        "drop_params",
-        "mock_response",
-        "n_ctx",
-        "n_gpu_layers",
-        "n_threads",
-        "model_path",
-        "use_case",
-        "tags",
-    }
-)
-
 
 _ACCEPT_JSON = b"Accept: application/json\r\n"
 _ACCEPT_SSE = b"Accept: text/event-stream\r\n"
@@ -82,43 +55,40 @@ class OpenAIProvider(Provider):
         self.settings = OpenAISettings.from_config(config)
         s = self.settings
         self.endpoint = Endpoint.parse(s.api_base)
+        try:
+            self.proxy = proxy_for(self.endpoint, s.proxy)
+        except ValueError as exc:  # a bad HTTPS_PROXY in the environment
+            raise ConfigError(
+                f"provider {config.name!r}: proxy from the environment: {exc}"
+            ) from None
         self._sync = SyncPool(
             self.endpoint,
             verify=s.verify,
             max_idle=s.max_connections,
             keepalive_expiry=s.keepalive_expiry,
+            proxy=self.proxy,
         )
         self._async = AsyncPool(
             self.endpoint,
             verify=s.verify,
             max_connections=s.max_connections,
             keepalive_expiry=s.keepalive_expiry,
+            proxy=self.proxy,
         )
         self._head = s.head_bytes(self.endpoint)
         self._model_heads: dict[tuple[tuple[str, str], ...], bytes] = {}
         self._errors = ErrorMapper(
             provider=config.name,
             endpoint=self.endpoint,
-            secrets=([s.api_key] if s.api_key else []) + credentials(s.headers),
+            secrets=[
+                s.api_key or "",
+                self.proxy.password if self.proxy else "",
+                *credentials(s.headers),
+            ],
         )
         self._prices = shared_price_map()
 
     # -- requests ----------------------------------------------------------------------------
-
-    def _body(self, call: Call, stream: bool) -> bytes:
-        body: dict[str, Any] = {
-            k: v for k, v in call.params.items() if v is not None and k not in _RESERVED
-        }
-        body["model"] = call.model.model
-        body["messages"] = call.messages
-        if call.tools:
-            body["tools"] = call.tools
-        if call.response_format:
-            body["response_format"] = call.response_format
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        return json.dumps(body, separators=(",", ":"), default=_jsonable).encode()
 
     def _request_head(self, model: ModelConfig, stream: bool) -> bytes:
         head = self._head
@@ -148,7 +118,7 @@ class OpenAIProvider(Provider):
                 "POST",
                 target,
                 self._request_head(call.model, False),
-                self._body(call, False),
+                chat_body(call, False),
                 self._timeout(call),
             )
         except Exception as exc:
@@ -164,7 +134,7 @@ class OpenAIProvider(Provider):
                 "POST",
                 target,
                 self._request_head(call.model, False),
-                self._body(call, False),
+                chat_body(call, False),
                 self._timeout(call),
             )
         except Exception as exc:
@@ -183,7 +153,7 @@ class OpenAIProvider(Provider):
                 "POST",
                 target,
                 self._request_head(call.model, True),
-                self._body(call, True),
+                chat_body(call, True),
                 self._timeout(call),
             )
             if resp.status >= 400:
@@ -220,7 +190,7 @@ class OpenAIProvider(Provider):
                 "POST",
                 target,
                 self._request_head(call.model, True),
-                self._body(call, True),
+                chat_body(call, True),
                 self._timeout(call),
             ) as (resp, pieces):
                 if resp.status >= 400:
@@ -265,7 +235,7 @@ class OpenAIProvider(Provider):
     def _completion(self, call: Call, resp: Response, target: str) -> Completion:
         if resp.status >= 400:
             raise self._errors.from_response(resp, call.model, target) from None
-        data = _json_object(resp.body)
+        data = json_object(resp.body)
         choices = data.get("choices") if data is not None else None
         choice = choices[0] if isinstance(choices, list) and choices else None
         message = choice.get("message") if isinstance(choice, dict) else None
@@ -317,7 +287,7 @@ class OpenAIProvider(Provider):
 
     def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
         target = self._target("/embeddings")
-        body = self._embed_body(model, inputs, params)
+        body = embeddings_body(model, inputs, params)
         try:
             resp = self._sync.request(
                 "POST", target, self._request_head(model, False), body, self.settings.timeout
@@ -330,7 +300,7 @@ class OpenAIProvider(Provider):
 
     async def aembed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
         target = self._target("/embeddings")
-        body = self._embed_body(model, inputs, params)
+        body = embeddings_body(model, inputs, params)
         try:
             resp = await self._async.request(
                 "POST", target, self._request_head(model, False), body, self.settings.timeout
@@ -341,21 +311,13 @@ class OpenAIProvider(Provider):
             return self._embeddings(model, inputs, resp, target)
         raise failure from None
 
-    def _embed_body(
-        self, model: ModelConfig, inputs: Sequence[str], params: Mapping[str, Any]
-    ) -> bytes:
-        body = {k: v for k, v in params.items() if v is not None and k not in _RESERVED}
-        body["model"] = model.model
-        body["input"] = list(inputs)
-        return json.dumps(body, separators=(",", ":")).encode()
-
     def _embeddings(
         self, model: ModelConfig, inputs: Sequence[str], resp: Response, target: str
     ) -> Embeddings:
         if resp.status >= 400:
             raise self._errors.from_response(resp, model, target) from None
-        data = _json_object(resp.body)
-        vectors = _vectors(data)
+        data = json_object(resp.body)
+        vectors = vectors_of(data)
         if data is None or vectors is None or len(vectors) != len(inputs):
             raise self._errors.bad_reply(resp, model, target) from None
         raw_usage = data.get("usage") or {}
@@ -375,6 +337,7 @@ class OpenAIProvider(Provider):
                 "has_key": bool(self.settings.api_key),
                 "headers": sorted(self.settings.headers),  # names only: values may be tokens
                 "max_connections": self.settings.max_connections,
+                "proxy": f"http://{self.proxy.endpoint.host_header}" if self.proxy else None,
             }
         )
         return out
@@ -382,31 +345,6 @@ class OpenAIProvider(Provider):
     def close(self) -> None:
         self._sync.close()
         self._async.close()
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _vectors(data: Mapping[str, Any] | None) -> tuple[tuple[float, ...], ...] | None:
-    try:
-        items = sorted(data["data"], key=lambda d: int(d.get("index", 0)))  # type: ignore[index]
-        return tuple(tuple(float(x) for x in item["embedding"]) for item in items)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-def _jsonable(value: Any) -> Any:
-    """Mappings and sequences the config froze (MappingProxy, tuples) as JSON."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 __all__ = ["OpenAIProvider"]

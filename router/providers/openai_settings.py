@@ -12,7 +12,7 @@ from typing import Any
 
 from router.config.model import ProviderConfig
 from router.errors import ConfigError
-from router.providers.http11 import Endpoint
+from router.providers.http11 import Endpoint, Proxy
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 600.0  # the OpenAI SDK's default
@@ -30,6 +30,7 @@ class OpenAISettings:
     verify: bool | str = True  # False: no TLS checks; a path: a CA bundle
     max_connections: int = 100  # per event loop (async), idle ones kept (sync)
     keepalive_expiry: float = 30.0  # seconds an idle connection is reused for
+    proxy: str | bool | None = None  # None: HTTPS_PROXY / HTTP_PROXY / NO_PROXY; False: none
 
     @classmethod
     def from_config(cls, config: ProviderConfig) -> OpenAISettings:
@@ -54,6 +55,13 @@ class OpenAISettings:
             message = f"provider {config.name!r}: api_base {exc}"
             raise ConfigError(message, **where("api_base")) from None
         verify = s.get("verify", True)
+        proxy = s.get("proxy")
+        if isinstance(proxy, str) and proxy:
+            try:
+                Proxy.parse(proxy)
+            except ValueError as exc:
+                message = f"provider {config.name!r}: proxy {exc}"
+                raise ConfigError(message, **where("proxy")) from None
         return cls(
             api_base=api_base,
             api_key=config.api_key.reveal() if config.api_key else None,
@@ -64,6 +72,7 @@ class OpenAISettings:
             verify=verify if isinstance(verify, (bool, str)) else True,
             max_connections=int(s.get("max_connections", 100)),
             keepalive_expiry=float(s.get("keepalive_expiry", 30.0)),
+            proxy=proxy if isinstance(proxy, (str, bool)) else None,
         )
 
     def head_bytes(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None) -> bytes:

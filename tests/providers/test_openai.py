@@ -5,6 +5,7 @@ price map read without litellm. Real HTTP to the fake provider server throughout
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import socket
@@ -28,6 +29,7 @@ from router.providers.prices import PriceMap, litellm_price_map_path
 from router.testing import FakeProviderServer, Outcome, server_error, slow, unauthorized
 from tests.providers.conftest import MakeProvider
 from tests.providers.litellm_helpers import CANARY, make_call
+from tests.providers.proxy_server import ProxyServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -528,3 +530,80 @@ def test_a_provider_without_embeddings_says_so() -> None:
         mock.embed(model, ["x"])
     with pytest.raises(errors.BadRequest):
         asyncio.run(mock.aembed(model, ["x"]))
+
+
+# -- HTTP proxies -----------------------------------------------------------------------------
+
+
+def test_plain_http_through_a_proxy_with_credentials(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    with ProxyServer() as proxy:
+        url = proxy.url.replace("http://", "http://bob:pr0xy-pass@")
+        provider = make_provider(settings={"proxy": url})
+        assert provider.complete(make_call("gpt-4o-mini")).text == "Hello from the fake provider."
+        pieces = list(provider.stream(make_call("gpt-4o-mini")))
+        assert "".join(p.text for p in pieces) == "Hello from the fake provider."
+    line, auth = proxy.seen[0]
+    assert line == f"POST {fake.base_url}/chat/completions HTTP/1.1"
+    assert auth == "Basic " + base64.b64encode(b"bob:pr0xy-pass").decode()
+    assert fake.last_request.headers["authorization"] == f"Bearer {CANARY}"
+    assert "pr0xy-pass" not in str(provider.info())
+
+
+def test_https_through_a_proxy_tunnel(
+    make_provider: MakeProvider, tls_cert: tuple[Path, Path]
+) -> None:
+    """Sync and async each open one tunnel (the TLS server takes one connection each)."""
+    ports = []
+    with ProxyServer() as proxy:
+        for run_async in (False, True):
+            base, thread = _tls_server(tls_cert, replies=1)
+            ports.append(base.split(":")[2].split("/")[0])
+            settings = {"proxy": proxy.url, "verify": str(tls_cert[0])}
+            provider = make_provider(base, settings=settings)
+            call = make_call("gpt-4o-mini")
+            done = asyncio.run(provider.acomplete(call)) if run_async else provider.complete(call)
+            assert done.text == "over TLS"
+            thread.join(5)
+    assert [line for line, _ in proxy.seen] == [
+        f"CONNECT 127.0.0.1:{port} HTTP/1.1" for port in ports
+    ]
+
+
+def test_the_environment_s_proxy_and_no_proxy(
+    make_provider: MakeProvider, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ProxyServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("http_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        make_provider().complete(make_call("gpt-4o-mini"))
+        assert len(proxy.seen) == 1
+        monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
+        make_provider().complete(make_call("gpt-4o-mini"))
+        monkeypatch.delenv("NO_PROXY")
+        make_provider(settings={"proxy": False}).complete(make_call("gpt-4o-mini"))
+        assert len(proxy.seen) == 1  # neither went through the proxy
+    assert len(fake.requests) == 3
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_unavailable(
+    make_provider: MakeProvider, tls_cert: tuple[Path, Path]
+) -> None:
+    with ProxyServer(refuse=407) as proxy:
+        url = proxy.url.replace("http://", "http://bob:pr0xy-pass@")
+        provider = make_provider("https://127.0.0.1:9/v1", settings={"proxy": url})
+        with pytest.raises(errors.Unavailable) as info:
+            provider.complete(make_call("gpt-4o-mini"))
+        with pytest.raises(errors.Unavailable) as async_info:
+            asyncio.run(provider.acomplete(make_call("gpt-4o-mini")))
+    for exc in (info.value, async_info.value):
+        assert "answered CONNECT with HTTP 407" in str(exc)
+        assert "pr0xy-pass" not in str(exc) and "bob" not in str(exc)
+
+
+def test_a_proxy_that_is_not_http_is_a_config_error(make_provider: MakeProvider) -> None:
+    with pytest.raises(ConfigError, match="proxy only http:// proxies"):
+        make_provider(settings={"proxy": "socks5://127.0.0.1:1080"})
