@@ -9,11 +9,11 @@ The fake provider server runs in its own process. One POST /v1/chat/completions
            httpx.AsyncClient (default pool, then a pool as large as the concurrency),
            aiohttp.ClientSession
 
-and why the slow ones are slow: httpx's default async pool keeps 20 idle connections,
-so at more concurrency each reply closes one and the next request opens another
-(the "new connections" column counts them at the server); with the pool as large
-as the concurrency that churn is gone and what is left is httpx's per-request
-CPU (httpcore, anyio, h11), shown in the "cpu ms" column.
+and why the slow ones are slow: not Nagle (httpcore and asyncio set TCP_NODELAY) and,
+after the warm-up, mostly not connection churn (the "new connections" column counts
+connects made while timed); it is CPU per request ("cpu ms"), which for httpx grows
+with the pool: httpcore re-plans the whole pool on every request event, with an idle
+check that is quadratic in the pool's size (see router/providers/http11.py).
 
     python bench/http_clients.py -n 2000 -c 200
 """
@@ -109,9 +109,10 @@ async def async_paths(
         f"Host: {ep.host_header}\r\nAuthorization: Bearer {KEY}\r\n"
         "Content-Type: application/json\r\nAccept: application/json\r\n"
     ).encode()
-    default = httpx.AsyncClient(base_url=base, headers=HEADERS)
+    # A long timeout: on a loaded machine a burst of 200 connects can exceed httpx's 5 s.
+    default = httpx.AsyncClient(base_url=base, headers=HEADERS, timeout=60)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    sized = httpx.AsyncClient(base_url=base, headers=HEADERS, limits=limits)
+    sized = httpx.AsyncClient(base_url=base, headers=HEADERS, limits=limits, timeout=60)
     session = aiohttp.ClientSession(
         headers=HEADERS, connector=aiohttp.TCPConnector(limit=concurrency)
     )
