@@ -9,11 +9,13 @@ and each expiry check asks anyio for the socket (`get_extra_info`); at 200 in fl
 that is ~8,000 `is_idle` calls and 3-6 ms of CPU per request, so a bigger pool is
 slower, not faster. Its sync client costs ~0.6 ms of CPU a request in its layers.
 aiohttp is fast (~0.2 ms) but is one more import the first request pays, and its
-session is bound to one event loop. An OpenAI-compatible API needs little of HTTP: one host, POST JSON, a reply with
+session is bound to one event loop.
+
+An OpenAI-compatible API needs little of HTTP: one host, POST JSON, a reply with
 Content-Length or chunked SSE, keep-alive. That much is written here, on the standard
 library: each request goes out in one write on a TCP_NODELAY socket (no Nagle or
 delayed-ACK stalls), headers are parsed by splitting lines, and idle connections are
-kept up to the pool's size.
+kept up to the pool's size (no separate, smaller keep-alive limit to churn against).
 
 This module holds what both sides share (the endpoint, parsing, SSE); the pools are
 `http11_sync.SyncPool` (threads) and `http11_async.AsyncPool` (asyncio).
