@@ -103,8 +103,18 @@ class AsyncPool:
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
+            self._forget_closed_loops()
             pool = self._pools[loop] = _LoopPool(self._limit)
         return pool
+
+    def _forget_closed_loops(self) -> None:
+        """Drop the pools of loops that have ended (each `asyncio.run` is a new loop).
+        Their connections cannot be closed through a closed loop, and they keep the
+        loop alive, so the weak key never goes; once dropped, the garbage collector
+        closes their sockets (asyncio's transports close theirs when collected)."""
+        for loop in [lp for lp in self._pools if lp.is_closed()]:
+            pool = self._pools.pop(loop)
+            pool.idle.clear()
 
     async def _connect(self) -> _AConn:
         ep, proxy = self.endpoint, self._proxy

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -607,3 +609,21 @@ def test_a_proxy_that_refuses_the_tunnel_is_unavailable(
 def test_a_proxy_that_is_not_http_is_a_config_error(make_provider: MakeProvider) -> None:
     with pytest.raises(ConfigError, match="proxy only http:// proxies"):
         make_provider(settings={"proxy": "socks5://127.0.0.1:1080"})
+
+
+def test_connections_of_ended_event_loops_are_let_go(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    """`asyncio.run` per request (a script's habit) must not pile up open sockets."""
+    provider = make_provider()
+
+    def open_fds() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    asyncio.run(provider.acomplete(make_call("gpt-4o-mini")))
+    before = open_fds()
+    for _ in range(10):
+        asyncio.run(provider.acomplete(make_call("gpt-4o-mini")))
+    assert open_fds() - before <= 2
+    assert len(fake.requests) == 11
