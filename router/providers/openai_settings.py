@@ -6,6 +6,7 @@ unknown keys and wrong types; this turns the values into what the adapter sends.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,11 @@ class OpenAISettings:
             message = f"provider {config.name!r}: api_base {exc}"
             raise ConfigError(message, **where("api_base")) from None
         verify = s.get("verify", True)
+        if isinstance(verify, str) and not os.path.isfile(os.path.expanduser(verify)):
+            message = f"provider {config.name!r}: verify names no file: {verify!r}"
+            raise ConfigError(message, **where("verify"))
+        if isinstance(verify, str):
+            verify = os.path.expanduser(verify)
         proxy = s.get("proxy")
         if isinstance(proxy, str) and proxy:
             try:

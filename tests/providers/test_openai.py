@@ -324,6 +324,8 @@ def test_settings_are_checked_by_the_schema(tmp_path: Path) -> None:
 def test_bad_api_base_and_header_are_config_errors(make_provider: MakeProvider) -> None:
     with pytest.raises(ConfigError, match="api_base"):
         make_provider("ftp://example.invalid/v1")
+    with pytest.raises(ConfigError, match="verify names no file"):
+        make_provider(settings={"verify": "/nonexistent/ca.pem"})
     with pytest.raises(ConfigError, match="line breaks"):
         make_provider(settings={"headers": {"X-A": "a\r\nX-Injected: 1"}})
 
