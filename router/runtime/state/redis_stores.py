@@ -41,6 +41,7 @@ from router.runtime.state.usage import (
     open_store,
     period_bounds,
 )
+from router.types import Rejection, RejectionKind
 
 Clock = Callable[[], float]
 log = logging.getLogger("router.state")
@@ -290,10 +291,10 @@ class RedisBackend:
         rule: str | None,
         tokens: int,
         estimated_cost: float,
-    ) -> Reservation | str | None:
+    ) -> Reservation | Rejection | None:
         """Rate limit and budget in one round trip, when both apply to this try.
 
-        A `Reservation` (both taken), the reason for a refusal, or None: not handled
+        A `Reservation` (both taken), the `Rejection` for a refusal, or None: not handled
         here (one of them does not apply, or Redis is away): go step by step.
         """
         if not isinstance(limiter, RedisRateLimiter) or not isinstance(tracker, RedisBudgetTracker):
@@ -305,11 +306,13 @@ class RedisBackend:
         if got is DOWN:
             return None
         if isinstance(got, tuple) and got[0] == "rate":
-            return limiter.took(model, got[1], got[2], got[3])[1]
+            text = limiter.took(model, got[1], got[2], got[3])[1]
+            return Rejection(RejectionKind.RATE_LIMIT, text)
         res, r, k = got
         limiter.took(model, 0.0, r, k)
         if res is None:
-            return tracker.reason(model, rule) or "budget spent"
+            text = tracker.reason(model, rule) or "budget spent"
+            return Rejection(RejectionKind.BUDGET, text)
         return res  # type: ignore[no-any-return]
 
     def status(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from router.runtime.state.breaker import BreakerState, CircuitBreaker
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import Limit, RateLimiter
 from router.runtime.state.usage import UsageStore, open_store
+from router.types import BudgetStatus, Rejection
 
 Clock = Callable[[], float]
 EWMA_ALPHA = 0.2  # weight of the newest latency: a few calls move the average
@@ -42,7 +43,7 @@ class SpendStore(Protocol):
     def release(self, reservation: Reservation) -> None: ...
     def add(self, model: str, rule: str | None, cost: float) -> None: ...
     def update_budgets(self, budgets: Iterable[Budget]) -> None: ...
-    def status(self) -> list[dict[str, object]]: ...
+    def status(self) -> tuple[BudgetStatus, ...]: ...
 
 
 class LimitStore(Protocol):
@@ -155,7 +156,7 @@ class Backend(Protocol):
         rule: str | None,
         tokens: int,
         estimated_cost: float,
-    ) -> Reservation | str | None:
+    ) -> Reservation | Rejection | None:
         """Take the rate limit and reserve the budget together (one round trip to a
         shared store); None: not handled, take them one after the other."""
         ...
@@ -196,7 +197,7 @@ class LocalBackend:
         rule: str | None,
         tokens: int,
         estimated_cost: float,
-    ) -> Reservation | str | None:
+    ) -> Reservation | Rejection | None:
         return None  # in process, one after the other costs nothing
 
     def status(self) -> dict[str, Any]:

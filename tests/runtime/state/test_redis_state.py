@@ -23,6 +23,7 @@ from router.runtime.state.redis_link import DOWN, RedisLink
 from router.runtime.state.redis_stores import RedisBackend
 from router.runtime.state.usage import MemoryUsageStore
 from router.secrets import Secret
+from router.types import Rejection, RejectionKind
 from tests.runtime.state.redis_server import RedisServer, free_port, redis_binary
 
 PASSWORD = "hunter2-canary-pw"
@@ -298,15 +299,15 @@ def test_rate_limit_and_budget_are_one_round_trip_and_say_which_refused(
         b = state.admit("m", "chat", 0, 0.6)  # 0.6 < $1: granted, $1.20 held
         assert not isinstance(b, str)
         refused = state.admit("m", "chat", 0, 0.1)
-        assert isinstance(refused, str) and refused.startswith("budget spent")
+        assert isinstance(refused, Rejection) and refused.kind is RejectionKind.BUDGET
+        assert refused.startswith("budget spent")
         state.failed(b)  # never sent: its hold goes back
         link.sync_now()
         d = state.admit("m", "chat", 0, 0.1)  # the refused try took no rpm: 1 is left
         assert not isinstance(d, str)
         e = state.admit("m", "chat", 0, 0.1)
-        assert e == "rate limit: 3 rpm reached (next slot in 20.0s)" or (
-            isinstance(e, str) and e.startswith("rate limit: 3 rpm reached")
-        )
+        assert isinstance(e, Rejection) and e.kind is RejectionKind.RATE_LIMIT
+        assert e.startswith("rate limit: 3 rpm reached (next slot in ")
         assert [x[0] for x in sent] == ["EVALSHA"] * 5
         assert state.status()["models"]["m"]["rate_limit"]["rpm"]["available"] < 1
     finally:
