@@ -209,16 +209,20 @@ def cmd_usage(ns: argparse.Namespace) -> int:
         print(f"usage store: {where} (days in UTC)")
     widths = [max([len(g), *(len(str(row[g])) for row in rows)]) for g in by]
     head = "  ".join(f"{g:<{w}}" for g, w in zip(by, widths, strict=True))
-    print(f"{head}  {'requests':>8}  {'in tokens':>10}  {'out tokens':>10}  {'cost USD':>12}")
+    print(
+        f"{head}  {'requests':>8}  {'cache hits':>10}  {'in tokens':>10}  {'out tokens':>10}"
+        f"  {'cost USD':>12}"
+    )
     for row in rows:
         keys = "  ".join(f"{row[g]!s:<{w}}" for g, w in zip(by, widths, strict=True))
         print(
-            f"{keys}  {row['requests']:>8}  {row['input_tokens']:>10}  "
+            f"{keys}  {row['requests']:>8}  {row['cache_hits']:>10}  {row['input_tokens']:>10}  "
             f"{row['output_tokens']:>10}  {row['cost_usd']:>12.6f}"
         )
     total = sum(row["cost_usd"] for row in rows)
     count = sum(row["requests"] for row in rows)
-    print(f"{'total':<{len(head)}}  {count:>8}  {'':>10}  {'':>10}  {total:>12.6f}")
+    hits = sum(row["cache_hits"] for row in rows)
+    print(f"{'total':<{len(head)}}  {count:>8}  {hits:>10}  {'':>10}  {'':>10}  {total:>12.6f}")
     for b in state["budgets"]:
         who = "global" if b["scope"] == "global" else f"{b['scope']} {b['name']}"
         print(

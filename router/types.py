@@ -116,6 +116,7 @@ class Result:
     rule: str | None = None
     finish_reason: str | None = None
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    cached: bool = False  # served from the response cache: no call made, cost 0
 
 
 @dataclass(frozen=True, slots=True)

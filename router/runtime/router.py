@@ -14,6 +14,7 @@ from router.engine.decide import decide
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
+from router.runtime.observed import RequestHooks
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state.live import LiveState
@@ -21,6 +22,8 @@ from router.types import Decision, Request
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.observe.events import Observer
+    from router.replay import ReplayReport
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
 
@@ -46,6 +49,7 @@ class Router:
         state: LiveState | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
@@ -56,6 +60,8 @@ class Router:
         if check_tests:
             snap.check_tests()
         self._snapshot = snap
+        # The request log, the response cache and the caller's observers (metrics, traces).
+        self._hooks = RequestHooks(config, self._live, observers)
         self._reload_lock = threading.Lock()
         self._subscribers: list[ReloadCallback] = []
         self._last_error: str | None = None
@@ -73,13 +79,20 @@ class Router:
         debounce_ms: int | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> Router:
         """Load a YAML file or a directory of them; `watch=True` reloads on edits.
 
         The config's own `tests:` must pass, unless `check_tests=False` (for
         `router test`, which reports them one by one).
         """
-        router = cls(_load(path, environ), path=path, environ=environ, check_tests=check_tests)
+        router = cls(
+            _load(path, environ),
+            path=path,
+            environ=environ,
+            check_tests=check_tests,
+            observers=observers,
+        )
         if watch:
             router.watch(debounce_ms)
         return router
@@ -116,47 +129,99 @@ class Router:
         return decide(snap.ruleset, request, self._live, version=snap.version)[0]
 
     def _begin(
-        self, prompt: str | None, kwargs: dict[str, Any]
-    ) -> tuple[Snapshot, Request, Decision, list[Candidate]]:
-        """Build the request and decide, holding the snapshot; the caller releases it."""
-        request = build_request(prompt, **kwargs)
+        self, request: Request, t0: float, started: float
+    ) -> tuple[Snapshot, Decision, list[Candidate]]:
+        """Decide, holding the snapshot; the caller releases it."""
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
             attempts.check_budget(snap, decision)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
-        except BaseException:
+        except BaseException as exc:
             snap.exit()
+            self._hooks.failed(snap, request, None, exc, t0, started)
             raise
-        return snap, request, decision, cands
+        return snap, decision, cands
 
-    def route(self, prompt: str | None = None, **kwargs: Any) -> Any:
+    def route(self, prompt: str | None = None, *, cache: bool = True, **kwargs: Any) -> Any:
         """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
 
         Arguments are those of `build_request`: a prompt or `messages=[...]`, and
         `use_case=`, `tags=`, `metadata=`, `tools=`, `response_format=`, `stream=`;
         any other keyword is a call parameter (`temperature=0`, `max_tokens=64`, ...).
+        `cache=False` neither reads nor fills the response cache for this request.
         """
-        snap, request, decision, cands = self._begin(prompt, kwargs)
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            try:
+                result = hooks.hit(snap, request, lookup.hit, t0, started)
+            finally:
+                snap.exit()
+            if request.stream:
+                return hooks.hit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
-            return HeldStream(snap, it)
+            return HeldStream(snap, hooks.watch(it, snap, request, decision, lookup, t0, started))
         try:
-            return attempts.execute(snap, request, decision, cands, self._live)
+            result = attempts.execute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
 
-    async def aroute(self, prompt: str | None = None, **kwargs: Any) -> Any:
+    async def aroute(self, prompt: str | None = None, *, cache: bool = True, **kwargs: Any) -> Any:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
-        snap, request, decision, cands = self._begin(prompt, kwargs)
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            try:
+                result = hooks.hit(snap, request, lookup.hit, t0, started)
+            finally:
+                snap.exit()
+            if request.stream:
+                return hooks.ahit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
-            return HeldAsyncStream(snap, ait)
+            watched = hooks.awatch(ait, snap, request, decision, lookup, t0, started)
+            return HeldAsyncStream(snap, watched)
         try:
-            return await attempts.aexecute(snap, request, decision, cands, self._live)
+            result = await attempts.aexecute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
+
+    def replay(
+        self,
+        log: Any,
+        *,
+        against: Config | str | os.PathLike[str] | None = None,
+        examples: int = 3,
+    ) -> ReplayReport:
+        """Route every logged request through this router's config, no model called,
+        and compare with what was logged (or with `against`, another config).
+
+        `log` is a request-log path, several paths, or parsed records (dicts).
+        """
+        from router.replay import replay
+
+        return replay(self.config, log, against=against, examples=examples)
 
     # -- reload -----------------------------------------------------------------
     def reload(self) -> ReloadEvent:
@@ -210,6 +275,7 @@ class Router:
                 )
                 log.info("config reloaded: version %d", snap.version)
                 self._follow_watch_settings(old.config, config)
+        self._hooks.reloaded(old.config, self._snapshot.config, event)
         for cb in list(self._subscribers):
             try:
                 cb(event)
@@ -341,6 +407,7 @@ class Router:
                 "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens,
                 "cost_usd": row.cost_usd,
+                "cache_hits": row.cache_hits,
             }
             for row in self._live.store.rows(tuple(by), since)
         ]
@@ -353,6 +420,7 @@ class Router:
             self._watcher.stop()
             self._watcher = None
         self._snapshot.retire()
+        self._hooks.close()
         self._live.close()
 
     def __enter__(self) -> Router:

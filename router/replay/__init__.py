@@ -1,0 +1,7 @@
+"""`router replay`: yesterday's logged traffic through a new config, no model called."""
+
+from router.replay.logged import LoggedRequest, read_log
+from router.replay.report import ReplayReport
+from router.replay.run import replay
+
+__all__ = ["LoggedRequest", "ReplayReport", "read_log", "replay"]

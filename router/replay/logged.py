@@ -1,0 +1,150 @@
+"""Requests read back from the request log, as the engine's `Request` again.
+
+A logged line holds a request's features, not (unless `log_text: true`) its words.
+Without the text, conditions on it (`matches`, `contains`, use-case detectors) have
+nothing to look at, so such a request keeps the use case it was routed with then;
+the report counts these requests so nobody mistakes the result for more than it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from router.engine.tokens import message_text
+from router.types import Request
+
+LogSource = str | os.PathLike[str] | Iterable[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    """One line of the log: the request to route again and what happened then."""
+
+    line: int  # 1-based, over all files read
+    request: Request
+    has_text: bool
+    rule: str | None
+    model: str | None  # the model decided on (a fallback may have served)
+    served: bool
+    input_tokens: int  # as billed when served, else the estimate
+    output_tokens: int  # as billed when served, else the output asked for
+    cost_usd: float
+    outcome: str
+    use_case: str | None  # as routed: given, or detected then
+
+
+_EMPTY_MESSAGES: tuple[dict[str, Any], ...] = ({"role": "user", "content": ""},)
+
+
+def to_logged(rec: Mapping[str, Any], line: int) -> LoggedRequest:
+    """Raises KeyError / TypeError / ValueError for a line that is not a request."""
+    messages = rec.get("messages")
+    has_text = bool(messages)
+    if has_text:
+        msgs = tuple(dict(m) for m in messages)  # type: ignore[union-attr]
+        text = ""
+        for m in reversed(msgs):
+            if m.get("role") == "user":
+                text = message_text(m)[0]
+                break
+        use_case = rec.get("use_case")
+        metadata = dict(rec.get("metadata") or {})
+    else:
+        msgs = _EMPTY_MESSAGES
+        text = ""
+        # The words are gone, so detection cannot run again: keep the use case it had.
+        use_case = rec.get("use_case") or rec.get("use_case_detected")
+        metadata = dict.fromkeys(rec.get("metadata_keys") or ())
+    tokens = int(rec["tokens"])
+    max_tokens = int(rec.get("max_tokens") or 0)
+    request = Request(
+        messages=msgs,
+        text=text,
+        use_case=use_case,
+        tags=frozenset(rec.get("tags") or ()),
+        metadata=metadata,
+        params=dict(rec.get("params") or {}),
+        tokens=tokens,
+        max_tokens=max_tokens,
+        needs=frozenset(rec.get("needs") or ()),
+    )
+    usage = rec.get("usage")
+    served = rec.get("outcome") == "ok"
+    if served and usage:
+        tin, tout = int(usage["input_tokens"]), int(usage["output_tokens"])
+    else:
+        tin, tout = tokens, max_tokens
+    return LoggedRequest(
+        line=line,
+        request=request,
+        has_text=has_text,
+        rule=rec.get("rule"),
+        model=rec.get("model"),
+        served=served,
+        input_tokens=tin,
+        output_tokens=tout,
+        cost_usd=float(rec.get("cost_usd") or 0.0),
+        outcome=str(rec.get("outcome") or "ok"),
+        use_case=rec.get("use_case_detected") or rec.get("use_case"),
+    )
+
+
+@dataclass(slots=True)
+class ReadStats:
+    lines: int = 0
+    unreadable: int = 0
+    first_error: str | None = None
+
+
+def read_log(source: LogSource, stats: ReadStats) -> Iterator[LoggedRequest]:
+    """Logged requests from a path, several paths, or records already parsed."""
+    if isinstance(source, (str, os.PathLike)):
+        sources: Iterable[Any] = [source]
+    else:
+        sources = source
+    for item in sources:
+        if isinstance(item, (str, os.PathLike)):
+            with open(item, encoding="utf-8") as fh:
+                for raw in fh:
+                    if not raw.strip():
+                        continue
+                    stats.lines += 1
+                    got = _parse(raw, stats, f"{os.fspath(item)}:{stats.lines}")
+                    if got is not None:
+                        yield got
+        else:
+            stats.lines += 1
+            got = _take(item, stats, f"record {stats.lines}")
+            if got is not None:
+                yield got
+
+
+def _parse(raw: str, stats: ReadStats, where: str) -> LoggedRequest | None:
+    try:
+        rec = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return _bad(stats, f"{where}: not JSON ({exc.msg})")
+    return _take(rec, stats, where)
+
+
+def _take(rec: Any, stats: ReadStats, where: str) -> LoggedRequest | None:
+    if not isinstance(rec, Mapping):
+        return _bad(stats, f"{where}: not a JSON object")
+    try:
+        return to_logged(rec, stats.lines)
+    except (KeyError, TypeError, ValueError) as exc:
+        return _bad(stats, f"{where}: not a logged request ({type(exc).__name__}: {exc})")
+
+
+def _bad(stats: ReadStats, why: str) -> LoggedRequest | None:
+    stats.unreadable += 1
+    if stats.first_error is None:
+        stats.first_error = why
+    return None
+
+
+__all__ = ["LogSource", "LoggedRequest", "ReadStats", "read_log", "to_logged"]
