@@ -1,4 +1,4 @@
-"""`router validate | explain | run | test | models | usage | watch`.
+"""`router validate | explain | run | test | models | usage | watch | replay | diff`.
 
 Bad input gets a one-line error (per config issue) and exit code 2, never a
 traceback; a request that fails at run time exits 1.
@@ -255,6 +255,38 @@ def cmd_watch(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(ns: argparse.Namespace) -> int:
+    from router.replay import replay
+
+    logs = ns.log
+    report = replay(
+        ns.config, logs if len(logs) > 1 else logs[0], against=ns.against, examples=ns.examples
+    )
+    problems = report.violations(ns.max_moved, ns.max_cost_increase)
+    if ns.json:
+        print(json.dumps({**report.to_dict(), "violations": problems}, indent=2))
+    else:
+        print(report.describe())
+        for p in problems:
+            print(f"FAIL: {p}")
+    if report.requests == 0:
+        return _fail(f"no logged request could be read from {', '.join(logs)}", 2)
+    checked = ns.max_moved is not None or ns.max_cost_increase is not None
+    return 1 if problems and (checked or report.tests_failed) else 0
+
+
+def cmd_diff(ns: argparse.Namespace) -> int:
+    from router.config.loader import load_config
+    from router.runtime.reload.changes import diff_configs
+
+    changes = diff_configs(load_config(ns.old), load_config(ns.new))
+    if ns.json:
+        print(json.dumps({"changed": not changes.is_empty, "changes": changes.describe()}))
+    else:
+        print(str(changes))
+    return 1 if ns.exit_code and not changes.is_empty else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="router", description="Route LLM requests by YAML rules.")
     p.add_argument("--version", action="version", version=f"router {router.__version__}")
@@ -305,6 +337,29 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--debounce-ms", type=int)
     sp.add_argument("--seconds", type=float, help="stop after this long (default: never)")
     sp.set_defaults(func=cmd_watch)
+
+    sp = sub.add_parser(
+        "replay", help="route logged requests through a config (no model called) and compare"
+    )
+    sp.add_argument("config", help="the new config")
+    sp.add_argument(
+        "--log", action="append", required=True, help="a request log (repeatable: rotated files)"
+    )
+    sp.add_argument("--against", help="the old config (default: the decisions as logged)")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--examples", type=int, default=3, help="examples per change (default 3)")
+    sp.add_argument("--max-moved", type=float, metavar="PCT", help="fail above this %% moved")
+    sp.add_argument(
+        "--max-cost-increase", type=float, metavar="PCT", help="fail above this %% cost rise"
+    )
+    sp.set_defaults(func=cmd_replay)
+
+    sp = sub.add_parser("diff", help="what changed between two configs, in words")
+    sp.add_argument("old")
+    sp.add_argument("new")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--exit-code", action="store_true", help="exit 1 when they differ")
+    sp.set_defaults(func=cmd_diff)
     return p
 
 
