@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from router.engine.tokens import message_text
@@ -20,7 +21,7 @@ from router.types import Request
 LogSource = str | os.PathLike[str] | Iterable[Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LoggedRequest:
     """One line of the log: the request to route again and what happened then."""
 
@@ -38,58 +39,67 @@ class LoggedRequest:
 
 
 _EMPTY_MESSAGES: tuple[dict[str, Any], ...] = ({"role": "user", "content": ""},)
+_NONE: frozenset[str] = frozenset()
+_NO_MAP: Mapping[str, Any] = MappingProxyType({})
 
 
 def to_logged(rec: Mapping[str, Any], line: int) -> LoggedRequest:
-    """Raises KeyError / TypeError / ValueError for a line that is not a request."""
-    messages = rec.get("messages")
-    has_text = bool(messages)
-    if has_text:
-        msgs = tuple(dict(m) for m in messages)  # type: ignore[union-attr]
+    """Raises KeyError / TypeError / ValueError for a line that is not a request.
+
+    Runs once per logged line (tens of thousands a second): no copies it can avoid.
+    """
+    get = rec.get
+    messages = get("messages")
+    if messages:
+        msgs = tuple(dict(m) for m in messages)
         text = ""
         for m in reversed(msgs):
             if m.get("role") == "user":
                 text = message_text(m)[0]
                 break
-        use_case = rec.get("use_case")
-        metadata = dict(rec.get("metadata") or {})
+        use_case = get("use_case")
+        metadata: Mapping[str, Any] = get("metadata") or _NO_MAP
     else:
         msgs = _EMPTY_MESSAGES
         text = ""
         # The words are gone, so detection cannot run again: keep the use case it had.
-        use_case = rec.get("use_case") or rec.get("use_case_detected")
-        metadata = dict.fromkeys(rec.get("metadata_keys") or ())
+        use_case = get("use_case") or get("use_case_detected")
+        keys = get("metadata_keys")
+        metadata = dict.fromkeys(keys) if keys else _NO_MAP
     tokens = int(rec["tokens"])
-    max_tokens = int(rec.get("max_tokens") or 0)
+    max_tokens = int(get("max_tokens") or 0)
+    tags = get("tags")
+    needs = get("needs")
     request = Request(
-        messages=msgs,
-        text=text,
-        use_case=use_case,
-        tags=frozenset(rec.get("tags") or ()),
-        metadata=metadata,
-        params=dict(rec.get("params") or {}),
-        tokens=tokens,
-        max_tokens=max_tokens,
-        needs=frozenset(rec.get("needs") or ()),
+        msgs,
+        text,
+        use_case,
+        frozenset(tags) if tags else _NONE,
+        metadata,
+        get("params") or _NO_MAP,
+        tokens,
+        max_tokens,
+        frozenset(needs) if needs else _NONE,
     )
-    usage = rec.get("usage")
-    served = rec.get("outcome") == "ok"
+    outcome = get("outcome") or "ok"
+    usage = get("usage")
+    served = outcome == "ok"
     if served and usage:
         tin, tout = int(usage["input_tokens"]), int(usage["output_tokens"])
     else:
         tin, tout = tokens, max_tokens
     return LoggedRequest(
-        line=line,
-        request=request,
-        has_text=has_text,
-        rule=rec.get("rule"),
-        model=rec.get("model"),
-        served=served,
-        input_tokens=tin,
-        output_tokens=tout,
-        cost_usd=float(rec.get("cost_usd") or 0.0),
-        outcome=str(rec.get("outcome") or "ok"),
-        use_case=rec.get("use_case_detected") or rec.get("use_case"),
+        line,
+        request,
+        bool(messages),
+        get("rule"),
+        get("model"),
+        served,
+        tin,
+        tout,
+        float(get("cost_usd") or 0.0),
+        str(outcome),
+        get("use_case_detected") or get("use_case"),
     )
 
 
