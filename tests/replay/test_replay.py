@@ -97,7 +97,7 @@ def _expected_costs(log: Path) -> tuple[float, float]:
 
 
 def test_replay_counts_moves_costs_losses_and_runs_the_new_tests(logged):
-    old, new, log = logged
+    _old, new, log = logged
     report = replay(new, log)
     assert report.requests == 12 and report.unreadable == 0
     b, a = report.before, report.after
@@ -133,7 +133,7 @@ def test_replay_against_the_old_config_prices_both_sides_by_their_configs(logged
 
 
 def test_without_text_a_request_keeps_the_use_case_it_was_routed_with(logged, tmp_path):
-    old, new, log = logged
+    _old, new, log = logged
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     detected = next(x for x in lines if x["use_case"] is None and x["rule"] == "coding")
     assert detected["use_case_detected"] == "coding"
@@ -160,7 +160,7 @@ def test_unreadable_lines_are_counted_and_named(tmp_path, logged):
 
 
 def test_router_replay_uses_its_own_config(logged):
-    old, new, log = logged
+    _old, new, log = logged
     with Router.from_config(new, check_tests=False) as r:
         report = r.replay(log)
     assert report.changed_count == 6
