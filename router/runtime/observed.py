@@ -44,6 +44,10 @@ class RequestHooks:
         self.observers = Observers()
         self._configure(None, config)
 
+    def add(self, observer: Observer) -> None:
+        self._given = (*self._given, observer)
+        self.observers = Observers([*self.observers.items, observer])
+
     @property
     def request_log(self) -> RequestLog | None:
         return self._log

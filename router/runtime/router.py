@@ -346,6 +346,11 @@ class Router:
                     )
         return rows
 
+    def add_observer(self, observer: Observer) -> Observer:
+        """Tell `observer` of every request's end and every reload (metrics, traces)."""
+        self._hooks.add(observer)
+        return observer
+
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.
 
