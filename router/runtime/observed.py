@@ -35,10 +35,19 @@ def _base_dir(config: Config) -> str | None:
     return os.path.dirname(config.files[0]) if config.files else None
 
 
+def _default_observers() -> tuple[Observer, ...]:
+    """Spans whenever opentelemetry-api is installed (`ROUTER_TRACING=off` turns it off)."""
+    from router.observe.tracing import RouterTracer, otel_available
+
+    if os.environ.get("ROUTER_TRACING", "").lower() in ("0", "off", "false", "no"):
+        return ()
+    return (RouterTracer(),) if otel_available() else ()
+
+
 class RequestHooks:
     def __init__(self, config: Config, live: LiveState, observers: Sequence[Observer] = ()) -> None:
         self._live = live
-        self._given = tuple(observers)  # the caller's: kept across reloads
+        self._given = tuple(observers) + _default_observers()  # kept across reloads
         self._log: RequestLog | None = None
         self.cache: ResponseCache | None = None
         self.observers = Observers()
