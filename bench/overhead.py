@@ -13,6 +13,7 @@ round) so that drift in machine load spreads evenly over all four.
 
     python bench/overhead.py -n 2000
     python bench/overhead.py --settings     # what each litellm setting of the adapter buys
+    python bench/overhead.py --observe      # request log + metrics cost; cache hit vs miss
 """
 
 from __future__ import annotations
@@ -186,7 +187,15 @@ def main() -> None:
     parser.add_argument(
         "--settings", action="store_true", help="instead: what each litellm setting buys"
     )
+    parser.add_argument(
+        "--observe", action="store_true", help="instead: request log + metrics; cache hit/miss"
+    )
     args = parser.parse_args()
+    if args.observe:
+        from observe_overhead import run_observe
+
+        run_observe(start_server, n=args.n, rounds=args.rounds)
+        return
     if args.settings:
         from litellm_settings import run_ablation
 
