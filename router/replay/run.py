@@ -20,7 +20,6 @@ from typing import Any
 from router.config.model import Config
 from router.engine.decide import decide
 from router.engine.routing_state import NullState
-from router.engine.ruleset import RuleSet
 from router.observe.request_log import rejection_kind
 from router.replay.logged import LoggedRequest, LogSource, ReadStats, read_log
 from router.replay.report import Group, ReplayReport, Side
@@ -113,8 +112,10 @@ def replay(
 
     new_cfg = _load(new)
     old_cfg = _load(against) if against is not None else None
-    new_rules = RuleSet(new_cfg)
-    old_rules = RuleSet(old_cfg) if old_cfg is not None else None
+    # Built as a reload builds them: a bad template or regex is a ConfigError at its line.
+    new_snap = Snapshot.build(new_cfg, 1)
+    new_rules = new_snap.ruleset
+    old_rules = Snapshot.build(old_cfg, 1).ruleset if old_cfg is not None else None
     new_state, old_state = NullState(), NullState()
     new_price = _Pricer(new_cfg)
     old_price = _Pricer(old_cfg) if old_cfg is not None else None
@@ -159,7 +160,7 @@ def replay(
         _add(report.changed, key, _example(logged), examples)
     report.unreadable = stats.unreadable
     report.first_unreadable = stats.first_error
-    for o in Snapshot(new_cfg, new_rules, 1).run_tests():
+    for o in new_snap.run_tests():
         where = f"{o.test.where.file}:{o.test.where.line}" if o.test.where.line else ""
         report.tests.append(
             {

@@ -201,3 +201,14 @@ def test_cli_diff_describes_the_change_in_words(logged, capsys):
     assert main(["diff", str(old), str(old), "--exit-code"]) == 0
     assert capsys.readouterr().out.strip() == "no changes"
     assert main(["diff", str(old), str(new), "--exit-code"]) == 1
+
+
+def test_a_broken_new_config_is_a_config_error_with_its_line(logged, tmp_path, capsys):
+    _, new, log = logged
+    new.write_text(
+        NEW.replace("targets: [small, large]", "targets: [small, large]\n    system: '{{ x'")
+    )
+    assert "system:" in new.read_text()
+    assert main(["replay", str(new), "--log", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert f"{new}:" in err and "template" in err
