@@ -125,3 +125,19 @@ def test_a_reload_that_changes_the_rule_does_not_serve_the_old_answer(write_conf
         assert not r.route("q", use_case="coding").cached
         assert r.route("q", use_case="coding").cached
     assert _calls(fake) == 2
+
+
+def test_router_usage_counts_the_hit(write_config, fake, capsys):
+    from router.cli import main
+
+    cfg = write_config("  cache: {ttl: 600}").read_text().replace('":memory:"', "usage.sqlite")
+    path = write_config()
+    path.write_text(cfg)
+    with Router.from_config(path) as r:
+        r.route("count me")
+        r.route("count me")
+    assert main(["usage", str(path), "--by", "model"]) == 0
+    out = capsys.readouterr().out
+    assert "cache hits" in out
+    row = next(line for line in out.splitlines() if line.startswith("small"))
+    assert row.split()[1:3] == ["2", "1"]  # requests, cache hits

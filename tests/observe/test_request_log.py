@@ -133,3 +133,35 @@ def test_rejection_kind_prefers_the_engines_kind():
 
     assert rejection_kind(Why("anything at all")) == "budget"
     assert rejection_kind("context too small: needs 9 tokens") == "context"
+
+
+LOGGING_WORKER = """
+import sys
+from router import Router
+with Router.from_config(sys.argv[1]) as r:
+    for i in range(int(sys.argv[2])):
+        r.route(f"hello {i} " + "pad " * (i % 50))
+"""
+
+
+def test_worker_processes_sharing_one_log_never_interleave_within_a_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(
+        "providers: {echo: {type: mock}}\n"
+        "models: {m: {provider: echo}}\n"
+        "rules: [{name: default, targets: [m]}]\n"
+        "settings: {usage_db: ':memory:', request_log: shared.jsonl}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "ROUTER_TRACING": "off"}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", LOGGING_WORKER, str(cfg), "60"], env=env)
+        for _ in range(3)
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    lines = _lines(tmp_path / "shared.jsonl")
+    assert len(lines) == 180 and all(x["outcome"] == "ok" for x in lines)
