@@ -116,38 +116,44 @@ def read_log(source: LogSource, stats: ReadStats) -> Iterator[LoggedRequest]:
         sources: Iterable[Any] = [source]
     else:
         sources = source
+    loads = json.loads
     for item in sources:
-        if isinstance(item, (str, os.PathLike)):
-            with open(item, encoding="utf-8") as fh:
-                for raw in fh:
-                    if not raw.strip():
-                        continue
-                    stats.lines += 1
-                    got = _parse(raw, stats, f"{os.fspath(item)}:{stats.lines}")
-                    if got is not None:
-                        yield got
-        else:
+        if not isinstance(item, (str, os.PathLike)):
             stats.lines += 1
-            got = _take(item, stats, f"record {stats.lines}")
+            got = _take(item, stats, None)
             if got is not None:
                 yield got
+            continue
+        name = os.fspath(item)
+        with open(item, encoding="utf-8") as fh:
+            for raw in fh:
+                stats.lines += 1
+                try:
+                    rec = loads(raw)
+                except json.JSONDecodeError as exc:
+                    if raw.strip():
+                        _bad(stats, f"{name}:{stats.lines}: not JSON ({exc.msg})")
+                    else:
+                        stats.lines -= 1  # a blank line is no request
+                    continue
+                got = _take(rec, stats, name)
+                if got is not None:
+                    yield got
 
 
-def _parse(raw: str, stats: ReadStats, where: str) -> LoggedRequest | None:
-    try:
-        rec = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return _bad(stats, f"{where}: not JSON ({exc.msg})")
-    return _take(rec, stats, where)
-
-
-def _take(rec: Any, stats: ReadStats, where: str) -> LoggedRequest | None:
-    if not isinstance(rec, Mapping):
-        return _bad(stats, f"{where}: not a JSON object")
+def _take(rec: Any, stats: ReadStats, file: str | None) -> LoggedRequest | None:
+    if type(rec) is not dict and not isinstance(rec, Mapping):
+        return _bad(stats, f"{_where(file, stats)}: not a JSON object")
     try:
         return to_logged(rec, stats.lines)
     except (KeyError, TypeError, ValueError) as exc:
-        return _bad(stats, f"{where}: not a logged request ({type(exc).__name__}: {exc})")
+        why = f"not a logged request ({type(exc).__name__}: {exc})"
+        return _bad(stats, f"{_where(file, stats)}: {why}")
+
+
+def _where(file: str | None, stats: ReadStats) -> str:
+    """Made only for an error: most lines never need their name."""
+    return f"record {stats.lines}" if file is None else f"{file}:{stats.lines}"
 
 
 def _bad(stats: ReadStats, why: str) -> LoggedRequest | None:
