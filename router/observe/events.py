@@ -8,6 +8,7 @@ fail it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,6 @@ from router.errors import (
     NoRouteError,
     ProviderError,
     RateLimited,
-    RouterError,
     Timeout,
 )
 from router.types import Decision, Request, Result
@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("router.observe")
 
 # Every value `RequestEnded.outcome` can take: a closed set, safe as a metric label.
-OUTCOMES = ("ok", "no_route", "failed", "budget", "bad_request", "rate_limited", "error")
+OUTCOMES = (
+    "ok",
+    "no_route",
+    "failed",
+    "budget",
+    "bad_request",
+    "rate_limited",
+    "cancelled",
+    "error",
+)
 CACHE_RESULTS = ("hit", "miss")
 
 
@@ -69,8 +78,8 @@ def outcome_of(result: Result | None, error: BaseException | None) -> str:
         return "rate_limited"
     if isinstance(error, (Timeout, AuthError, ProviderError)):
         return "failed"
-    if isinstance(error, RouterError):
-        return "error"
+    if isinstance(error, (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)):
+        return "cancelled"  # the caller stopped reading a stream, or gave up waiting
     return "error"
 
 

@@ -260,6 +260,10 @@ class RequestHooks:
         except BaseException as exc:
             self.failed(snap, request, decision, exc, t0, started, None, ttft)
             raise
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # the attempt loop gives back what it holds, now, not when collected
         if result is not None:
             self.finished(snap, request, result, lookup, t0, started, ttft)
 
@@ -299,6 +303,10 @@ class RequestHooks:
         except BaseException as exc:
             self.failed(snap, request, decision, exc, t0, started, None, ttft)
             raise
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
         if result is not None:
             self.finished(snap, request, result, lookup, t0, started, ttft)
 

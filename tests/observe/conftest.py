@@ -25,6 +25,7 @@ def fake(fake_server: FakeProviderServer) -> Iterator[FakeProviderServer]:
     fake_server.reset()
     yield fake_server
     fake_server.reset()
+    fake_server.reply_text = "Hello from the fake provider."
 
 
 @pytest.fixture

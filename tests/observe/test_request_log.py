@@ -165,3 +165,16 @@ def test_worker_processes_sharing_one_log_never_interleave_within_a_line(tmp_pat
         assert p.wait(timeout=120) == 0
     lines = _lines(tmp_path / "shared.jsonl")
     assert len(lines) == 180 and all(x["outcome"] == "ok" for x in lines)
+
+
+def test_a_stream_the_caller_stops_reading_is_logged_as_cancelled(write_config, fake):
+    fake.reply_text = "many words " * 20
+    cfg = write_config("  request_log: requests.jsonl")
+    with Router.from_config(cfg) as r:
+        stream = r.route("go", stream=True)
+        next(iter(stream))
+        stream.close()
+        assert r.snapshot._users == 0
+    (line,) = _lines(cfg.parent / "requests.jsonl")
+    assert line["outcome"] == "cancelled" and line["error"] == "GeneratorExit"
+    assert line["ttft_ms"] is not None
