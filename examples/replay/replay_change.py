@@ -36,24 +36,25 @@ PROMPTS = [
 ]
 
 
-def serve_yesterday(n: int = 500) -> Path:
-    log = HERE / "requests.jsonl"
+def serve_yesterday(where: Path = HERE, n: int = 500) -> Path:
+    log = where / "requests.jsonl"
     log.unlink(missing_ok=True)
     rng = random.Random(7)
-    with Router.from_config(HERE / "old.yaml") as r:
+    with Router.from_config(where / "old.yaml") as r:
         for _ in range(n):
             prompt, use_case = rng.choice(PROMPTS)
             r.route(prompt, use_case=use_case, max_tokens=rng.choice([64, 256, 512]))
     return log
 
 
-def main() -> None:
-    log = serve_yesterday()
-    with Router.from_config(HERE / "new.yaml") as r:
-        report = r.replay(log, against=HERE / "old.yaml")
+def main(where: Path = HERE) -> list[str]:
+    log = serve_yesterday(where)
+    with Router.from_config(where / "new.yaml") as r:
+        report = r.replay(log, against=where / "old.yaml")
     print(report.describe())
     problems = report.violations(max_moved_pct=20, max_cost_increase_pct=10)
     print("\nCI verdict:", "; ".join(problems) if problems else "ok to ship")
+    return problems
 
 
 if __name__ == "__main__":

@@ -153,21 +153,23 @@ class RotatingWriter:
         self.max_bytes = max_bytes
         self.backups = backups
         self._lock = threading.Lock()
+        self._fd = -1  # opened by the first line: `router validate` writes no file
+        self._size = 0
+        self._closed = False
+
+    def _open(self) -> None:
         parent = os.path.dirname(self.path)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        self._fd = -1
-        self._size = 0
-        self._open()
-
-    def _open(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._size = os.fstat(self._fd).st_size
 
     def write(self, line: bytes) -> None:
         with self._lock:
-            if self._fd < 0:
+            if self._closed:
                 raise ValueError(f"request log {self.path} is closed")
+            if self._fd < 0:
+                self._open()
             if self._size and self._size + len(line) > self.max_bytes:
                 self._rotate()
             os.write(self._fd, line)
@@ -187,6 +189,7 @@ class RotatingWriter:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1

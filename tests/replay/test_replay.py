@@ -212,3 +212,29 @@ def test_a_broken_new_config_is_a_config_error_with_its_line(logged, tmp_path, c
     assert main(["replay", str(new), "--log", str(log)]) == 2
     err = capsys.readouterr().err
     assert f"{new}:" in err and "template" in err
+
+
+def test_the_worked_example_runs_and_finds_its_problems(tmp_path, capsys):
+    import importlib.util
+    import shutil
+
+    here = Path(__file__).resolve().parents[2] / "examples" / "replay"
+    for name in ("old.yaml", "new.yaml"):
+        shutil.copy(here / name, tmp_path / name)
+    spec = importlib.util.spec_from_file_location("replay_change", here / "replay_change.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    problems = example.main(tmp_path)
+    out = capsys.readouterr().out
+    assert "replayed 500 logged request(s)" in out
+    assert "coding/opus -> coding/sonnet" in out
+    assert any("would no longer route" in p for p in problems)
+    assert any("change route" in p for p in problems)
+
+
+def test_validating_a_config_with_a_request_log_writes_no_file(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text(OLD.replace("LOG_TEXT", "false"))
+    assert main(["validate", str(old)]) == 0
+    assert not (tmp_path / "requests.jsonl").exists()
