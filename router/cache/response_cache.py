@@ -134,13 +134,10 @@ class ResponseCache:
         store = config.settings.cache_store
         return cls(open_backend(store, base, clock or time.time), store)
 
-    def lookup(self, config: Config, request: Request, decision: Decision) -> CacheLookup | None:
-        """None when the cache does not apply to this request."""
-        if decision.rule is None:
-            return None
-        rule = next((r for r in config.rules if r.name == decision.rule), None)
-        if rule is None:
-            return None
+    def lookup(
+        self, config: Config, rule: RuleConfig, request: Request, decision: Decision
+    ) -> CacheLookup | None:
+        """None when the cache does not apply to this request (served by `rule`)."""
         policy = policy_for(config, rule)
         if policy is None or (not policy.sampled and is_sampled(rule, request)):
             return None

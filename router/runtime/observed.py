@@ -93,9 +93,12 @@ class RequestHooks:
     def lookup(
         self, snap: Snapshot, request: Request, decision: Decision, use_cache: bool
     ) -> CacheLookup | None:
-        if self.cache is None or not use_cache:
+        if self.cache is None or not use_cache or decision.rule is None:
             return None
-        return self.cache.lookup(snap.config, request, decision)
+        rule = snap.ruleset.by_name.get(decision.rule)
+        if rule is None:
+            return None
+        return self.cache.lookup(snap.config, rule.config, request, decision)
 
     def hit(
         self, snap: Snapshot, request: Request, hit: Result, t0: float, started: float
