@@ -26,6 +26,7 @@ from router.replay.report import Group, ReplayReport, Side
 from router.types import Decision
 
 NOT_ROUTED = "(not routed)"
+DRAWN_STRATEGIES = frozenset({"round_robin", "weighted"})
 TEXT_IN_EXAMPLE = 60  # characters of a logged prompt shown in an example
 
 
@@ -117,6 +118,8 @@ def replay(
     new_rules = new_snap.ruleset
     old_rules = Snapshot.build(old_cfg, 1).ruleset if old_cfg is not None else None
     new_state, old_state = NullState(), NullState()
+    # Rules whose order is a draw: a different model from the same candidates is no move.
+    drawn = {r.name for r in new_cfg.rules if r.strategy in DRAWN_STRATEGIES}
     new_price = _Pricer(new_cfg)
     old_price = _Pricer(old_cfg) if old_cfg is not None else None
 
@@ -147,6 +150,8 @@ def replay(
             report.after.cost_usd += new_price.price(after.model, tin, tout, logged, report.after)
         if (b_rule, b_model) == (after.rule, after.model):
             continue
+        if b_rule == after.rule and b_rule in drawn and b_model in after.candidates:
+            continue  # a round-robin or weighted rule could have drawn this model again
         if after.model is None:
             if b_model is not None:
                 reason = _no_route_reason(after)

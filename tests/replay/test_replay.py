@@ -238,3 +238,20 @@ def test_validating_a_config_with_a_request_log_writes_no_file(tmp_path):
     old.write_text(OLD.replace("LOG_TEXT", "false"))
     assert main(["validate", str(old)]) == 0
     assert not (tmp_path / "requests.jsonl").exists()
+
+
+def test_a_round_robin_rule_drawing_another_candidate_is_not_a_move(tmp_path):
+    cfg = tmp_path / "rr.yaml"
+    cfg.write_text(
+        "providers: {echo: {type: mock}}\n"
+        "models: {a: {provider: echo}, b: {provider: echo}, c: {provider: echo}}\n"
+        "rules: [{name: spread, targets: [a, b], strategy: round_robin}]\n"
+        "settings: {usage_db: ':memory:', request_log: log.jsonl}\n"
+    )
+    with Router.from_config(cfg) as r:
+        for i in range(6):
+            r.route(f"q{i}")
+    assert replay(cfg, tmp_path / "log.jsonl").changed_count == 0
+    cfg.write_text(cfg.read_text().replace("targets: [a, b]", "targets: [a, c]"))
+    moved = replay(cfg, tmp_path / "log.jsonl")
+    assert moved.changed_count == 3  # the requests b served: c now takes its turns
