@@ -167,6 +167,22 @@ class RouterMetrics:
             registry=reg,
             multiprocess_mode="livemin",
         )
+        self.rate_limit_waits = G(
+            "rate_limit_waits",
+            "Requests that waited for a rate-limit slot (per model).",
+            ["model"],
+            namespace=ns,
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.rate_limit_wait_seconds = G(
+            "rate_limit_wait_seconds",
+            "Seconds requests slept for a rate-limit slot.",
+            ["model"],
+            namespace=ns,
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
         for result in CACHE_RESULTS:
             self.cache.labels(result)  # present at 0 before the first request
 
@@ -265,6 +281,10 @@ class RouterMetrics:
         for name, m in (state.get("models") or {}).items():
             level = CIRCUIT_LEVELS.get(str((m.get("breaker") or {}).get("state")), 0.0)
             self.circuit.labels(self._model(name)).set(level)
+            count, seconds = m.get("rate_limit_waits") or (0, 0.0)
+            if count:
+                self.rate_limit_waits.labels(self._model(name)).set(count)
+                self.rate_limit_wait_seconds.labels(self._model(name)).set(seconds)
         for b in state.get("budgets") or []:
             self.budget_remaining.labels(
                 str(b["scope"]), str(b["name"] or "-"), str(b["period"])

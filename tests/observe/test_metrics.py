@@ -192,3 +192,35 @@ def test_without_prometheus_client_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
     with pytest.raises(MissingDependency, match=r"llm-router\[metrics\]"):
         RouterMetrics()
+
+
+def test_rate_limit_waits_are_counted(tmp_path, monkeypatch):
+    from router.runtime.state import live as live_module
+    from router.runtime.state.ratelimit import RateLimiter
+
+    slept: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    def limiter(limits, **_):
+        return RateLimiter(limits, clock=lambda: now[0], sleep=sleep)
+
+    monkeypatch.setattr(live_module, "RateLimiter", limiter)
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(
+        MOCK_CONFIG.replace(
+            "cost: {input: 1, output: 1}}", "cost: {input: 1, output: 1}, rpm: 1}"
+        ).replace("targets: [m]}", "targets: [m], on_rate_limit: wait}")
+    )
+    assert "rpm: 1" in cfg.read_text() and "on_rate_limit: wait" in cfg.read_text()
+    with Router.from_config(cfg) as r:
+        metrics = RouterMetrics.for_router(r)
+        for _ in range(3):
+            r.route("hi")
+        f = scrape(metrics)
+    assert value(f, "router_rate_limit_waits", model="m") == 2
+    assert value(f, "router_rate_limit_wait_seconds", model="m") == pytest.approx(sum(slept))
+    assert sum(slept) == pytest.approx(120, abs=1)  # 1 rpm: a slot a minute

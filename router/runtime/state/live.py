@@ -430,6 +430,7 @@ class LiveState:
         config = self.config
         now = self._wall()
         levels = self.rate_limits.levels()
+        waits = self.rate_limits.waits()
         models: dict[str, Any] = {}
         for name, m in config.models.items():
             lat = self._latency.get(name)
@@ -441,6 +442,7 @@ class LiveState:
                 "in_flight": self._in_flight.get(name, 0),
                 "latency_ms": None if lat is None else round(lat * 1000, 1),
                 "rate_limit": levels.get(name),
+                "rate_limit_waits": waits.get(name, (0, 0.0)),
                 "free": name in self._free,
             }
         providers = {
