@@ -44,6 +44,48 @@ def _default_observers() -> tuple[Observer, ...]:
     return (RouterTracer(),) if otel_available() else ()
 
 
+class CachedStream:
+    """The chunks of an answer served from the cache. `cached` is known before the first
+    chunk, so a server can say `X-Router-Cache: hit` in its headers."""
+
+    cached = True
+
+    def __init__(self, it: Iterator[Chunk]) -> None:
+        self._it = it
+
+    def __iter__(self) -> CachedStream:
+        return self
+
+    def __next__(self) -> Chunk:
+        return next(self._it)
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+
+class AsyncCachedStream:
+    """The async twin of `CachedStream`."""
+
+    cached = True
+
+    def __init__(self, it: CachedStream) -> None:
+        self._it = it
+
+    def __aiter__(self) -> AsyncCachedStream:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._it.close()
+
+
 class RequestHooks:
     def __init__(self, config: Config, live: LiveState, observers: Sequence[Observer] = ()) -> None:
         self._live = live
@@ -133,13 +175,12 @@ class RequestHooks:
         result: Result,
         t0: float,
         started: float,
-    ) -> Iterator[Chunk]:
+    ) -> CachedStream:
         """A request for a stream that the cache serves still gets a stream."""
-        return self.watch(
-            replay_chunks(result), snap, request, result.decision, lookup, t0, started
-        )
+        chunks = replay_chunks(result)
+        return CachedStream(self.watch(chunks, snap, request, result.decision, lookup, t0, started))
 
-    async def ahit_stream(
+    def ahit_stream(
         self,
         snap: Snapshot,
         request: Request,
@@ -147,9 +188,8 @@ class RequestHooks:
         result: Result,
         t0: float,
         started: float,
-    ) -> AsyncIterator[Chunk]:
-        for chunk in self.hit_stream(snap, request, lookup, result, t0, started):
-            yield chunk
+    ) -> AsyncCachedStream:
+        return AsyncCachedStream(self.hit_stream(snap, request, lookup, result, t0, started))
 
     # -- the end of a request -----------------------------------------------------
     def served(
@@ -321,4 +361,4 @@ class RequestHooks:
         self._log = None
 
 
-__all__ = ["RequestHooks"]
+__all__ = ["AsyncCachedStream", "CachedStream", "RequestHooks"]

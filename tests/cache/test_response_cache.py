@@ -85,8 +85,12 @@ def test_cache_false_per_request_and_per_rule(write_config, fake):
 def test_a_streamed_request_served_from_the_cache_still_streams(write_config, fake):
     fake.reply_text = "A long enough answer to come back in more than one piece of text."
     with Router.from_config(write_config("  cache: {ttl: 600}")) as r:
-        first = list(r.route("stream me", stream=True))
-        again = list(r.route("stream me", stream=True))
+        first_stream = r.route("stream me", stream=True)
+        assert not getattr(first_stream, "cached", False)
+        first = list(first_stream)
+        again_stream = r.route("stream me", stream=True)
+        assert again_stream.cached  # known before the first chunk: for X-Router-Cache
+        again = list(again_stream)
         plain = r.route("stream me")
     assert _calls(fake) == 1
     assert "".join(c.text for c in again) == fake.reply_text
@@ -101,6 +105,7 @@ async def test_async_routes_share_the_cache(write_config, fake):
         first = await r.aroute("async q")
         second = await r.aroute("async q")
         stream = await r.aroute("async q", stream=True)
+        assert stream.cached
         chunks = [c async for c in stream]
     assert not first.cached and second.cached
     assert chunks[-1].result.cached
