@@ -158,13 +158,7 @@ class Router:
         hooks = self._hooks
         lookup = hooks.lookup(snap, request, decision, cache)
         if lookup is not None and lookup.hit is not None:
-            try:
-                result = hooks.hit(snap, request, lookup.hit, t0, started)
-            finally:
-                snap.exit()
-            if request.stream:
-                return hooks.hit_stream(snap, request, lookup, result, t0, started)
-            return result
+            return hooks.serve_hit(snap, request, lookup, t0, started, asynchronous=False)
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
             return HeldStream(snap, hooks.watch(it, snap, request, decision, lookup, t0, started))
@@ -186,13 +180,7 @@ class Router:
         hooks = self._hooks
         lookup = hooks.lookup(snap, request, decision, cache)
         if lookup is not None and lookup.hit is not None:
-            try:
-                result = hooks.hit(snap, request, lookup.hit, t0, started)
-            finally:
-                snap.exit()
-            if request.stream:
-                return hooks.ahit_stream(snap, request, lookup, result, t0, started)
-            return result
+            return hooks.serve_hit(snap, request, lookup, t0, started, asynchronous=True)
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
             watched = hooks.awatch(ait, snap, request, decision, lookup, t0, started)
