@@ -17,6 +17,7 @@ class Side:
     by_rule: Counter[str] = field(default_factory=Counter)
     by_model: Counter[str] = field(default_factory=Counter)
     cost_usd: float = 0.0
+    routed_both_usd: float = 0.0  # over the requests both sides route: like for like
     unpriced: int = 0  # requests on a model with no price in the config
     not_routed: int = 0
 
@@ -26,6 +27,7 @@ class Side:
             "by_rule": dict(self.by_rule.most_common()),
             "by_model": dict(self.by_model.most_common()),
             "cost_usd": round(self.cost_usd, 6),
+            "cost_usd_routed_both": round(self.routed_both_usd, 6),
             "unpriced": self.unpriced,
             "not_routed": self.not_routed,
         }
@@ -65,10 +67,12 @@ class ReplayReport:
 
     @property
     def cost_change(self) -> float | None:
-        """(after - before) / before; None when nothing was spent before."""
-        if self.before.cost_usd <= 0:
-            return None if self.after.cost_usd <= 0 else float("inf")
-        return (self.after.cost_usd - self.before.cost_usd) / self.before.cost_usd
+        """(after - before) / before over the requests both sides route (a request that
+        no longer routes must not pass for a saving); None when nothing was spent."""
+        before, after = self.before.routed_both_usd, self.after.routed_both_usd
+        if before <= 0:
+            return None if after <= 0 else float("inf")
+        return (after - before) / before
 
     @property
     def tests_failed(self) -> int:
@@ -141,7 +145,9 @@ class ReplayReport:
         lines.append("")
         change = self.cost_change
         lines.append(
-            f"estimated cost: ${b.cost_usd:.6f} -> ${a.cost_usd:.6f}"
+            f"estimated cost: ${b.cost_usd:.6f} -> ${a.cost_usd:.6f}; over the"
+            f" {self.requests - b.not_routed - _lost(self)} requests routed by both:"
+            f" ${b.routed_both_usd:.6f} -> ${a.routed_both_usd:.6f}"
             + ("" if change is None else f" ({_pct(change)})")
         )
         if a.unpriced:
@@ -166,6 +172,10 @@ class ReplayReport:
             if not t["ok"]:
                 lines.append(f"  FAIL {t['where']} {t['prompt']!r}: {t['message']}")
         return "\n".join(lines)
+
+
+def _lost(report: ReplayReport) -> int:
+    return sum(g.count for g in report.no_longer_routed.values())
 
 
 def _pct(x: float) -> str:

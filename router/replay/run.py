@@ -141,13 +141,19 @@ def replay(
         _count(report.before, b_rule, b_model)
         _count(report.after, after.rule, after.model)
         tin, tout = logged.input_tokens, logged.output_tokens
+        b_cost = a_cost = 0.0
         if b_model is not None:
             if old_price is not None:
-                report.before.cost_usd += old_price.price(b_model, tin, tout, logged, report.before)
+                b_cost = old_price.price(b_model, tin, tout, logged, report.before)
             else:
-                report.before.cost_usd += logged.cost_usd
+                b_cost = logged.cost_usd
+            report.before.cost_usd += b_cost
         if after.model is not None:
-            report.after.cost_usd += new_price.price(after.model, tin, tout, logged, report.after)
+            a_cost = new_price.price(after.model, tin, tout, logged, report.after)
+            report.after.cost_usd += a_cost
+        if b_model is not None and after.model is not None:
+            report.before.routed_both_usd += b_cost
+            report.after.routed_both_usd += a_cost
         if (b_rule, b_model) == (after.rule, after.model):
             continue
         if b_rule == after.rule and b_rule in drawn and b_model in after.candidates:

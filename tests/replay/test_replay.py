@@ -83,17 +83,19 @@ def logged(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path, 
     return old, new, tmp_path / "requests.jsonl"
 
 
-def _expected_costs(log: Path) -> tuple[float, float]:
-    """Before: what was billed. After: coding at small's price, long ones not routed."""
-    before = after = 0.0
+def _expected_costs(log: Path) -> tuple[float, float, float]:
+    """Before: what was billed (all, and without the long ones that no longer route).
+    After: coding at small's price, long ones not routed."""
+    before = before_both = after = 0.0
     for line in log.read_text().splitlines():
         rec = json.loads(line)
         before += rec["cost_usd"]
         if rec["model"] == "large" and rec["rule"] == "long-docs":
             continue
+        before_both += rec["cost_usd"]
         u = rec["usage"]
         after += (u["input_tokens"] * 1 + u["output_tokens"] * 2) / 1e6
-    return before, after
+    return before, before_both, after
 
 
 def test_replay_counts_moves_costs_losses_and_runs_the_new_tests(logged):
@@ -111,9 +113,13 @@ def test_replay_counts_moves_costs_losses_and_runs_the_new_tests(logged):
     assert len(move.examples) == 3
     (lost,) = report.no_longer_routed.values()
     assert lost.count == 2 and lost.key == "every candidate rejected (small: context)"
-    before, after = _expected_costs(log)
+    before, before_both, after = _expected_costs(log)
     assert b.cost_usd == pytest.approx(before) and a.cost_usd == pytest.approx(after)
-    assert report.cost_change == pytest.approx((after - before) / before) and after < before
+    assert b.routed_both_usd == pytest.approx(before_both)
+    assert a.routed_both_usd == pytest.approx(after)  # everything it routes, both routed
+    # Like for like: the two long requests that no longer route are no saving.
+    assert report.cost_change == pytest.approx((after - before_both) / before_both)
+    assert after < before_both < before
     assert report.tests_failed == 1
     assert [t["ok"] for t in report.tests] == [True, False]
 
@@ -124,7 +130,7 @@ def test_replay_against_the_old_config_prices_both_sides_by_their_configs(logged
     assert report.before.label == str(old)
     assert dict(report.before.by_rule) == {"coding": 6, "default": 4, "long-docs": 2}
     assert report.changed_count == 6
-    _, after = _expected_costs(log)
+    _, _, after = _expected_costs(log)
     assert report.after.cost_usd == pytest.approx(after)
     # Both sides priced by config from the same logged tokens: against itself nothing moves.
     same = replay(old, log, against=old)
