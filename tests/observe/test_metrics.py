@@ -224,3 +224,25 @@ def test_rate_limit_waits_are_counted(tmp_path, monkeypatch):
     assert value(f, "router_rate_limit_waits", model="m") == 2
     assert value(f, "router_rate_limit_wait_seconds", model="m") == pytest.approx(sum(slept))
     assert sum(slept) == pytest.approx(120, abs=1)  # 1 rpm: a slot a minute
+
+
+async def test_the_asgi_app_serves_the_scrape(tmp_path):
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(MOCK_CONFIG)
+    with Router.from_config(cfg) as r:
+        app = RouterMetrics.for_router(r).asgi_app()
+        r.route("hi")
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await app({"type": "http", "method": "GET", "path": "/metrics"}, receive, send)
+    start, body = sent
+    assert start["status"] == 200
+    assert dict(start["headers"])[b"content-type"].startswith(b"text/plain")
+    families = {f.name for f in text_string_to_metric_families(body["body"].decode())}
+    assert "router_requests" in families
