@@ -51,6 +51,14 @@ class Provider(ABC):
     type: ClassVar[str]
     # Capabilities every model of this provider has, whatever the YAML says.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # Its models cost nothing per call (they run on the caller's own hardware): budgets
+    # never hold them back, so they are what `on_budget: fallback` falls back to.
+    free: ClassVar[bool] = False
+
+    @classmethod
+    def serves_free(cls, model: ModelConfig) -> bool:
+        """Whether `model` costs nothing per call when the YAML gives it no price."""
+        return cls.free
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

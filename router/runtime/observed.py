@@ -143,26 +143,14 @@ class RequestHooks:
         return self.cache.lookup(snap.config, rule.config, request, decision)
 
     def serve_hit(
-        self,
-        snap: Snapshot,
-        request: Request,
-        lookup: CacheLookup,
-        t0: float,
-        started: float,
-        *,
-        asynchronous: bool,
-    ) -> Result | CachedStream | AsyncCachedStream:
-        """The answer of a hit (a stream of it when one was asked for); releases `snap`."""
+        self, snap: Snapshot, request: Request, lookup: CacheLookup, t0: float, started: float
+    ) -> Result:
+        """The answer of a hit, counted at $0; releases `snap` (a hit holds nothing)."""
         assert lookup.hit is not None
         try:
-            result = self.hit(snap, request, lookup.hit, t0, started)
+            return self.hit(snap, request, lookup.hit, t0, started)
         finally:
             snap.exit()
-        if not request.stream:
-            return result
-        if asynchronous:
-            return self.ahit_stream(snap, request, lookup, result, t0, started)
-        return self.hit_stream(snap, request, lookup, result, t0, started)
 
     def hit(
         self, snap: Snapshot, request: Request, hit: Result, t0: float, started: float
