@@ -223,7 +223,7 @@ def cmd_watch(ns: argparse.Namespace) -> int:
 
 
 def cmd_replay(ns: argparse.Namespace) -> int:
-    from router.replay import replay
+    from router import replay_log as replay
 
     logs = ns.log
     report = replay(
@@ -243,8 +243,7 @@ def cmd_replay(ns: argparse.Namespace) -> int:
 
 
 def cmd_diff(ns: argparse.Namespace) -> int:
-    from router.config.loader import load_config
-    from router.runtime.reload.changes import diff_configs
+    from router import diff_configs, load_config
 
     changes = diff_configs(load_config(ns.old), load_config(ns.new))
     if ns.json:

@@ -18,15 +18,27 @@ budget remaining). Call `mark_process_dead(pid)` from the server's worker-exit h
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from router.errors import MissingDependency
 from router.observe.events import CACHE_RESULTS, OUTCOMES, RequestEnded
 from router.observe.request_log import rejection_kind
 
 if TYPE_CHECKING:
+    from router.config.model import Config
     from router.runtime.reload.changes import ReloadEvent
-    from router.runtime.router import Router
+
+
+class Router(Protocol):
+    """What metrics read of a `router.Router` (observe sits below the runtime)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def status(self) -> Any: ...
+
+    def add_observer(self, observer: Any) -> Any: ...
+
 
 OTHER = "other"
 NONE = "none"
@@ -197,7 +209,7 @@ class RouterMetrics:
     def bind(self, router: Router) -> None:
         self._router = router
         self._learn(router)
-        self.config_version.set(router.snapshot.version)
+        self.config_version.set(router.status().config_version)
 
     def _learn(self, router: Router) -> None:
         """Names the labels may take: those of the config serving."""
