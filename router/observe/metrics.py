@@ -195,6 +195,9 @@ class RouterMetrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        # Labelled children by label values: prometheus-client's labels() validates and
+        # locks on every call; this dict makes the request path a lookup.
+        self._children: dict[tuple[Any, ...], Any] = {}
         for result in CACHE_RESULTS:
             self.cache.labels(result)  # present at 0 before the first request
 
@@ -217,6 +220,13 @@ class RouterMetrics:
         self._rules = frozenset(r.name for r in cfg.rules)
         self._models = frozenset(cfg.models)
         self._providers = frozenset(cfg.providers)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def _rule(self, name: str | None) -> str:
         if name is None:
@@ -251,26 +261,27 @@ class RouterMetrics:
         else:
             rule = model = provider = NONE
         outcome = event.outcome if event.outcome in OUTCOMES else "error"
-        self.requests.labels(rule, model, provider, outcome).inc()
-        self.duration.labels(rule, model).observe(event.duration_s)
+        child = self._child
+        child(self.requests, rule, model, provider, outcome).inc()
+        child(self.duration, rule, model).observe(event.duration_s)
         if event.ttft_s is not None:
-            self.ttft.labels(rule, model).observe(event.ttft_s)
+            child(self.ttft, rule, model).observe(event.ttft_s)
         if event.cache in CACHE_RESULTS:
-            self.cache.labels(event.cache).inc()
+            child(self.cache, event.cache).inc()
         if res is not None and not res.cached:  # a hit is not billed
-            self.tokens.labels(model, "input").inc(res.usage.input_tokens)
-            self.tokens.labels(model, "output").inc(res.usage.output_tokens)
+            child(self.tokens, model, "input").inc(res.usage.input_tokens)
+            child(self.tokens, model, "output").inc(res.usage.output_tokens)
             if res.cost_usd:
-                self.cost.labels(model, rule).inc(res.cost_usd)
+                child(self.cost, model, rule).inc(res.cost_usd)
             if d is not None and d.model is not None and res.model != d.model:
-                self.fallbacks.labels(self._rule(d.rule)).inc()
+                child(self.fallbacks, self._rule(d.rule)).inc()
         attempts = res.attempts if res is not None else getattr(event.error, "attempts", ())
         for a in attempts:
             kind = a.error if a.error in ERROR_KINDS else OTHER
-            self.attempt_failures.labels(self._model(a.model), kind).inc()
-        if d is not None:
+            child(self.attempt_failures, self._model(a.model), kind).inc()
+        if d is not None and d.rejected:
             for m, why in d.rejected.items():
-                self.rejections.labels(self._model(m), rejection_kind(why)).inc()
+                child(self.rejections, self._model(m), rejection_kind(why)).inc()
 
     def reloaded(self, event: ReloadEvent) -> None:
         self.reloads.labels("ok" if event.ok else "failed").inc()

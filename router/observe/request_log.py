@@ -11,6 +11,11 @@ cost, latency, outcome, cache hit, config version and sha. Prompt and answer tex
 (and metadata values) are written only with `log_text: true`. Keys never appear:
 nothing here reads a provider's settings, and errors are written as kinds.
 
+The line is made and written by a writer thread: the request only hands its event
+over (a queue put), so the log costs the request path next to nothing. `flush()`
+waits for what was handed over; `close()` flushes. The thread starts with the first
+request (and again in a forked worker, where threads do not follow).
+
 Rotation: past `max_bytes` the file becomes `path.1` (`path.1` becomes `path.2`, ...,
 `backups` kept). Lines are appended with one `write` on an O_APPEND descriptor, so
 processes sharing a file do not interleave within a line; each rotates on its own
@@ -20,7 +25,9 @@ count, so with several workers a file may exceed `max_bytes` by their in-flight 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import queue
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -31,6 +38,7 @@ from router.observe.events import RequestEnded
 from router.types import Decision, Request
 
 LOG_VERSION = 1
+log = logging.getLogger("router.observe")
 
 # Until every reason carries a kind (engine Rejection), the leading words name it.
 _REASON_KINDS = (
@@ -208,6 +216,11 @@ class RequestLog:
     ) -> None:
         self.log_text = log_text
         self._writer = RotatingWriter(path, max_bytes, backups)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._start_lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def from_settings(cls, s: RequestLogSettings, base_dir: str | None = None) -> RequestLog:
@@ -221,14 +234,62 @@ class RequestLog:
         return self._writer.path
 
     def request_ended(self, event: RequestEnded) -> None:
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
+        self._queue.put(event)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None and self._pid == os.getpid():
+                return
+            if self._pid and self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()  # a forked copy: the parent's is not ours
+            self._pid = os.getpid()
+            self._thread = threading.Thread(
+                target=self._run, name=f"router-request-log:{self.path}", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        q = self._queue
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()  # a flush: every line before it is written
+                continue
+            try:
+                self.write(item)
+            except Exception as exc:  # a full disk must not kill the writer
+                log.error("request log %s: line not written: %s", self.path, exc)
+
+    def write(self, event: RequestEnded) -> None:
+        """Make and write one request's line now, in this thread."""
         rec = log_record(event, log_text=self.log_text)
         line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
         self._writer.write(line.encode("utf-8"))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every line handed over so far is written; False on timeout."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._pid != os.getpid():
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
 
     def reloaded(self, event: object) -> None:
         pass
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            self._queue.put(None)
+            thread.join(timeout=10.0)
         self._writer.close()
 
     def __repr__(self) -> str:

@@ -178,3 +178,12 @@ def test_a_stream_the_caller_stops_reading_is_logged_as_cancelled(write_config, 
     (line,) = _lines(cfg.parent / "requests.jsonl")
     assert line["outcome"] == "cancelled" and line["error"] == "GeneratorExit"
     assert line["ttft_ms"] is not None
+
+
+def test_flush_waits_for_the_writer_thread(write_config, fake):
+    cfg = write_config("  request_log: requests.jsonl")
+    with Router.from_config(cfg) as r:
+        for i in range(5):
+            r.route(f"q{i}")
+        assert r._hooks.request_log.flush()
+        assert len(_lines(cfg.parent / "requests.jsonl")) == 5
