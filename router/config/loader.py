@@ -20,7 +20,7 @@ from typing import Any
 
 from router.config import schema, semantics, yamlsrc
 from router.config.build import build
-from router.config.limits import ReadLimits, RefusedFile
+from router.config.limits import ReadLimits, RefusedFile, read_regular
 from router.config.model import Config
 from router.config.semantics import BudgetEntry, Merged
 from router.config.sources import Issues, Source, index, join, locate
@@ -103,12 +103,7 @@ def _find_files(path: Path, label: str) -> list[tuple[str, Path]]:
 
 def _read(file: Path, source: Source, issues: Issues, digest: Any, max_bytes: int) -> str | None:
     try:
-        with file.open("rb") as f:
-            data = f.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise RefusedFile(
-                f"the file is larger than {max_bytes:,} bytes (the limit is ROUTER_MAX_CONFIG_BYTES)"
-            )
+        data = read_regular(file, max_bytes)
     except RefusedFile as exc:
         issues.add(str(exc), source, None, "")
         issues.incomplete = True

@@ -51,6 +51,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
+from router.config.limits import ReadLimits, RefusedFile, read_regular
+
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
@@ -103,15 +105,19 @@ def fingerprint(paths: Iterable[str | Path]) -> str:
     """sha256 over the names and contents of the files `paths` stand for.
 
     Symlinks are followed (a ConfigMap's files are links), a missing or unreadable
-    file counts as its own state, so deleting a file changes the fingerprint.
+    file counts as its own state, so deleting a file changes the fingerprint. Only
+    regular files within the config size limit are read (the loader refuses the rest).
     """
     h = hashlib.sha256()
+    max_bytes = ReadLimits.from_environ().max_bytes
     for path in config_files(paths):
         encoded = os.fsencode(path)
         h.update(len(encoded).to_bytes(8, "big") + encoded)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_regular(path, max_bytes)
+        except RefusedFile as exc:  # a FIFO, a device, a huge file: never block or fill memory
+            h.update(b"\xfe" * 8 + str(exc).encode())
+            continue
         except OSError:
             h.update(b"\xff" * 8)  # no length can be this: "missing"
             continue

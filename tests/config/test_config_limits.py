@@ -3,13 +3,16 @@ ConfigError at a line, found before anything is built, never a hang or a MemoryE
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from router.config import load_config
-from router.config.limits import ReadLimits
+from router.config.limits import ReadLimits, RefusedFile, read_regular
 from router.errors import ConfigError
 from tests.config.conftest import BASE, Write, issues_of
 
@@ -93,3 +96,61 @@ def test_self_referencing_alias_is_reported_at_its_own_line(write: Write) -> Non
     [issue] = issues_of(path)
     assert "alias *me is inside its own anchor" in issue.message
     assert issue.line == 10, issue
+
+
+# -- special files: each load runs in a real child process, so a hang is a failure, not a
+# -- stuck suite, and /dev/zero cannot take this process's memory with it.
+
+_LOAD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from router.config import load_config
+from router.errors import ConfigError
+try:
+    load_config(sys.argv[1], environ={})
+except ConfigError as exc:
+    print("ConfigError:", exc)
+"""
+
+
+def _load_in_child(path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "router.yaml"
+    os.mkfifo(fifo)
+    out = _load_in_child(fifo)
+    assert f"ConfigError: {fifo}: not a regular file (a FIFO)" in out
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_link_to_a_device_is_refused(tmp_path: Path, device: str) -> None:
+    link = tmp_path / "router.yaml"
+    os.symlink(device, link)
+    out = _load_in_child(link)
+    assert f"ConfigError: {link}: not a regular file (a character device)" in out
+
+
+def test_a_fifo_in_a_config_directory_is_not_read(tmp_path: Path, write: Write) -> None:
+    write(BASE + "rules: [{name: all, targets: [small]}]\n", "10-base.yaml")
+    os.mkfifo(tmp_path / "20-pipe.yaml")
+    out = _load_in_child(tmp_path)
+    assert out == ""  # loaded: the FIFO is not a config file
+
+
+def test_reading_stops_at_the_limit_on_a_growing_file(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (1 << 20))
+    with pytest.raises(RefusedFile, match="larger than 1,000 bytes"):
+        read_regular(big, 1000)
+    assert read_regular(big, 2 << 20).startswith(b"# xx")

@@ -3,6 +3,7 @@ its watcher outlive every one, and the error shows in status()."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,3 +36,27 @@ def test_alias_bomb_through_hot_reload(tmp_path: Path, open_router: Callable[...
     reloads.wait_version(2)
     _serves(router, 2)
     assert router.status()["last_error"] is None
+
+
+def test_config_swapped_for_special_files(tmp_path: Path, open_router: Callable[..., Router]) -> None:
+    path = tmp_path / "router.yaml"
+    path.write_text(config_text(1))
+    router = open_router(path)
+    reloads = Reloads(router)
+
+    link = tmp_path / ".swap"
+    os.symlink("/dev/zero", link)
+    os.replace(link, path)  # renamed over, as a deployer would
+    reloads.wait(lambda e: not e.ok and "character device" in (e.error or ""))
+    _serves(router, 1)
+
+    path.unlink()
+    os.mkfifo(path)
+    reloads.wait(lambda e: not e.ok and "a FIFO" in (e.error or ""))
+    _serves(router, 1)
+    assert router.status()["watching"] is True
+
+    path.unlink()
+    path.write_text(config_text(2))
+    reloads.wait_version(2)
+    _serves(router, 2)
