@@ -18,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from router.config.interpolate import interpolate
 from router.config.limits import DEFAULT_MAX_ALIAS_NODES
 from router.config.sources import Issues, Pos, Source, is_plain_key, join, unset_message
+from router.secrets import url_secrets
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -144,12 +145,13 @@ def check_aliases(text: str, source: Source, issues: Issues, max_nodes: int) -> 
     added = 0  # nodes added by aliases
     for event in yaml.parse(text, Loader=_Loader):
         kind = type(event)
+        name: str | None = getattr(event, "anchor", None)
         if kind is yaml.ScalarEvent:
             total += 1
-            if event.anchor is not None:
-                sizes[event.anchor] = 1
+            if name is not None:
+                sizes[name] = 1
         elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-            open_anchors.append((event.anchor, total))
+            open_anchors.append((name, total))
             total += 1
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             anchor, start = open_anchors.pop()
@@ -157,22 +159,22 @@ def check_aliases(text: str, source: Source, issues: Issues, max_nodes: int) -> 
                 sizes[anchor] = total - start
         elif kind is yaml.AliasEvent:
             mark = event.start_mark
-            pos = (mark.line + 1, mark.column + 1)
-            if any(a == event.anchor for a, _ in open_anchors):
+            pos = (mark.line + 1, mark.column + 1) if mark else None
+            if any(a == name for a, _ in open_anchors):
                 issues.add(
-                    f"alias *{event.anchor} is inside its own anchor &{event.anchor}: "
+                    f"alias *{name} is inside its own anchor &{name}: "
                     "a value cannot contain itself",
                     source,
                     pos,
                     "",
                 )
                 return False
-            size = sizes.get(event.anchor or "", 1)  # an undefined alias: compose reports it
+            size = sizes.get(name or "", 1)  # an undefined alias: compose reports it
             total += size
             added += size
             if added > max_nodes:
                 issues.add(
-                    f"aliases expand to more than {max_nodes:,} nodes (at *{event.anchor}); "
+                    f"aliases expand to more than {max_nodes:,} nodes (at *{name}); "
                     "the limit is ROUTER_MAX_ALIAS_NODES",
                     source,
                     pos,
@@ -276,7 +278,10 @@ class Converter:
         if section is not None:
             return self._entry(section, key, node, pointer)
         if not self._secret_scope or not _is_secret(key):
-            return self.value(node, pointer)
+            value = self.value(node, pointer)
+            if self._secret_scope and type(value) is str and "://" in value:
+                self.issues.secrets.update(url_secrets(value))  # http://user:KEY@host
+            return value
         outer, self._in_secret = self._in_secret, True
         try:
             value = self.value(node, pointer)

@@ -38,7 +38,9 @@ def test_alias_bomb_through_hot_reload(tmp_path: Path, open_router: Callable[...
     assert router.status()["last_error"] is None
 
 
-def test_config_swapped_for_special_files(tmp_path: Path, open_router: Callable[..., Router]) -> None:
+def test_config_swapped_for_special_files(
+    tmp_path: Path, open_router: Callable[..., Router]
+) -> None:
     path = tmp_path / "router.yaml"
     path.write_text(config_text(1))
     router = open_router(path)
