@@ -340,7 +340,9 @@ def test_missing_file_is_a_clear_error(make_provider: Any, tmp_path: Path) -> No
     assert info.value.provider == "local" and info.value.model == "gemma"
 
 
-@pytest.mark.parametrize("model_id", ["../outside.gguf", "sub/../../outside.gguf"])
+@pytest.mark.parametrize(
+    "model_id", ["../outside.gguf", "sub/../../outside.gguf", "~/" + "../" * 30 + "tmp/x/s.gguf"]
+)
 def test_paths_escaping_models_dir_are_refused(
     make_provider: Any, tmp_path: Path, model_id: str
 ) -> None:
