@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from router.config import packages
 from router.config.paths import PathRefused, model_file
 from router.config.sources import Issues, Source, index, join, locate
 
@@ -88,6 +89,12 @@ def _model_path(name: str, model: dict[str, Any], provider: Any, issues: Issues)
     except PathRefused as exc:
         pointer = join(join("models", name), key) if key in model else join("models", name)
         issues.at(pointer, str(exc))
+    package = model.get("package")
+    if isinstance(package, str):
+        try:
+            packages.check(package)
+        except packages.PackageRefused as exc:
+            issues.at(join(join("models", name), "package"), str(exc))
 
 
 def _use_cases(merged: Merged, issues: Issues) -> None:
