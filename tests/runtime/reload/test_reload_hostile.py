@@ -9,7 +9,7 @@ from pathlib import Path
 
 from router import Router
 from tests.config.test_config_limits import BOMB
-from tests.runtime.test_reload import Reloads, config_text, open_router
+from tests.runtime.reload.test_reload import Reloads, config_text, open_router
 
 __all__ = ["open_router"]  # the fixture, shared
 
