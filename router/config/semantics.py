@@ -7,13 +7,13 @@ and every problem is reported at once.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from router.config import packages
 from router.config.paths import PathRefused, model_file
+from router.config.patterns import PatternError, check_pattern
 from router.config.sources import Issues, Source, index, join, locate
 
 
@@ -112,10 +112,9 @@ def _regex(pattern: Any, pointer: str, issues: Issues) -> None:
     if not isinstance(pattern, str):
         return
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        issues.at(pointer, f"invalid regular expression: {exc.msg}{where}")
+        check_pattern(pattern)  # on the engine requests use: RE2
+    except PatternError as exc:
+        issues.at(pointer, str(exc))
 
 
 def _conditions(when: Any, pointer: str) -> Iterator[tuple[str, str]]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from router.config.model import Config, ModelConfig, RuleConfig
+from router.config.patterns import Pattern, compile_pattern
 from router.engine.conditions import (
     Predicate,
     compile_condition,
@@ -42,7 +43,7 @@ class CompiledRule:
 @dataclass(frozen=True, slots=True)
 class Detector:
     use_case: str
-    pattern: re.Pattern[str] | None
+    pattern: Pattern | None
     words: re.Pattern[str] | None
 
     def matches(self, text: str) -> bool:
@@ -64,7 +65,7 @@ class RuleSet:
         self.detectors: tuple[Detector, ...] = tuple(
             Detector(
                 uc.name,
-                re.compile(uc.matches) if uc.matches else None,
+                compile_pattern(uc.matches) if uc.matches else None,
                 words_pattern(uc.contains) if uc.contains else None,
             )
             for uc in config.use_cases.values()

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from router.config.model import Config, RoutingTest, RuleConfig
+from router.config.model import Config, RoutingTest, RuleConfig, UseCaseConfig
 from router.engine.decide import decide
 from router.engine.routing_state import NullState, RoutingState
 from router.engine.ruleset import RuleSet
@@ -233,9 +233,24 @@ def compile_rules(config: Config) -> RuleSet:
     issues: list[ConfigIssue] = []
     for rc in config.rules:
         issues.extend(_check_rule(rc))
+    for uc in config.use_cases.values():
+        issues.extend(_check_use_case(uc))
     if issues:
         raise ConfigError(issues)
     return RuleSet(config)
+
+
+def _check_use_case(uc: UseCaseConfig) -> list[ConfigIssue]:
+    from router.config.patterns import PatternError, check_pattern
+
+    if not uc.matches:
+        return []
+    try:
+        check_pattern(uc.matches)
+    except PatternError as exc:
+        pointer = f"{uc.where.pointer}.matches" if uc.where.pointer else "matches"
+        return [ConfigIssue(str(exc), uc.where.file, uc.where.line, None, pointer)]
+    return []
 
 
 def _check_rule(rc: RuleConfig) -> list[ConfigIssue]:
