@@ -1,0 +1,362 @@
+"""A jinja2 sandbox that bounds what one render may cost, in work and in size.
+
+jinja2's sandbox keeps templates away from Python internals, but not from the CPU or
+memory: nested `range` loops ran for minutes, `'a'*10**10` asked for 10 GB and
+`('a'*10000)|replace('a','a'*100000)` built 1 GB. Templates come from config files
+and see request data, so each render gets a `RenderBudget`:
+
+- **steps**: every loop iteration (any `{% for %}`, over anything) and every call
+  (macros, methods) costs one step, and building a string costs one step per KiB;
+  past `max_steps` the render stops. So does a render past `max_seconds` (checked
+  every 256 steps), so a render ends even when each step is slow;
+- **size**: `*`, `+`, `~`, `%`, `**`, `replace`, `join`, `center`, `indent`,
+  `format` and str methods that pad (`ljust`, `zfill`, ...) are checked *before*
+  they build their result: no string or list beyond `max_output` characters or
+  items, no integer beyond `MAX_INT_BITS`; `range` is capped at `max_output` too;
+- **output**: the rendered text stops at `max_output` characters.
+
+Past a bound `RenderLimit` is raised; the template wrapper turns it into a BadRequest
+naming the rule. `{% include %}`, `{% import %}` and `{% extends %}` have no loader
+to read from, so templates using them are refused at load (`refuse_loaders`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_STEPS = 200_000
+MAX_OUTPUT = 1_000_000  # characters of one string, items of one list, the rendered text
+MAX_SECONDS = 1.0
+MAX_INT_BITS = 4096
+_KIB = 1024
+_CHECK_EVERY = 256
+
+
+class RenderLimit(Exception):
+    """A render went past one of its bounds; `str` says which."""
+
+
+class RenderBudget:
+    """What one render may still spend; lives in a context variable while it renders."""
+
+    __slots__ = ("deadline", "max_output", "max_steps", "steps")
+
+    def __init__(self, max_steps: int, max_output: int, max_seconds: float) -> None:
+        self.max_steps = max_steps
+        self.max_output = max_output
+        self.steps = 0
+        self.deadline = time.monotonic() + max_seconds
+
+    def charge(self, n: int = 1) -> None:
+        before = self.steps
+        self.steps = before + n
+        if self.steps > self.max_steps:
+            raise RenderLimit(f"more than {self.max_steps:,} steps (loop iterations, calls)")
+        crossed = (before // _CHECK_EVERY) != (self.steps // _CHECK_EVERY)
+        if crossed and time.monotonic() > self.deadline:
+            raise RenderLimit("rendering took too long")
+
+    def size(self, n: int, what: str = "a string") -> None:
+        """Refuse to build `what` of `n` characters or items; charge for building it."""
+        if n > self.max_output:
+            raise RenderLimit(f"{what} of {n:,} would be over the limit of {self.max_output:,}")
+        if n >= _KIB:
+            self.charge(n // _KIB)
+
+
+_budget: contextvars.ContextVar[RenderBudget | None] = contextvars.ContextVar(
+    "router_render_budget", default=None
+)
+
+
+def _current() -> RenderBudget:
+    budget = _budget.get()
+    if budget is None:  # rendered outside `render_bounded`: still bounded, by defaults
+        budget = RenderBudget(MAX_STEPS, MAX_OUTPUT, MAX_SECONDS)
+        _budget.set(budget)
+    return budget
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, (str, list, tuple)) else 0
+
+
+def _check_int(value: Any) -> None:
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise RenderLimit(f"an integer of more than {MAX_INT_BITS} bits")
+
+
+def _mul(left: Any, right: Any) -> Any:
+    budget = _current()
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
+            budget.size(len(seq) * max(count, 0), "a repeated string or list")
+            return seq * count
+    ints = isinstance(left, int) and isinstance(right, int)
+    if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+        raise RenderLimit(f"an integer of more than {MAX_INT_BITS} bits")
+    return left * right
+
+
+def _pow(left: Any, right: Any) -> Any:
+    ints = isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0
+    if ints and max(left.bit_length() - 1, 1) * right > MAX_INT_BITS:
+        raise RenderLimit(f"an integer of more than {MAX_INT_BITS} bits")
+    return left**right
+
+
+def _add(left: Any, right: Any) -> Any:
+    if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+        _current().size(len(left) + len(right), "a concatenation")
+    result = left + right
+    _check_int(result)
+    return result
+
+
+def _widths(fmt: str) -> Iterator[int]:
+    """Widths and precisions written in a printf or str.format spec."""
+    number = ""
+    for ch in fmt + " ":
+        if ch.isdigit():
+            number += ch
+        elif number:
+            yield int(number)
+            number = ""
+
+
+def _check_format(fmt: Any) -> None:
+    if isinstance(fmt, str):
+        if "*" in fmt and "%" in fmt:
+            raise RenderLimit("a `*` width in a format string")
+        budget = _current()
+        for width in _widths(fmt):
+            budget.size(width, "a formatted field")
+
+
+def _mod(left: Any, right: Any) -> Any:
+    if isinstance(left, str):
+        _check_format(left)
+        result = left % right
+        _current().size(len(result))
+        return result
+    return left % right
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Routes `{% for %}` iterables and `~` concatenation through the budget."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        # jinja2 allows no custom node types: the iterable becomes a call of
+        # `environment.bounded_iter`, marked so a second visit does not wrap it again.
+        if not getattr(node, "_bounded", False):
+            wrapper = nodes.EnvironmentAttribute("bounded_iter", lineno=node.lineno)
+            node.iter = nodes.Call(wrapper, [node.iter], [], None, None, lineno=node.lineno)
+            node._bounded = True  # type: ignore[attr-defined]
+        super().visit_For(node, frame)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _bounded_range(*args: int) -> range:
+    rng = range(*args)
+    _current().size(len(rng), "a range")
+    return rng
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable jinja2 sandbox with every render held to a `RenderBudget`."""
+
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    _BINOPS: ClassVar[dict[str, Any]] = {"*": _mul, "**": _pow, "+": _add, "%": _mod}
+    _PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.globals["range"] = _bounded_range
+        self.filters["replace"] = _replace_filter(self.filters["replace"])
+        self.filters["join"] = _join_filter(self.filters["join"])
+        self.filters["center"] = _width_filter(self.filters["center"], 1)
+        self.filters["indent"] = _indent_filter(self.filters["indent"])
+        self.filters["format"] = _format_filter(self.filters["format"])
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        op = self._BINOPS.get(operator_name)
+        if op is None:
+            return super().call_binop(context, operator_name, left, right)
+        return op(left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = _current()
+        budget.charge()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            _check_str_method(budget, owner, getattr(__obj, "__name__", ""), args, kwargs)
+        elif getattr(__obj, "__name__", "") == "format" and args:  # the sandbox's str.format
+            for value in (*args, *kwargs.values()):
+                _check_int(value)
+        result = ImmutableSandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
+        budget.size(_length(result), "a result")
+        return result
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        value = super().getattr(obj, attribute)
+        if isinstance(obj, str) and attribute in ("format", "format_map"):
+            _check_format(obj)
+        return value
+
+    def bounded_iter(self, iterable: Any) -> Iterator[Any]:
+        budget = _current()
+        for item in iterable:
+            budget.charge()
+            yield item
+
+    def bounded_concat(self, parts: Iterable[Any]) -> str:
+        strings = [str(p) for p in parts]
+        _current().size(sum(len(s) for s in strings), "a concatenation")
+        return "".join(strings)
+
+
+def _check_str_method(
+    budget: RenderBudget, owner: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    if name in BoundedSandbox._PADDING:
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int):
+                budget.size(value * (8 if name == "expandtabs" else 1), "a padded string")
+    elif name == "replace" and len(args) >= 2:
+        budget.size(_replaced_length(owner, args[0], args[1]), "a replaced string")
+    elif name == "join" and args:
+        items = list(args[0]) if not isinstance(args[0], (list, tuple)) else args[0]
+        total = sum(len(str(x)) for x in items) + len(owner) * max(len(items) - 1, 0)
+        budget.size(total, "a joined string")
+    elif name in ("format", "format_map"):
+        _check_format(owner)
+
+
+def _replaced_length(text: Any, old: Any, new: Any) -> int:
+    text, old, new = str(text), str(old), str(new)
+    count = text.count(old) if old else len(text) + 1
+    return len(text) + count * (len(new) - len(old))
+
+
+def _replace_filter(original: Any) -> Any:
+    def replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: int | None = None) -> Any:
+        _current().size(_replaced_length(s, old, new), "a replaced string")
+        return original(eval_ctx, s, old, new, count)
+
+    replace.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return replace
+
+
+def _join_filter(original: Any) -> Any:
+    def join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
+        if attribute is None:  # measured before anything is joined
+            items = [str(x) for x in value]
+            total = sum(len(x) for x in items) + len(str(d)) * max(len(items) - 1, 0)
+            _current().size(total, "a joined string")
+            return original(eval_ctx, items, d)
+        result = original(eval_ctx, value, d, attribute)
+        _current().size(len(result), "a joined string")
+        return result
+
+    join.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return join
+
+
+def _width_filter(original: Any, position: int) -> Any:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        widths = [a for a in args[position:] if isinstance(a, int)] + [
+            v for v in kwargs.values() if isinstance(v, int)
+        ]
+        for width in widths:
+            _current().size(width, "a padded string")
+        return original(*args, **kwargs)
+
+    return bounded
+
+
+def _indent_filter(original: Any) -> Any:
+    def indent(s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> Any:
+        text = str(s)
+        pad = width if isinstance(width, int) else len(str(width))
+        _current().size(len(text) + pad * (text.count("\n") + 1), "an indented string")
+        return original(s, width, first, blank)
+
+    return indent
+
+
+def _format_filter(original: Any) -> Any:
+    def format(value: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_format(value)
+        result = original(value, *args, **kwargs)
+        _current().size(len(result))
+        return result
+
+    return format
+
+
+def refuse_loaders(env: jinja2.Environment, source: str) -> None:
+    """jinja2.TemplateSyntaxError at the first include / import / extends: there is no
+    loader to read another template from, so they could only fail at every request."""
+    tree = env.parse(source)
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        tag = {
+            nodes.Include: "include",
+            nodes.Import: "import",
+            nodes.FromImport: "from ... import",
+            nodes.Extends: "extends",
+        }[type(node)]
+        raise jinja2.TemplateSyntaxError(
+            f"{{% {tag} %}} is not supported: a template cannot read other templates",
+            node.lineno,
+        )
+
+
+def render_bounded(
+    template: jinja2.Template,
+    variables: Any,
+    *,
+    max_steps: int = MAX_STEPS,
+    max_output: int = MAX_OUTPUT,
+    max_seconds: float = MAX_SECONDS,
+) -> str:
+    """Render under a fresh budget, stopping the output at `max_output` characters."""
+    budget = RenderBudget(max_steps, max_output, max_seconds)
+    token = _budget.set(budget)
+    try:
+        out: list[str] = []
+        size = 0
+        for piece in template.generate(variables):
+            size += len(piece)
+            if size > max_output:
+                raise RenderLimit(f"the rendered text is longer than {max_output:,} characters")
+            out.append(piece)
+        return "".join(out)
+    finally:
+        _budget.reset(token)
+
+
+__all__ = [
+    "MAX_OUTPUT",
+    "MAX_SECONDS",
+    "MAX_STEPS",
+    "BoundedSandbox",
+    "RenderBudget",
+    "RenderLimit",
+    "refuse_loaders",
+    "render_bounded",
+]
