@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import router
 from router import ConfigError, Decision, Router, RouterError
+from router.errors import unexpected
 
 
 class _Parser(argparse.ArgumentParser):
@@ -317,3 +318,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc.filename}: no such file", 2)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # never a traceback: a bug still gets one line of words
+        return _fail(str(unexpected(exc, ns.command)), 1)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from router.engine.decide import decide
 from router.engine.strategies import Candidate
-from router.errors import ConfigError, NoRouteError, RouterError
+from router.errors import ConfigError, NoRouteError, RouterError, unexpected
 from router.runtime import attempts
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
@@ -33,6 +34,45 @@ def _load(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Co
     from router.config.loader import load_config
 
     return load_config(path, environ=environ)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(doing: str) -> Callable[[_F], _F]:
+    """Only RouterErrors leave a public method: anything else becomes one, with words."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        def guarded(self: Router, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except (RouterError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise unexpected(exc, doing) from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
+def _aguarded(doing: str) -> Callable[[_F], _F]:
+    """`_guarded` for coroutine methods."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        async def guarded(self: Router, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, **kwargs)
+            except (RouterError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise unexpected(exc, doing) from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
 
 
 class Router:
@@ -106,6 +146,7 @@ class Router:
     def config(self) -> Config:
         return self._snapshot.config
 
+    @_guarded("explain")
     def explain(self, prompt: str | None = None, **kwargs: Any) -> Decision:
         """The decision `route()` would take, with its trace; no model is called.
 
@@ -131,6 +172,7 @@ class Router:
             raise
         return snap, request, decision, cands
 
+    @_guarded("route")
     def route(self, prompt: str | None = None, **kwargs: Any) -> Any:
         """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
 
@@ -147,6 +189,7 @@ class Router:
         finally:
             snap.exit()
 
+    @_aguarded("aroute")
     async def aroute(self, prompt: str | None = None, **kwargs: Any) -> Any:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
         snap, request, decision, cands = self._begin(prompt, kwargs)

@@ -32,7 +32,7 @@ from router.errors import AuthError, BadRequest, ProviderError
 from router.runtime.state.breaker import BreakerState, CircuitBreaker
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import RateLimiter, limits_of
-from router.runtime.state.usage import UsageRecord, UsageStore, open_store
+from router.runtime.state.usage import UsageRecord, UsageStore, UsageStoreError, open_store
 
 Clock = Callable[[], float]
 log = logging.getLogger("router.state")
@@ -381,7 +381,7 @@ class LiveState:
             if self._owns_store and new_path != self._owned_path:
                 try:
                     store = open_store(new_path)
-                except (OSError, sqlite3.Error) as exc:
+                except (OSError, sqlite3.Error, UsageStoreError) as exc:
                     # A reload must not fail on the usage file: keep counting in the old one.
                     log.error("cannot open usage_db %s, keeping %s: %s", new_path, self.store, exc)
             if store is not None:

@@ -10,13 +10,17 @@ on when a daily budget starts again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol, runtime_checkable
+
+from router.errors import RouterError
 
 PERIODS = ("day", "month")
 SCOPES = ("global", "rule", "model")
@@ -194,22 +198,30 @@ class SQLiteUsageStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            self.path = os.path.abspath(os.path.expanduser(self.path))
-            parent = os.path.dirname(self.path)
-            if parent:
-                os.makedirs(parent, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        with self._lock:
-            conn = self._conn
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a crash of this process; only power loss may
-            # take the last transactions, which is the right trade for a spend log.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+        self._conn: sqlite3.Connection | None = None
+        try:
+            if self.path != ":memory:":
+                self.path = os.path.abspath(os.path.expanduser(self.path))
+                _refuse_special(self.path)
+                parent = os.path.dirname(self.path)
+                if parent:
+                    os.makedirs(parent, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=10.0
+            )
+            with self._lock:
+                conn = self._conn
+                conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a crash of this process; only power loss may
+                # take the last transactions, which is the right trade for a spend log.
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise UsageStoreError(f"usage store {self.path}: {_words(exc)}") from None
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -245,7 +257,7 @@ class SQLiteUsageStore:
         elif scope == "rule":
             sql += " AND rule = ?"
             args += (name,)
-        with self._lock:
+        with self._lock, _sql_errors(self.path):
             (value,) = self._db().execute(sql, args).fetchone()
         return float(value)
 
@@ -266,7 +278,7 @@ class SQLiteUsageStore:
         if cols:
             order = ", ".join(str(i + 1) for i in range(len(cols)))
             sql += f" GROUP BY {order} ORDER BY {order}"
-        with self._lock:
+        with self._lock, _sql_errors(self.path):
             fetched = self._db().execute(sql, args).fetchall()
         n = len(cols)
         out = []
@@ -292,6 +304,38 @@ class SQLiteUsageStore:
 
     def __repr__(self) -> str:
         return f"<SQLiteUsageStore {self.path!r}>"
+
+
+class UsageStoreError(RouterError):
+    """The usage store cannot be opened or read; the message names the file."""
+
+
+def _refuse_special(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise UsageStoreError(f"usage store {path}: is a directory, not a SQLite file")
+    if not stat.S_ISREG(mode):
+        raise UsageStoreError(f"usage store {path}: not a regular file (a device or a FIFO)")
+
+
+def _words(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+        return f"not a SQLite database ({text})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return text
+
+
+@contextlib.contextmanager
+def _sql_errors(path: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise UsageStoreError(f"usage store {path}: {_words(exc)}") from None
 
 
 def open_store(path: str | None) -> UsageStore:
