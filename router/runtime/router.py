@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from router.engine.decide import decide
 from router.engine.strategies import Candidate
-from router.errors import ConfigError, NoRouteError, RouterError, unexpected
+from router.errors import NoRouteError, RouterError, unexpected
 from router.runtime import attempts
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
@@ -215,8 +215,8 @@ class Router:
                 # Providers are carried over only once the new snapshot is sure to serve.
                 snap = Snapshot.build(config, old.version + 1)
                 snap.check_tests()
-            except ConfigError as exc:
-                message = str(exc)
+            except Exception as exc:  # a ConfigError, or any surprise: words, never a crash
+                message = str(unexpected(exc, "reload"))
                 if message != self._last_error:
                     log.error(
                         "config reload failed, still serving version %d: %s", old.version, message
@@ -357,6 +357,8 @@ class Router:
 
     def status(self) -> dict[str, Any]:
         snap = self._snapshot
+        watcher = self._watcher
+        health = watcher.health() if watcher is not None else None
         out: dict[str, Any] = {
             "config_version": snap.version,
             "loaded_at": snap.loaded_at,
@@ -364,7 +366,8 @@ class Router:
             "files": list(snap.config.files),
             "last_error": self._last_error,
             "last_error_at": self._last_error_at,
-            "watching": self._watcher is not None,
+            "watching": watcher is not None and bool(health and health["worker_alive"]),
+            "watcher": health,
             "providers": {
                 name: {"type": p.type, "enabled": p.enabled, "disabled_reason": p.disabled_reason}
                 for name, p in snap.config.providers.items()

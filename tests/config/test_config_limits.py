@@ -154,3 +154,28 @@ def test_reading_stops_at_the_limit_on_a_growing_file(tmp_path: Path) -> None:
     with pytest.raises(RefusedFile, match="larger than 1,000 bytes"):
         read_regular(big, 1000)
     assert read_regular(big, 2 << 20).startswith(b"# xx")
+
+
+# -- numbers: finite, and durations with sane maxima
+
+
+@pytest.mark.parametrize(
+    ("snippet", "pointer", "words"),
+    [
+        ("settings: {debounce_ms: 100000000000000000000000}", "settings.debounce_ms", "600000"),
+        ("settings: {deadline: .inf}", "settings.deadline", "at most 86400"),
+        ("models: {x: {provider: echo, cost: {input: .inf}}}", "models.x.cost.input", "1000000000"),
+        ("budgets: {global: {daily: 1.0e+400}}", "budgets.global.daily", "at most 1000000000"),
+        ("providers: {p: {type: mock, timeout: 1.0e+30}}", "providers.p.timeout", "86400"),
+        ("models: {y: {provider: echo, breaker: {cooldown: .inf}}}", "models.y.breaker.cooldown", ""),
+    ],
+)
+def test_numbers_are_finite_and_durations_bounded(
+    write: Write, snippet: str, pointer: str, words: str
+) -> None:
+    path = write(BASE + "rules: [{name: all, targets: [small]}]\n", "10-base.yaml")
+    write(snippet + "\n", "20-odd.yaml")
+    issues = issues_of(path.parent)
+    found = [i for i in issues if i.pointer == pointer]
+    assert found, [str(i) for i in issues]
+    assert "must be at most" in found[0].message and words in found[0].message
