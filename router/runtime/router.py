@@ -160,6 +160,8 @@ class Router:
         self, prompt: str | None, kwargs: dict[str, Any]
     ) -> tuple[Snapshot, Request, Decision, list[Candidate]]:
         """Build the request and decide, holding the snapshot; the caller releases it."""
+        if self._closed:  # its spend store is closed: a request would go unrecorded
+            raise RouterError("this Router is closed: route() after close(); make a new Router")
         request = build_request(prompt, **kwargs)
         snap = self._acquire()
         try:

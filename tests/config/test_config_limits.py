@@ -167,7 +167,11 @@ def test_reading_stops_at_the_limit_on_a_growing_file(tmp_path: Path) -> None:
         ("models: {x: {provider: echo, cost: {input: .inf}}}", "models.x.cost.input", "1000000000"),
         ("budgets: {global: {daily: 1.0e+400}}", "budgets.global.daily", "at most 1000000000"),
         ("providers: {p: {type: mock, timeout: 1.0e+30}}", "providers.p.timeout", "86400"),
-        ("models: {y: {provider: echo, breaker: {cooldown: .inf}}}", "models.y.breaker.cooldown", ""),
+        (
+            "models: {y: {provider: echo, breaker: {cooldown: .inf}}}",
+            "models.y.breaker.cooldown",
+            "",
+        ),
     ],
 )
 def test_numbers_are_finite_and_durations_bounded(
