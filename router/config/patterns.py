@@ -61,6 +61,7 @@ def _re2() -> Any:
         return None
     options = re2.Options()
     options.log_errors = False  # RE2 would print each refusal to stderr
+    options.never_capture = True  # a yes/no search needs no groups
     return re2, options
 
 
@@ -89,8 +90,38 @@ def compile_pattern(source: str, engine: str | None = None) -> Pattern:
             "can make matching take exponential time: lookaround, backreferences and \\Z "
             "are not supported"
         ) from None
-    rsearch = compiled.search
-    return Pattern(source, "re2", lambda text: rsearch(text) is not None)
+    return Pattern(source, "re2", _re2_search(re2, compiled))
+
+
+# The last text searched and its UTF-8 bytes: a request's text is searched by several
+# patterns in a row, and encoding it once is most of the cost of a search.
+_last_text: tuple[str, bytes] = ("", b"")
+
+
+def _encoded(text: str) -> bytes:
+    global _last_text
+    last = _last_text
+    if last[0] is text:
+        return last[1]
+    data = text.encode("utf-8", "surrogatepass")  # a lone surrogate is no crash
+    _last_text = (text, data)
+    return data
+
+
+def _re2_search(re2: Any, compiled: Any) -> Callable[[str], bool]:
+    """A yes/no search straight on the RE2 object, without the wrapper's match objects."""
+    raw = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    if raw is None or anchor is None:  # another google-re2 layout: its public search
+        rsearch = compiled.search
+        return lambda text: rsearch(text) is not None
+    match = raw.Match
+
+    def search(text: str) -> bool:
+        data = _encoded(text)
+        return bool(match(anchor, data, 0, len(data))[0][0] != -1)
+
+    return search
 
 
 def _check_syntax(source: str) -> None:

@@ -23,6 +23,7 @@ to read from, so templates using them are refused at load (`refuse_loaders`).
 from __future__ import annotations
 
 import contextvars
+import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -121,24 +122,17 @@ def _add(left: Any, right: Any) -> Any:
     return result
 
 
-def _widths(fmt: str) -> Iterator[int]:
-    """Widths and precisions written in a printf or str.format spec."""
-    number = ""
-    for ch in fmt + " ":
-        if ch.isdigit():
-            number += ch
-        elif number:
-            yield int(number)
-            number = ""
+_BIG_NUMBER = re.compile(r"\d{6,}")  # widths below a million need no look
 
 
 def _check_format(fmt: Any) -> None:
+    """Refuse printf / str.format specs whose width or precision is over the limit."""
     if isinstance(fmt, str):
         if "*" in fmt and "%" in fmt:
             raise RenderLimit("a `*` width in a format string")
         budget = _current()
-        for width in _widths(fmt):
-            budget.size(width, "a formatted field")
+        for number in _BIG_NUMBER.findall(fmt):
+            budget.size(int(number), "a formatted field")
 
 
 def _mod(left: Any, right: Any) -> Any:
@@ -154,13 +148,21 @@ class _BoundedCodeGenerator(CodeGenerator):
     """Routes `{% for %}` iterables and `~` concatenation through the budget."""
 
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
-        # jinja2 allows no custom node types: the iterable becomes a call of
-        # `environment.bounded_iter`, marked so a second visit does not wrap it again.
-        if not getattr(node, "_bounded", False):
-            wrapper = nodes.EnvironmentAttribute("bounded_iter", lineno=node.lineno)
-            node.iter = nodes.Call(wrapper, [node.iter], [], None, None, lineno=node.lineno)
-            node._bounded = True  # type: ignore[attr-defined]
+        # jinja2 allows no custom node types: the iterable is wrapped in a node kind that
+        # cannot occur there otherwise, marked, and written as `environment.bounded_iter(...)`.
+        if not getattr(node.iter, "_bounded_iter", False):
+            wrapper = nodes.MarkSafeIfAutoescape(node.iter, lineno=node.lineno)
+            wrapper._bounded_iter = True  # type: ignore[attr-defined]
+            node.iter = wrapper
         super().visit_For(node, frame)
+
+    def visit_MarkSafeIfAutoescape(self, node: nodes.MarkSafeIfAutoescape, frame: Frame) -> None:
+        if not getattr(node, "_bounded_iter", False):
+            super().visit_MarkSafeIfAutoescape(node, frame)
+            return
+        self.write("environment.bounded_iter(")
+        self.visit(node.expr, frame)
+        self.write(")")
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.bounded_concat((")

@@ -1,0 +1,214 @@
+"""What the bounds on hostile input cost per request, each beside its unbounded twin.
+
+Three workloads, each measured both ways in the same run, in alternating rounds (so a
+busy machine slows both alike), median of the rounds' p50 / p99:
+
+1. decision: bench/decision.py's configs (10 / 100 / 1,000 rules), `explain()`, with
+   the argument checks of `route()` on (now) and off (before);
+2. matching: the same configs with a `matches:` regex on every rule and a use-case
+   detector, patterns on RE2 (now) and on Python's `re` (before);
+3. rendering: a rule's `system` and `prompt` templates (loop, filters, `%`, `~`),
+   `Template.render` on the bounded sandbox (now) and on jinja2's plain immutable
+   sandbox (before).
+
+Target: each "now" p50 within 10 % of its "before" in the same run.
+
+    .venv/bin/python bench/bounds.py [--iterations 5000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from decision import make_config  # noqa: E402
+
+from router import Router  # noqa: E402
+from router.config.model import Config, UseCaseConfig  # noqa: E402
+from router.config.patterns import compile_pattern  # noqa: E402
+from router.engine import conditions, ruleset  # noqa: E402
+from router.engine.templates import Template  # noqa: E402
+from router.runtime import requests  # noqa: E402
+
+PROMPT = "Refactor this function so that it handles empty input and add a test."
+PATTERN = r"(?i)\b(refactor|function|handles?|tests?)\b"
+
+
+def sample(fn: Callable[[], Any], iterations: int) -> tuple[float, float]:
+    """p50 and p99 of `fn()` in µs."""
+    for _ in range(min(2000, iterations)):
+        fn()
+    out = []
+    clock = time.perf_counter_ns
+    gc.disable()
+    try:
+        for _ in range(iterations):
+            t0 = clock()
+            fn()
+            out.append((clock() - t0) / 1000)
+    finally:
+        gc.enable()
+    q = statistics.quantiles(out, n=100, method="inclusive")
+    return q[49], q[98]
+
+
+def compare(
+    now: Callable[[], Any], before: Callable[[], Any], iterations: int, rounds: int
+) -> tuple[float, float, float, float]:
+    """Median over alternating rounds of (now p50, now p99, before p50, before p99)."""
+    got: list[tuple[float, float, float, float]] = []
+    for _ in range(rounds):
+        a = sample(now, iterations)
+        b = sample(before, iterations)
+        got.append((*a, *b))
+    return tuple(statistics.median(col) for col in zip(*got, strict=True))  # type: ignore[return-value]
+
+
+@contextmanager
+def argument_checks_off() -> Iterator[None]:
+    saved = requests._check_arguments
+    requests._check_arguments = lambda *a: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        requests._check_arguments = saved
+
+
+def with_patterns(n: int) -> Config:
+    config = make_config(n)
+    rules = tuple(
+        dataclasses.replace(r, when={**r.when, "matches": PATTERN}) if r.when else r
+        for r in config.rules
+    )
+    detectors = {
+        "summary": UseCaseConfig("summary", matches=r"(?i)\b(summari[sz]e|tl;?dr)\b"),
+        "coding": UseCaseConfig("coding", matches=PATTERN),
+    }
+    return dataclasses.replace(config, rules=rules, use_cases=detectors)
+
+
+@contextmanager
+def python_re() -> Iterator[None]:
+    """Build with unbounded Python `re` patterns: the engine before RE2."""
+    saved_c, saved_r = conditions.compile_pattern, ruleset.compile_pattern
+
+    def on_re(source: str, engine: str | None = None) -> Any:
+        return compile_pattern(source, "re")
+
+    conditions.compile_pattern = on_re  # type: ignore[assignment]
+    ruleset.compile_pattern = on_re  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        conditions.compile_pattern, ruleset.compile_pattern = saved_c, saved_r
+
+
+SYSTEM = (
+    "You are a careful {{ language | default('Python') }} engineer. "
+    "{% for t in tags %}[{{ t | upper }}]{% endfor %} {{ '%s/%d' % (use_case, tags|length) }}"
+)
+PROMPT_TEMPLATE = "Task: {{ prompt | replace('function', 'routine') }} ~ {{ prompt ~ '!' }}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iterations", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    it, rounds = args.iterations, args.rounds
+    worst = 0.0
+
+    def row(label: str, figures: tuple[float, float, float, float]) -> None:
+        nonlocal worst
+        n50, n99, b50, b99 = figures
+        change = (n50 / b50 - 1) * 100
+        worst = max(worst, change)
+        print(
+            f"{label:<28} | {n50:>8.1f} {n99:>8.1f} | {b50:>8.1f} {b99:>8.1f} | {change:>+6.1f} %"
+        )
+
+    print(f"µs per call, median of {rounds} alternating rounds of {it} calls")
+    print(f"{'workload':<28} | {'now p50':>8} {'p99':>8} | {'bef. p50':>8} {'p99':>8} | p50 change")
+
+    for n in (10, 100, 1000):
+        router = Router(make_config(n))
+        target = f"uc{n - 3}"
+
+        def explain(router: Router = router, target: str = target) -> Any:
+            return router.explain(PROMPT, use_case=target)
+
+        def explain_unchecked(router: Router = router, target: str = target) -> Any:
+            with argument_checks_off():
+                return router.explain(PROMPT, use_case=target)
+
+        # the context manager itself costs: time the checked call inside an identical one
+        def explain_checked(router: Router = router, target: str = target) -> Any:
+            with _same_overhead():
+                return router.explain(PROMPT, use_case=target)
+
+        row(f"decision, {n} rules", compare(explain_checked, explain_unchecked, it, rounds))
+        router.close()
+
+    for n in (10, 100, 1000):
+        target = f"uc{n - 3}"
+        now = Router(with_patterns(n))
+        with python_re():
+            before = Router(with_patterns(n))
+        assert now.explain(PROMPT, use_case=target).served
+        row(
+            f"matching (RE2 vs re), {n}",
+            compare(
+                lambda r=now, t=target: r.explain(PROMPT, use_case=t),
+                lambda r=before, t=target: r.explain(PROMPT, use_case=t),
+                it,
+                rounds,
+            ),
+        )
+        detect = compare(
+            lambda r=now: r.explain(PROMPT), lambda r=before: r.explain(PROMPT), it, rounds
+        )
+        row(f"detect use case + match, {n}", detect)
+        now.close()
+        before.close()
+
+    variables = {"language": "Rust", "tags": ["prod", "eu"], "use_case": "coding", "prompt": PROMPT}
+    bounded = (Template(SYSTEM, "s"), Template(PROMPT_TEMPLATE, "p"))
+    plain = (Template(SYSTEM, "s", bounded=False), Template(PROMPT_TEMPLATE, "p", bounded=False))
+    assert [t.render(variables) for t in bounded] == [t.render(variables) for t in plain]
+    row(
+        "rendering (bounded vs plain)",
+        compare(
+            lambda: [t.render(variables) for t in bounded],
+            lambda: [t.render(variables) for t in plain],
+            it,
+            rounds,
+        ),
+    )
+    print(
+        f"largest p50 change: {worst:+.1f} % "
+        f"(target: within +10 %: {'met' if worst <= 10 else 'MISSED'})"
+    )
+
+
+@contextmanager
+def _same_overhead() -> Iterator[None]:
+    saved = requests._check_arguments
+    requests._check_arguments = saved
+    try:
+        yield
+    finally:
+        requests._check_arguments = saved
+
+
+if __name__ == "__main__":
+    main()
