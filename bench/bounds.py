@@ -7,9 +7,9 @@ busy machine slows both alike), median of the rounds' p50 / p99:
    the argument checks of `route()` on (now) and off (before);
 2. matching: the same configs with a `matches:` regex on every rule and a use-case
    detector, patterns on RE2 (now) and on Python's `re` (before);
-3. rendering: a rule's `system` and `prompt` templates (loop, filters, `%`, `~`),
-   `Template.render` on the bounded sandbox (now) and on jinja2's plain immutable
-   sandbox (before).
+3. rendering: a rule's `system` and `prompt` templates (loop, filters, `%`, `~`) on
+   the bounded sandbox (now) and on jinja2's plain immutable sandbox (before):
+   `Template.render` alone, and a whole `route()` served by the mock provider.
 
 Target: each "now" p50 within 10 % of its "before" in the same run.
 
@@ -31,46 +31,47 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decision import make_config  # noqa: E402
+from decision import make_config
 
-from router import Router  # noqa: E402
-from router.config.model import Config, UseCaseConfig  # noqa: E402
-from router.config.patterns import compile_pattern  # noqa: E402
-from router.engine import conditions, ruleset  # noqa: E402
-from router.engine.templates import Template  # noqa: E402
-from router.runtime import requests  # noqa: E402
+from router import Router
+from router.config.model import Config, Settings, UseCaseConfig
+from router.config.patterns import compile_pattern
+from router.engine import conditions, ruleset
+from router.engine.templates import Template
+from router.runtime import requests
 
 PROMPT = "Refactor this function so that it handles empty input and add a test."
 PATTERN = r"(?i)\b(refactor|function|handles?|tests?)\b"
 
 
-def sample(fn: Callable[[], Any], iterations: int) -> tuple[float, float]:
-    """p50 and p99 of `fn()` in µs."""
-    for _ in range(min(2000, iterations)):
-        fn()
-    out = []
-    clock = time.perf_counter_ns
-    gc.disable()
-    try:
-        for _ in range(iterations):
-            t0 = clock()
-            fn()
-            out.append((clock() - t0) / 1000)
-    finally:
-        gc.enable()
-    q = statistics.quantiles(out, n=100, method="inclusive")
-    return q[49], q[98]
-
-
 def compare(
     now: Callable[[], Any], before: Callable[[], Any], iterations: int, rounds: int
 ) -> tuple[float, float, float, float]:
-    """Median over alternating rounds of (now p50, now p99, before p50, before p99)."""
+    """(now p50, now p99, before p50, before p99) in µs, the two timed call by call in
+    turn, so a busy machine slows both alike; p50 and p99 are medians over rounds."""
+    for fn in (now, before):
+        for _ in range(min(2000, iterations)):
+            fn()
+    clock = time.perf_counter_ns
     got: list[tuple[float, float, float, float]] = []
     for _ in range(rounds):
-        a = sample(now, iterations)
-        b = sample(before, iterations)
-        got.append((*a, *b))
+        a: list[float] = []
+        b: list[float] = []
+        gc.disable()
+        try:
+            for _ in range(iterations):
+                t0 = clock()
+                now()
+                t1 = clock()
+                before()
+                t2 = clock()
+                a.append((t1 - t0) / 1000)
+                b.append((t2 - t1) / 1000)
+        finally:
+            gc.enable()
+        qa = statistics.quantiles(a, n=100, method="inclusive")
+        qb = statistics.quantiles(b, n=100, method="inclusive")
+        got.append((qa[49], qa[98], qb[49], qb[98]))
     return tuple(statistics.median(col) for col in zip(*got, strict=True))  # type: ignore[return-value]
 
 
@@ -138,7 +139,7 @@ def main() -> None:
         )
 
     print(f"µs per call, median of {rounds} alternating rounds of {it} calls")
-    print(f"{'workload':<28} | {'now p50':>8} {'p99':>8} | {'bef. p50':>8} {'p99':>8} | p50 change")
+    print(f"{'workload':<30} | {'now p50':>7} {'p99':>7} | {'before':>7} {'p99':>7} | p50 change")
 
     for n in (10, 100, 1000):
         router = Router(make_config(n))
@@ -151,9 +152,8 @@ def main() -> None:
             with argument_checks_off():
                 return router.explain(PROMPT, use_case=target)
 
-        # the context manager itself costs: time the checked call inside an identical one
         def explain_checked(router: Router = router, target: str = target) -> Any:
-            with _same_overhead():
+            with _same_overhead():  # the same context-manager cost as the baseline's
                 return router.explain(PROMPT, use_case=target)
 
         row(f"decision, {n} rules", compare(explain_checked, explain_unchecked, it, rounds))
@@ -186,10 +186,21 @@ def main() -> None:
     plain = (Template(SYSTEM, "s", bounded=False), Template(PROMPT_TEMPLATE, "p", bounded=False))
     assert [t.render(variables) for t in bounded] == [t.render(variables) for t in plain]
     row(
-        "rendering (bounded vs plain)",
+        "render only (bounded vs plain)",
         compare(
             lambda: [t.render(variables) for t in bounded],
             lambda: [t.render(variables) for t in plain],
+            it,
+            rounds,
+        ),
+    )
+    now_router, before_router = templated_router(True), templated_router(False)
+    tags = ["prod", "eu"]
+    row(
+        "route(), templated rule",
+        compare(
+            lambda: now_router.route(PROMPT, use_case="coding", tags=tags, language="Rust"),
+            lambda: before_router.route(PROMPT, use_case="coding", tags=tags, language="Rust"),
             it,
             rounds,
         ),
@@ -198,6 +209,25 @@ def main() -> None:
         f"largest p50 change: {worst:+.1f} % "
         f"(target: within +10 %: {'met' if worst <= 10 else 'MISSED'})"
     )
+
+
+def templated_router(bounded: bool) -> Router:
+    """A mock-served rule with the templates above: bounded, or jinja2's plain sandbox."""
+    config = make_config(100)
+    rule = dataclasses.replace(
+        config.rules[-1], system=SYSTEM, prompt=PROMPT_TEMPLATE, targets=("m1",)
+    )
+    config = dataclasses.replace(
+        config,
+        rules=(*config.rules[:-1], rule),
+        settings=Settings(usage_db=":memory:"),
+    )
+    router = Router(config)
+    if not bounded:
+        compiled = router.snapshot.ruleset.by_name["default"]
+        object.__setattr__(compiled, "system", Template(SYSTEM, "s", bounded=False))
+        object.__setattr__(compiled, "prompt", Template(PROMPT_TEMPLATE, "p", bounded=False))
+    return router
 
 
 @contextmanager

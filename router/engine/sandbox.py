@@ -95,11 +95,45 @@ def _check_int(value: Any) -> None:
         raise RenderLimit(f"an integer of more than {MAX_INT_BITS} bits")
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def text_size(value: Any, limit: int) -> int:
+    """About how many characters `str(value)` makes, counted without making it; the
+    walk stops once past `limit` (a list of a thousand references to one long string
+    is small in memory and a gigabyte as text)."""
+    if type(value) is str:
+        return len(value)
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 4
+        elif isinstance(item, dict):
+            total += 2 + 4 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, _CONTAINERS):
+            total += 2 + 2 * len(item)
+            stack.extend(item)
+        else:
+            total += 24
+    return total
+
+
+def _check_text(value: Any, what: str) -> None:
+    if type(value) is not str and isinstance(value, _CONTAINERS):
+        budget = _current()
+        budget.size(text_size(value, budget.max_output), what)
+
+
 def _mul(left: Any, right: Any) -> Any:
     budget = _current()
     for seq, count in ((left, right), (right, left)):
         if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
-            budget.size(len(seq) * max(count, 0), "a repeated string or list")
+            unit = len(seq) if type(seq) is str else text_size(seq, budget.max_output)
+            budget.size(unit * max(count, 0), "a repeated string or list")
             return seq * count
     ints = isinstance(left, int) and isinstance(right, int)
     if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
@@ -138,9 +172,8 @@ def _check_format(fmt: Any) -> None:
 def _mod(left: Any, right: Any) -> Any:
     if isinstance(left, str):
         _check_format(left)
-        result = left % right
-        _current().size(len(result))
-        return result
+        budget = _current()
+        budget.size(len(left) + text_size(right, budget.max_output), "a formatted string")
     return left % right
 
 
@@ -187,8 +220,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     _PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, finalize=_finalize, **kwargs)
         self.globals["range"] = _bounded_range
+        for name in ("string", "pprint", "tojson", "list"):
+            self.filters[name] = _text_filter(self.filters[name])
         self.filters["replace"] = _replace_filter(self.filters["replace"])
         self.filters["join"] = _join_filter(self.filters["join"])
         self.filters["center"] = _width_filter(self.filters["center"], 1)
@@ -227,9 +262,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             yield item
 
     def bounded_concat(self, parts: Iterable[Any]) -> str:
-        strings = [str(p) for p in parts]
-        _current().size(sum(len(s) for s in strings), "a concatenation")
-        return "".join(strings)
+        parts = tuple(parts)
+        budget = _current()
+        budget.size(sum(text_size(p, budget.max_output) for p in parts), "a concatenation")
+        return "".join([p if type(p) is str else str(p) for p in parts])
 
 
 def _check_str_method(
@@ -253,6 +289,25 @@ def _replaced_length(text: Any, old: Any, new: Any) -> int:
     text, old, new = str(text), str(old), str(new)
     count = text.count(old) if old else len(text) + 1
     return len(text) + count * (len(new) - len(old))
+
+
+def _finalize(value: Any) -> Any:
+    """Every `{{ value }}` passes here before it becomes text: a container is measured."""
+    if type(value) is not str:
+        _check_text(value, "an output")
+    return value
+
+
+def _text_filter(original: Any) -> Any:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        for value in args:
+            _check_text(value, "a string")
+        return original(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(original, attr):
+            setattr(bounded, attr, getattr(original, attr))
+    return bounded
 
 
 def _replace_filter(original: Any) -> Any:
@@ -337,16 +392,19 @@ def render_bounded(
     max_seconds: float = MAX_SECONDS,
 ) -> str:
     """Render under a fresh budget, stopping the output at `max_output` characters."""
-    budget = RenderBudget(max_steps, max_output, max_seconds)
-    token = _budget.set(budget)
+    token = _budget.set(RenderBudget(max_steps, max_output, max_seconds))
     try:
+        # What `Template.render` does, without `generate`'s extra generator layer, and
+        # counting the output as it comes instead of joining it unseen.
+        pieces = template.root_render_func(template.new_context(dict(variables)))
         out: list[str] = []
+        append = out.append
         size = 0
-        for piece in template.generate(variables):
+        for piece in pieces:
             size += len(piece)
             if size > max_output:
                 raise RenderLimit(f"the rendered text is longer than {max_output:,} characters")
-            out.append(piece)
+            append(piece)
         return "".join(out)
     finally:
         _budget.reset(token)

@@ -43,6 +43,10 @@ HOSTILE = {
     "join growth": "{{ ('a'*900000 ~ ',')|list|join('x'*100) }}",
     "output size": "{% for i in range(100000) %}{{ 'x'*100 }}{% endfor %}",
     "format filter": "{{ '%999999999s'|format('x') }}",
+    "list of references": "{% set x = 'a' * 900000 %}{{ [x] * 1000 }}",
+    "container output": "{% set x = 'a' * 900000 %}{{ [x, x, x, x, x] }}",
+    "printf of references": "{% set x = 'a' * 900000 %}{{ '%s%s%s' % (x, x, x) }}",
+    "string filter": "{% set x = 'a' * 900000 %}{{ ([x, x])|string }}",
 }
 
 CHILD = """
