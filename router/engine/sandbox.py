@@ -96,6 +96,7 @@ def _check_int(value: Any) -> None:
 
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+_SIZED = frozenset({list, tuple, str, range, dict, set, frozenset})
 
 
 def text_size(value: Any, limit: int) -> int:
@@ -170,10 +171,13 @@ def _check_format(fmt: Any) -> None:
 
 
 def _mod(left: Any, right: Any) -> Any:
-    if isinstance(left, str):
-        _check_format(left)
+    if type(left) is str:
+        if "*" in left or _BIG_NUMBER.search(left):
+            _check_format(left)
         budget = _current()
-        budget.size(len(left) + text_size(right, budget.max_output), "a formatted string")
+        total = len(left) + text_size(right, budget.max_output)
+        if total > _KIB:
+            budget.size(total, "a formatted string")
     return left % right
 
 
@@ -255,14 +259,28 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             _check_format(obj)
         return value
 
-    def bounded_iter(self, iterable: Any) -> Iterator[Any]:
+    def bounded_iter(self, iterable: Any) -> Iterable[Any]:
+        """The loop's iterable, its iterations charged: all at once when its length is
+        known (no generator in the way of a short loop), else one by one."""
         budget = _current()
+        if type(iterable) in _SIZED:
+            budget.charge(len(iterable) or 1)
+            return iterable  # type: ignore[no-any-return]
+        return self._charged(iterable, budget)
+
+    @staticmethod
+    def _charged(iterable: Any, budget: RenderBudget) -> Iterator[Any]:
         for item in iterable:
             budget.charge()
             yield item
 
     def bounded_concat(self, parts: Iterable[Any]) -> str:
         parts = tuple(parts)
+        if all(type(p) is str for p in parts):
+            total = sum(map(len, parts))
+            if total > _KIB:
+                _current().size(total, "a concatenation")
+            return "".join(parts)
         budget = _current()
         budget.size(sum(text_size(p, budget.max_output) for p in parts), "a concatenation")
         return "".join([p if type(p) is str else str(p) for p in parts])
@@ -293,7 +311,7 @@ def _replaced_length(text: Any, old: Any, new: Any) -> int:
 
 def _finalize(value: Any) -> Any:
     """Every `{{ value }}` passes here before it becomes text: a container is measured."""
-    if type(value) is not str:
+    if value.__class__ in _SIZED and value.__class__ is not str:
         _check_text(value, "an output")
     return value
 
@@ -312,7 +330,11 @@ def _text_filter(original: Any) -> Any:
 
 def _replace_filter(original: Any) -> Any:
     def replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: int | None = None) -> Any:
-        _current().size(_replaced_length(s, old, new), "a replaced string")
+        if type(s) is str and type(old) is str and type(new) is str:
+            if len(new) > len(old) or not old:  # only then can it grow
+                _current().size(_replaced_length(s, old, new), "a replaced string")
+        else:
+            _current().size(_replaced_length(s, old, new), "a replaced string")
         return original(eval_ctx, s, old, new, count)
 
     replace.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
@@ -364,6 +386,29 @@ def _format_filter(original: Any) -> Any:
         return result
 
     return format
+
+
+# Filters that cannot make their output much larger than their input, nor loop.
+_PLAIN_FILTERS = frozenset(
+    {"default", "d", "upper", "lower", "title", "capitalize", "trim", "length", "count",
+     "first", "last", "escape", "e", "safe", "int", "float", "abs", "round", "striptags"}
+)  # fmt: skip
+_AMPLIFIERS = (
+    nodes.For, nodes.Macro, nodes.CallBlock, nodes.Call, nodes.Mul, nodes.Pow, nodes.Add,
+    nodes.Mod, nodes.Concat, nodes.List, nodes.Tuple, nodes.Dict, nodes.FilterBlock,
+)  # fmt: skip
+
+
+def needs_budget(env: jinja2.Environment, source: str) -> bool:
+    """Whether the template can do more work or make more text than its input holds.
+
+    `Task: {{ prompt | trim }}` cannot (no loop, call, operator, literal container or
+    growing filter): it renders on the plain sandbox, its cost bounded by its input.
+    """
+    tree = env.parse(source)
+    if any(True for _ in tree.find_all(_AMPLIFIERS)):
+        return True
+    return any(f.name not in _PLAIN_FILTERS for f in tree.find_all(nodes.Filter))
 
 
 def refuse_loaders(env: jinja2.Environment, source: str) -> None:

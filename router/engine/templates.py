@@ -30,15 +30,20 @@ def _environment(bounded: bool = True) -> jinja2.Environment:
 
 
 @lru_cache(maxsize=4096)
-def _compile(source: str, bounded: bool = True) -> jinja2.Template:
-    # Compiling is ~0.4 ms a template: a 1,000-rule config sharing a few prompts, or a
-    # reload that leaves most rules alone, compiles each distinct source once.
-    # Compiled templates are immutable and safe to render from many threads.
-    from router.engine.sandbox import refuse_loaders
+def _compile(source: str, bounded: bool = True) -> tuple[jinja2.Template, bool]:
+    """The compiled template, and whether its renders need a budget.
+
+    Compiling is ~0.4 ms a template: a 1,000-rule config sharing a few prompts, or a
+    reload that leaves most rules alone, compiles each distinct source once.
+    Compiled templates are immutable and safe to render from many threads.
+    """
+    from router.engine.sandbox import needs_budget, refuse_loaders
 
     env = _environment(bounded)
     refuse_loaders(env, source)
-    return env.from_string(source)
+    if bounded and not needs_budget(env, source):
+        return _environment(False).from_string(source), False
+    return env.from_string(source), bounded
 
 
 class Template:
@@ -48,14 +53,13 @@ class Template:
     baselines only.
     """
 
-    __slots__ = ("_bounded", "_compiled", "owner", "source")
+    __slots__ = ("_budgeted", "_compiled", "owner", "source")
 
     def __init__(self, source: str, owner: str, *, bounded: bool = True) -> None:
         self.source = source
         self.owner = owner  # e.g. "rule coding: system"
-        self._bounded = bounded
         # Raises jinja2.TemplateSyntaxError; the snapshot builder turns it into ConfigError.
-        self._compiled = _compile(source, bounded)
+        self._compiled, self._budgeted = _compile(source, bounded)
 
     def render(self, variables: Mapping[str, Any]) -> str:
         import jinja2
@@ -63,7 +67,7 @@ class Template:
         from router.engine.sandbox import RenderLimit, render_bounded
 
         try:
-            if not self._bounded:
+            if not self._budgeted:  # nothing in it can grow (see `needs_budget`)
                 return self._compiled.render(variables)
             return render_bounded(self._compiled, variables)
         except jinja2.UndefinedError as exc:
