@@ -145,3 +145,20 @@ def test_include_import_extends_are_refused_at_load(tmp_path: Path, source: str,
         Router(load_config(path, environ={}))
     assert "is not supported" in str(info.value)
     assert info.value.issues[0].line == 4
+
+
+@pytest.mark.parametrize(
+    ("source", "budgeted"),
+    [
+        ("Task: {{ prompt | trim }}", False),
+        ("{{ use_case|upper }}: {{ prompt }}", False),
+        ("{% for t in tags %}{{ t }}{% endfor %}", True),
+        ("{{ prompt * 2 }}", True),
+        ("{{ prompt ~ '!' }}", True),
+        ("{{ prompt|replace('a', 'b') }}", True),
+        ("{{ [prompt, prompt] }}", True),
+        ("{{ prompt.upper() }}", True),
+    ],
+)
+def test_only_templates_that_can_grow_render_under_a_budget(source: str, budgeted: bool) -> None:
+    assert Template(source, "rule r: prompt")._budgeted is budgeted
