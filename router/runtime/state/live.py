@@ -301,6 +301,9 @@ class LiveState:
                 # The answer is served and paid for; this process's budgets counted it
                 # above. Losing the caller's result over a spend-log row would be worse.
                 log.error("usage of %s not recorded in %s: %s", record.model, self.store, exc)
+        # Only now, with the spend in the file, may other processes stop seeing the hold.
+        self.budgets.forget(ticket.reservation)
+        if record is not None:
             self.rate_limits.settle(
                 ticket.model, ticket.tokens, record.input_tokens + record.output_tokens
             )

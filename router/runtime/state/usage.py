@@ -176,7 +176,19 @@ CREATE TABLE IF NOT EXISTS usage (
     config_sha TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY,
+    expires REAL NOT NULL,
+    model TEXT NOT NULL,
+    rule TEXT,
+    amount REAL NOT NULL
+);
 """
+
+# A reservation of a process that died is forgotten after this long.
+RESERVATION_TTL = 600.0
+
+BudgetCheck = tuple[str, "str | None", str, float]  # scope, name, period, limit
 
 # Column expressions a report may group by; fixed strings, never user text, in the SQL.
 _GROUP_SQL = {
@@ -296,6 +308,63 @@ class SQLiteUsageStore:
             )
         return out
 
+    # -- budgets shared by the processes that use this file ------------------------
+
+    shares_budgets = True
+
+    def reserve_budget(
+        self,
+        checks: Iterable[BudgetCheck],
+        model: str,
+        rule: str | None,
+        amount: float,
+        now: float,
+    ) -> tuple[int | None, dict[tuple[str, str | None, str], float]]:
+        """Hold `amount` against every budget in `checks` for all processes at once.
+
+        One `BEGIN IMMEDIATE` transaction (one writer at a time, across processes)
+        reads each budget's spend in its period plus the live reservations, and adds
+        this one only if every budget has room left. So processes overshoot a budget
+        by at most one request, as threads do. Returns the reservation's id (None if
+        a budget is spent) and the spend read per budget.
+        """
+        spent: dict[tuple[str, str | None, str], float] = {}
+        with self._lock, _sql_errors(self.path):
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM reservations WHERE expires < ?", (now,))
+                for scope, name, period, limit in checks:
+                    start, end = period_bounds(period, now)
+                    where, args = _scope_filter(scope, name)
+                    (used,) = db.execute(
+                        f"SELECT coalesce(sum(cost_usd), 0) FROM usage WHERE ts >= ? AND ts < ?"
+                        f"{where}",
+                        (start, end, *args),
+                    ).fetchone()
+                    (held,) = db.execute(
+                        "SELECT coalesce(sum(amount), 0) FROM reservations WHERE 1 = 1" + where,
+                        args,
+                    ).fetchone()
+                    spent[(scope, name, period)] = float(used)
+                    if float(used) + float(held) >= limit:
+                        db.execute("COMMIT")
+                        return None, spent
+                cursor = db.execute(
+                    "INSERT INTO reservations (expires, model, rule, amount) VALUES (?, ?, ?, ?)",
+                    (now + RESERVATION_TTL, model, rule, amount),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return cursor.lastrowid, spent
+
+    def unreserve(self, reservation_id: int) -> None:
+        """Drop a reservation: its spend is recorded, or nothing was spent."""
+        with self._lock, _sql_errors(self.path):
+            self._db().execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -304,6 +373,14 @@ class SQLiteUsageStore:
 
     def __repr__(self) -> str:
         return f"<SQLiteUsageStore {self.path!r}>"
+
+
+def _scope_filter(scope: str, name: str | None) -> tuple[str, tuple[object, ...]]:
+    if scope == "model":
+        return " AND model = ?", (name,)
+    if scope == "rule":
+        return " AND rule = ?", (name,)
+    return "", ()
 
 
 class UsageStoreError(RouterError):
