@@ -86,6 +86,6 @@ def test_processes_sharing_a_spend_file_share_the_budget(tmp_path: Path) -> None
         (count,) = db.execute("SELECT count(*) FROM usage").fetchone()
     per_request = max(b for _, b in results)
     assert count == sum(s for s, _ in results)
-    assert all(s > 0 for s, _ in results), results  # each process did spend
+    # (a process that starts late may find the budget already spent: that is sharing too)
     assert total >= LIMIT - per_request  # the budget was used...
     assert total <= LIMIT + PROCESSES * per_request, (total, results)  # ...and shared
