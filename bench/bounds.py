@@ -38,9 +38,8 @@ from decision import make_config
 from router import Router
 from router.config.model import Config, Settings, UseCaseConfig
 from router.config.patterns import compile_pattern
-from router.engine import conditions, ruleset
+from router.engine import conditions, requests, ruleset
 from router.engine.templates import Template
-from router.runtime import requests
 
 PROMPT = "Refactor this function so that it handles empty input and add a test."
 PATTERN = r"(?i)\b(refactor|function|handles?|tests?)\b"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from router.errors import BadRequest
+from router.errors import RequestError
 
 if TYPE_CHECKING:
     import jinja2
@@ -47,7 +47,7 @@ def _compile(source: str, bounded: bool = True) -> tuple[jinja2.Template, bool]:
 
 
 class Template:
-    """A compiled template; `render` raises `BadRequest` naming the rule.
+    """A compiled template; `render` raises `RequestError` naming the rule.
 
     `bounded=False` renders on jinja2's plain immutable sandbox, for benchmarks'
     baselines only.
@@ -71,17 +71,17 @@ class Template:
                 return self._compiled.render(variables)
             return render_bounded(self._compiled, variables)
         except jinja2.UndefinedError as exc:
-            raise BadRequest(f"{self.owner} template: {exc.message}") from None
+            raise RequestError(f"{self.owner} template: {exc.message}") from None
         except jinja2.TemplateError as exc:
-            raise BadRequest(f"{self.owner} template: {exc}") from None
+            raise RequestError(f"{self.owner} template: {exc}") from None
         except RenderLimit as exc:
-            raise BadRequest(f"{self.owner} template: rendering stopped: {exc}") from None
+            raise RequestError(f"{self.owner} template: rendering stopped: {exc}") from None
         except RecursionError:
-            raise BadRequest(f"{self.owner} template: recursion too deep") from None
+            raise RequestError(f"{self.owner} template: recursion too deep") from None
         except MemoryError:
-            raise BadRequest(f"{self.owner} template: out of memory while rendering") from None
+            raise RequestError(f"{self.owner} template: out of memory while rendering") from None
         except Exception as exc:  # TypeError, OverflowError, IndexError... from template code
-            raise BadRequest(f"{self.owner} template: {type(exc).__name__}: {exc}") from None
+            raise RequestError(f"{self.owner} template: {type(exc).__name__}: {exc}") from None
 
 
 def template_error(exc: Exception) -> tuple[str, int | None]:

@@ -1,4 +1,4 @@
-"""Templates are bounded in work and size: hostile ones stop with a BadRequest naming
+"""Templates are bounded in work and size: hostile ones stop with a RequestError naming
 the rule, quickly, and the router goes on serving. Each hostile render runs through a
 real Router in a child process with a memory limit, so a regression fails on a
 timeout or a MemoryError there instead of taking the suite down."""
@@ -16,7 +16,7 @@ import pytest
 from router import Router
 from router.config import load_config
 from router.engine.templates import Template
-from router.errors import BadRequest, ConfigError
+from router.errors import ConfigError, RequestError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ def test_hostile_templates_stop_with_words(tmp_path: Path) -> None:
     results = json.loads(done.stdout)
     for name in HOSTILE:
         kind, message, _cpu = results[name]
-        assert kind == "BadRequest", (name, kind, message)
+        assert kind == "RequestError", (name, kind, message)
         assert message.startswith("rule hostile: prompt template: rendering stopped:"), (
             name,
             message,
@@ -108,7 +108,7 @@ def test_a_router_serves_on_after_a_hostile_render(tmp_path: Path) -> None:
         "  - {name: plain, targets: [m], prompt: 'Task: {{ prompt }}'}\n"
     )
     with Router.from_config(path) as router:
-        with pytest.raises(BadRequest, match="more than 200,000 steps"):
+        with pytest.raises(RequestError, match="more than 200,000 steps"):
             router.route("x", tags=["evil"])
         assert router.route("hello").text.endswith("Task: hello")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from router import Router
-from router.errors import BadRequest, RouterError
+from router.errors import RequestError, RouterError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def test_template_errors_are_bad_requests_with_words(
     tmp_path: Path, template: str, metadata: dict[str, str], words: str
 ) -> None:
     with Router.from_config(_write(tmp_path, template)) as r:
-        with pytest.raises(BadRequest) as info:
+        with pytest.raises(RequestError) as info:
             r.route("hi", metadata=metadata)
         assert str(info.value).startswith("rule r: prompt template: ")
         assert words in str(info.value)
@@ -76,7 +76,7 @@ def test_template_errors_are_bad_requests_with_words(
 def test_bad_route_arguments_are_named(tmp_path: Path, kwargs: dict, words: str) -> None:
     with Router.from_config(_write(tmp_path)) as r:
         for call in (r.route, r.explain):
-            with pytest.raises(BadRequest, match=words):
+            with pytest.raises(RequestError, match=words):
                 call("hi", **kwargs)
         assert r.route("hi").text == "hi"
 

@@ -52,6 +52,7 @@ from watchdog.events import (
 )
 
 from router.config.limits import ReadLimits, RefusedFile, read_regular
+from router.types import WatcherHealth
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
@@ -427,17 +428,17 @@ class ConfigWatcher:
         self._due = time.monotonic()
         return True
 
-    def health(self) -> dict[str, object]:
+    def health(self) -> WatcherHealth:
         """Whether the threads live, and how often and why they were restarted."""
         worker, observer = self._worker, self._observer
-        return {
-            "state": "running" if self.running else ("stopped" if self._stopping else "new"),
-            "worker_alive": bool(worker and worker.is_alive()),
-            "observer_alive": bool(observer and observer.is_alive()),
-            "restarts": self.restarts,
-            "last_crash": self.last_crash,
-            "last_crash_at": self.last_crash_at,
-        }
+        return WatcherHealth(
+            state="running" if self.running else ("stopped" if self._stopping else "new"),
+            worker_alive=bool(worker and worker.is_alive()),
+            observer_alive=bool(observer and observer.is_alive()),
+            restarts=self.restarts,
+            last_crash=self.last_crash,
+            last_crash_at=self.last_crash_at,
+        )
 
     def _fire(self, polled: bool) -> None:
         if self.check_content or polled:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from router.config.params import normalise_params
 from router.engine.tokens import estimate_tokens, message_text
-from router.errors import BadRequest
-from router.providers.params import normalise_params
+from router.errors import RequestError
 from router.types import Message, Request
 
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
@@ -31,19 +31,19 @@ def build_request(
     _check_arguments(prompt, messages, use_case, tags, metadata, tools, response_format)
     if messages is None:
         if prompt is None:
-            raise BadRequest("route() needs a prompt or messages")
+            raise RequestError("route() needs a prompt or messages")
         msgs: tuple[Message, ...] = ({"role": "user", "content": prompt},)
     else:
         if prompt is not None:
-            raise BadRequest("route() takes a prompt or messages, not both")
+            raise RequestError("route() takes a prompt or messages, not both")
         if not messages:
-            raise BadRequest("messages is empty")
+            raise RequestError("messages is empty")
         for i, m in enumerate(messages):
             if not isinstance(m, Mapping) or "role" not in m:
-                raise BadRequest(f"messages[{i}] is not a message: needs a 'role'")
+                raise RequestError(f"messages[{i}] is not a message: needs a 'role'")
             content = m.get("content")
             if content is not None and not isinstance(content, (str, list)):
-                raise BadRequest(f"messages[{i}].content must be text or a list of parts")
+                raise RequestError(f"messages[{i}].content must be text or a list of parts")
         msgs = tuple(dict(m) for m in messages)
     tokens, images = estimate_tokens(msgs)
     text = ""
@@ -85,29 +85,29 @@ def _check_arguments(
     tools: Any,
     response_format: Any,
 ) -> None:
-    """A BadRequest that names the argument, instead of a TypeError from deep inside."""
+    """A RequestError that names the argument, instead of a TypeError from deep inside."""
     if prompt is not None and not isinstance(prompt, str):
-        raise BadRequest(f"prompt must be text, not {type(prompt).__name__}")
+        raise RequestError(f"prompt must be text, not {type(prompt).__name__}")
     if messages is not None and (isinstance(messages, (str, bytes)) or not _iterable(messages)):
-        raise BadRequest("messages must be a list of messages")
+        raise RequestError("messages must be a list of messages")
     if use_case is not None and not isinstance(use_case, str):
-        raise BadRequest(f"use_case must be text, not {type(use_case).__name__}")
+        raise RequestError(f"use_case must be text, not {type(use_case).__name__}")
     if tags is not None and (
         isinstance(tags, (str, bytes))
         or not _iterable(tags)
         or not all(isinstance(t, str) for t in tags)
     ):
-        raise BadRequest("tags must be a list of strings")
+        raise RequestError("tags must be a list of strings")
     if metadata is not None and not isinstance(metadata, Mapping):
-        raise BadRequest(f"metadata must be a mapping, not {type(metadata).__name__}")
+        raise RequestError(f"metadata must be a mapping, not {type(metadata).__name__}")
     if tools is not None and (
         isinstance(tools, (str, bytes, Mapping))
         or not _iterable(tools)
         or not all(isinstance(t, Mapping) for t in tools)
     ):
-        raise BadRequest("tools must be a list of tool definitions (mappings)")
+        raise RequestError("tools must be a list of tool definitions (mappings)")
     if response_format is not None and not isinstance(response_format, Mapping):
-        raise BadRequest("response_format must be a mapping such as {'type': 'json_object'}")
+        raise RequestError("response_format must be a mapping such as {'type': 'json_object'}")
 
 
 def _iterable(value: Any) -> bool:
@@ -124,7 +124,7 @@ def _max_tokens(value: Any) -> int:
     try:
         count = int(value)
     except (TypeError, ValueError, OverflowError):
-        raise BadRequest(f"max_tokens must be a whole number, not {value!r}") from None
+        raise RequestError(f"max_tokens must be a whole number, not {value!r}") from None
     if count < 0:
-        raise BadRequest(f"max_tokens must not be negative, not {count}")
+        raise RequestError(f"max_tokens must not be negative, not {count}")
     return count
