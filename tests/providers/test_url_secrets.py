@@ -117,3 +117,11 @@ def test_mask_url(url: str, masked: str) -> None:
     assert mask_urls(f"error: POST {url} failed") == f"error: POST {masked} failed"
     for secret in url_secrets(url):
         assert secret not in masked
+
+
+def test_a_provider_config_built_in_code_is_masked_too() -> None:
+    from router.config.model import ProviderConfig
+
+    config = ProviderConfig("p", "openai", api_base=f"http://u:{CANARY}@h/v1?key={CANARY}")
+    _hidden(repr(config))
+    assert config.api_base == f"http://u:{CANARY}@h/v1?key={CANARY}"  # still what is sent
