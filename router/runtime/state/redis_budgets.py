@@ -64,7 +64,7 @@ class RedisBudgetTracker(BudgetTracker):
             return self._local(model, rule, amount)
         counters, keys, args = self._plan(model, rule, amount)
         if not counters:
-            return SharedReservation(model, rule, amount, (), uuid.uuid4().hex, False)
+            return SharedReservation(model, rule, amount, (), rid=uuid.uuid4().hex, shared=False)
         got = self._link.call("budget_reserve", keys, args)
         if got is DOWN:
             return self._local(model, rule, amount)
@@ -134,13 +134,15 @@ class RedisBudgetTracker(BudgetTracker):
                 return None
             for c in counters:
                 c.reserved += amount
-        return SharedReservation(model, rule, amount, counters, rid, bool(counters))
+        return SharedReservation(model, rule, amount, counters, rid=rid, shared=bool(counters))
 
     def _local(self, model: str, rule: str | None, amount: float) -> Reservation | None:
         res = super().reserve(model, rule, amount)
         if res is None:
             return None
-        return SharedReservation(res.model, res.rule, amount, res.counters, uuid.uuid4().hex)
+        return SharedReservation(
+            res.model, res.rule, amount, res.counters, res.shared_id, rid=uuid.uuid4().hex
+        )
 
     def commit(self, reservation: Reservation, actual_cost: float) -> None:
         super().commit(reservation, actual_cost)
