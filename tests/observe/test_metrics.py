@@ -195,7 +195,7 @@ def test_without_prometheus_client_the_error_names_the_extra(monkeypatch):
 
 
 def test_rate_limit_waits_are_counted(tmp_path, monkeypatch):
-    from router.runtime.state import live as live_module
+    from router.runtime.state import stores as live_module  # LocalBackend makes the limiter
     from router.runtime.state.ratelimit import RateLimiter
 
     slept: list[float] = []
