@@ -170,7 +170,7 @@ def cmd_test(ns: argparse.Namespace) -> int:
 
 def cmd_models(ns: argparse.Namespace) -> int:
     with Router.from_config(ns.config) as r:
-        rows = r.models()
+        rows = r.models(discover=ns.discover)
     if ns.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -287,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("models", help="list models of every provider, discovered ones too")
     sp.add_argument("config")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--discover", action="store_true", help="also ask each provider what it offers")
     sp.set_defaults(func=cmd_models)
 
     sp = sub.add_parser("usage", help="spend per day, model and rule from the usage store")
@@ -301,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--debounce-ms", type=int)
     sp.add_argument("--seconds", type=float, help="stop after this long (default: never)")
     sp.set_defaults(func=cmd_watch)
+
+    from router.commands import register
+
+    register(sub)
     return p
 
 

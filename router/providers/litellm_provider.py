@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar
 
 # Before litellm is imported: read the price map shipped in the wheel instead of fetching
@@ -41,7 +41,8 @@ import openai
 
 from router import errors
 from router.config.model import ProviderConfig
-from router.providers.base import Call, Completion, Delta, Provider
+from router.providers.base import Call, Completion, Delta, Listed, Provider
+from router.providers.listing import Lister, api_kind, listed_id
 from router.providers.litellm_support import (
     StreamState,
     credentials,
@@ -113,6 +114,7 @@ class LiteLLMProvider(Provider):
     """A provider whose models are litellm model ids."""
 
     type: ClassVar[str] = "litellm"
+    lists_models: ClassVar[bool] = True
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
@@ -121,7 +123,10 @@ class LiteLLMProvider(Provider):
         self._headers = {str(k): str(v) for k, v in dict(headers).items()}
         # What an error message must never show: the key and credential header values.
         self._secrets = ([self._key] if self._key else []) + credentials(self._headers)
-        self._http: httpx.Client | None = None
+        self._list_client: Lister | None = None
+        # OpenRouter's listing prices (USD per 1M tokens) for models the YAML prices not.
+        self._listing_tried = False
+        self._listed_prices: dict[str, tuple[float | None, float | None]] = {}
         self._price_known: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._sdk: openai.OpenAI | None = None
@@ -235,6 +240,9 @@ class LiteLLMProvider(Provider):
         """litellm's price when the YAML gives none; None when litellm does not know one."""
         if call.model.cost is not None:
             return None
+        listed = self._openrouter_price(call.model.model)
+        if listed is not None:
+            return (usage.input_tokens * listed[0] + usage.output_tokens * listed[1]) / 1e6
         if response is not None:
             hidden = getattr(response, "_hidden_params", None) or {}
             cost = hidden.get("response_cost")
@@ -254,6 +262,17 @@ class LiteLLMProvider(Provider):
             return None
         self._price_known[model] = True
         return float(p_in) + float(p_out)
+
+    def _openrouter_price(self, model: str) -> tuple[float, float] | None:
+        """OpenRouter's own price for a model the YAML prices not (its /models, read once)."""
+        if not model.startswith("openrouter/"):
+            return None
+        if not self._listing_tried:
+            self._listing_tried = True
+            with contextlib.suppress(errors.ProviderError):  # litellm's map is the fallback
+                self.discover([model])
+        p_in, p_out = self._listed_prices.get(listed_id("openrouter", model), (None, None))
+        return None if p_in is None or p_out is None else (p_in, p_out)
 
     def _completion(self, call: Call, response: Any) -> Completion:
         choice = response.choices[0] if response.choices else None
@@ -341,33 +360,23 @@ class LiteLLMProvider(Provider):
         cost = self._cost(call, usage)
         return Delta("", usage, acc.finish_reason, cost, acc.tool_calls())
 
-    def list_models(self) -> list[str]:
-        """Models the server lists: Ollama's /api/tags or an OpenAI-compatible /v1/models."""
-        base = (self.config.api_base or "").rstrip("/")
-        if not base:
-            return []
-        api = str(self.config.settings.get("api", ""))
-        try:
-            if api == "ollama" or (api != "openai" and not base.endswith("/v1")):
-                names = self._get_names(base + "/api/tags", "models", "name", auth=False)
-                if names is not None or api == "ollama":
-                    return names or []
-                base += "/v1"
-            return self._get_names(base + "/models", "data", "id", auth=True) or []
-        except (httpx.HTTPError, ValueError, TypeError, KeyError):
-            return []
+    def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
+        """The server's listing (see `router.providers.listing`); prices and context the
+        listing does not give come from litellm's price map where it knows the model."""
+        kind = api_kind(self.config.api_base, self.config.settings.get("api"), model_ids)
+        found = self._lister.models(kind, self.config.api_base)
+        self._listed_prices = {
+            m.id: (m.cost_input, m.cost_output)
+            for m in found
+            if m.cost_input is not None and m.cost_output is not None
+        }
+        return [_with_price_map(kind, m) for m in found]
 
-    def _get_names(self, url: str, field: str, key: str, auth: bool) -> list[str] | None:
-        if self._http is None:
-            self._http = httpx.Client(timeout=httpx.Timeout(3.0, connect=1.0))
-        headers = dict(self._headers)
-        if auth and self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
-        resp = self._http.get(url, headers=headers)
-        if resp.status_code == 404:
-            return None
-        resp.raise_for_status()
-        return [str(item[key]) for item in resp.json()[field]]
+    @property
+    def _lister(self) -> Lister:
+        if self._list_client is None:
+            self._list_client = Lister(self.name, self._key, self._headers, self._secrets)
+        return self._list_client
 
     def info(self) -> dict[str, Any]:
         out = super().info()
@@ -386,9 +395,9 @@ class LiteLLMProvider(Provider):
             sdk, self._sdk = self._sdk, None
         if sdk is not None:
             sdk.close()
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        if self._list_client is not None:
+            self._list_client.close()
+            self._list_client = None
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -434,6 +443,25 @@ def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
         return errors.BadRequest, status, None
     # 5xx, ServiceUnavailable, InternalServerError and anything unknown.
     return errors.Unavailable, status, None
+
+
+def _with_price_map(kind: str | None, m: Listed) -> Listed:
+    """Fill context and price from litellm's map where the listing gave none."""
+    if m.context is not None and m.cost_input is not None:
+        return m
+    prefix = {"anthropic": "anthropic/", "ollama": "ollama/", "openrouter": "openrouter/"}
+    info: Any = None
+    for mid in dict.fromkeys((prefix.get(kind or "", "") + m.id, m.id)):
+        with contextlib.suppress(Exception):  # not in the map: unknown stays unknown
+            info = litellm.get_model_info(mid)
+            break
+    if not info:
+        return m
+    context = m.context or info.get("max_input_tokens") or info.get("max_tokens")
+    p_in, p_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if m.cost_input is None and isinstance(p_in, (int, float)) and isinstance(p_out, (int, float)):
+        return Listed(m.id, context, float(p_in) * 1e6, float(p_out) * 1e6)
+    return Listed(m.id, context, m.cost_input, m.cost_output)
 
 
 def _litellm_version() -> str:

@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import ctypes
 import importlib
+import logging
 import re
 import sys
 import threading
@@ -53,11 +54,12 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from router import errors
-from router.config.model import ProviderConfig
-from router.providers.base import Call, Completion, Delta, Provider
+from router.config.model import ModelConfig, ProviderConfig
+from router.providers.base import Call, Completion, Delta, Listed, Provider
 from router.providers.llama_pool import POOL, LoadKey, PooledModel
 from router.providers.llama_settings import (
     CACHE_TYPES,
@@ -71,6 +73,7 @@ from router.providers.llama_settings import (
 )
 from router.types import Usage
 
+log = logging.getLogger("router.llama_cpp")
 _OVERFLOW = re.compile(r"context window", re.IGNORECASE)
 _LOG_KEEP = re.compile(r"offload|buffer size|flash_attn|n_ctx |type_[kv]|GPU|CUDA|Metal|Vulkan")
 _LOG_DEVICE = re.compile(r"layer\s+\d+ assigned to device (\S+?),?\s")
@@ -216,9 +219,33 @@ def _ensure_file(plan: Plan) -> None:
         raise errors.Unavailable(f"model package {plan.package} did not write {plan.path}")
 
 
+NO_OFFLOAD = (
+    "n_gpu_layers={n} asks for GPU offload, but this llama-cpp-python build cannot "
+    "offload: every layer runs on the CPU (install a CUDA or Metal build: see the README)"
+)
+_warned_no_offload = False
+
+
+def gpu_warning(n_gpu_layers: Any) -> str | None:
+    """Why `n_gpu_layers` will not be honoured, when the installed build has no GPU backend."""
+    mod = sys.modules.get("llama_cpp")
+    if not n_gpu_layers or mod is None or mod.llama_supports_gpu_offload():
+        return None
+    return NO_OFFLOAD.format(n=n_gpu_layers)
+
+
+def _warn_no_offload(plan: Plan) -> None:
+    global _warned_no_offload
+    why = gpu_warning(plan.load_kwargs.get("n_gpu_layers", -1))
+    if why is not None and not _warned_no_offload:
+        _warned_no_offload = True  # once per process: every load would say the same
+        log.warning("%s", why)
+
+
 def _load(plan: Plan) -> tuple[Any, dict[str, Any]]:
     llama_cpp = _llama_cpp()
     _ensure_file(plan)
+    _warn_no_offload(plan)
     cls = _llama_class()
     started = time.monotonic()
     try:
@@ -412,11 +439,37 @@ class LlamaCppProvider(Provider):
         finally:
             stop.set()  # the worker stops at the next token and frees the model
 
-    def list_models(self) -> list[str]:
+    def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
+        """The GGUF files under `models_dir` (none yet is no error: packages assemble)."""
         root = self.models_dir
         if not root.is_dir():
             return []
-        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.gguf") if p.is_file())
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.gguf") if p.is_file())
+        return [Listed(f) for f in files]
+
+    def probe(self, models: Sequence[ModelConfig], timeout: float = 5.0) -> str:
+        """Local: llama.cpp importable and the GGUF files there (loading would take seconds)."""
+        _llama_cpp()
+        found = {m.id for m in self.discover()}
+        missing = [
+            m.name
+            for m in models
+            if m.model not in found
+            and not Path(m.model).is_absolute()
+            and not m.settings.get("path")
+            and not m.settings.get("package")
+        ]
+        if missing:
+            raise errors.Unavailable(
+                f"no GGUF file for {', '.join(missing)} under {self.models_dir}",
+                provider=self.name,
+            )
+        return f"{len(found)} GGUF files under {self.models_dir}"
+
+    def health_notes(self) -> list[str]:
+        _llama_cpp()  # imported here so the GPU check can ask the build
+        why = gpu_warning(self.config.settings.get("n_gpu_layers", -1))
+        return [why] if why else []
 
     def info(self) -> dict[str, Any]:
         out = super().info()

@@ -21,6 +21,7 @@ from router.types import Decision, Request
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.runtime.health import ProviderHealth
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
 
@@ -222,63 +223,31 @@ class Router:
         # Against no live state: an open circuit must not fail a config's own tests.
         return self._snapshot.run_tests()
 
-    def models(self) -> list[dict[str, Any]]:
-        """Every model of the config, plus models the enabled providers report."""
+    def models(self, discover: bool = False) -> list[dict[str, Any]]:
+        """Every model of the config; with `discover=True` also what each enabled
+        provider lists (a failed listing is a row that says why)."""
+        from router.runtime.discovery import model_rows
+
         snap = self._acquire()  # providers created here belong to a snapshot in use
         try:
-            return self._models(snap)
+            return model_rows(snap, discover)
         finally:
             snap.exit()
 
-    def _models(self, snap: Snapshot) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        declared: set[tuple[str, str]] = set()
-        for m in snap.config.models.values():
-            p = snap.config.providers[m.provider]
-            declared.add((m.provider, m.model))
-            rows.append(
-                {
-                    "name": m.name,
-                    "provider": m.provider,
-                    "id": m.model,
-                    "context": m.context,
-                    "enabled": p.enabled,
-                    "note": p.disabled_reason or "",
-                    "cost": None if m.cost is None else (m.cost.input, m.cost.output),
-                }
-            )
-        for name, p in snap.config.providers.items():
-            if not p.enabled:
-                continue
-            try:
-                found = snap.provider(name).list_models()
-            except RouterError as exc:
-                rows.append(
-                    {
-                        "name": "-",
-                        "provider": name,
-                        "id": "-",
-                        "context": None,
-                        "enabled": True,
-                        "note": f"listing failed: {exc}",
-                        "cost": None,
-                    }
-                )
-                continue
-            for mid in found:
-                if (name, mid) not in declared:
-                    rows.append(
-                        {
-                            "name": "-",
-                            "provider": name,
-                            "id": mid,
-                            "context": None,
-                            "enabled": True,
-                            "note": "discovered",
-                            "cost": None,
-                        }
-                    )
-        return rows
+    def health(self, timeout: float = 10.0) -> list[ProviderHealth]:
+        """Probe every provider for real: status, latency, the error in words, why disabled."""
+        from router.runtime import health
+
+        disabled = {
+            n: p["disabled_reason"]
+            for n, p in self._live.status()["providers"].items()
+            if not p["enabled"] and p["disabled_reason"]
+        }
+        snap = self._acquire()
+        try:
+            return health.check(snap, disabled, timeout)
+        finally:
+            snap.exit()
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.

@@ -70,6 +70,8 @@ class FakeProviderServer:
         input_tokens: int = 10,
         output_tokens: int | None = None,  # None: one per word of the reply
         models: Iterable[str] = ("gpt-4o-mini", "llama3:latest"),
+        # Extra fields per model in /v1/models, e.g. OpenRouter's context_length, pricing.
+        model_details: Mapping[str, Mapping[str, Any]] | None = None,
         fault_rate: float = 0.0,
         fault_kinds: Iterable[str] = ("rate_limited", "server_error", "disconnect"),
         fault_delay: float = 0.0,  # also sleep this long before a faulty reply
@@ -85,6 +87,7 @@ class FakeProviderServer:
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
         self.models = tuple(models)
+        self.model_details = dict(model_details or {})
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self.fault_delay = fault_delay
@@ -412,9 +415,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- listings --------------------------------------------------------------------------
 
     def _openai_models(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
         data = [
             {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-            for m in self.server.fake.models
+            | dict(fake.model_details.get(m, {}))
+            for m in fake.models
         ]
         self._send_json(200, {"object": "list", "data": data})
 

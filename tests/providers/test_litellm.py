@@ -298,8 +298,8 @@ def test_openrouter_through_an_openai_compatible_base(
 ) -> None:
     done = make_provider().complete(make_call("openrouter/meta-llama/llama-3-8b-instruct"))
     assert done.text == "Hello from the fake provider."
-    sent = fake.last_request
-    assert sent.path == "/v1/chat/completions"
+    # With no price in the YAML the provider also reads OpenRouter's /models once.
+    (sent,) = [q for q in fake.requests if q.path == "/v1/chat/completions"]
     assert sent.headers["authorization"] == f"Bearer {CANARY}"
     assert sent.body["model"] == "meta-llama/llama-3-8b-instruct"
 
@@ -676,11 +676,13 @@ def test_list_models_from_openai_compatible_base(
     assert sent.headers["authorization"] == f"Bearer {CANARY}"
 
 
-def test_list_models_empty_when_unreachable_or_cloud(
+def test_list_models_unreachable_is_an_error_in_words(
     make_provider: MakeProvider, closed_port: int
 ) -> None:
-    assert make_provider(f"http://127.0.0.1:{closed_port}").list_models() == []
-    assert make_provider(None).list_models() == []
+    with pytest.raises(errors.Unavailable) as info:
+        make_provider(f"http://127.0.0.1:{closed_port}").list_models()
+    assert f"127.0.0.1:{closed_port}/api/tags" in str(info.value)
+    assert CANARY not in str(info.value)
 
 
 def test_info_names_no_key(make_provider: MakeProvider) -> None:
