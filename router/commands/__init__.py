@@ -11,9 +11,10 @@ from typing import Any
 
 def register(sub: Any) -> None:
     """Add the provider-manager subcommands to the `router` parser's subparsers."""
-    from router.commands import health
+    from router.commands import compare, health
 
     health.register(sub)
+    compare.register(sub)
 
 
 def add_config(sp: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from router.types import Decision, Request
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.runtime.compare import Comparison
     from router.runtime.health import ProviderHealth
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
@@ -231,6 +232,20 @@ class Router:
         snap = self._acquire()  # providers created here belong to a snapshot in use
         try:
             return model_rows(snap, discover)
+        finally:
+            snap.exit()
+
+    def compare(
+        self, prompt: str | None = None, *, models: Sequence[str], **kwargs: Any
+    ) -> list[Comparison]:
+        """The same request to each of `models` in parallel: answer, time to first token,
+        total time, tokens and cost per model; a failure is that model's row."""
+        from router.runtime.compare import compare
+
+        request = build_request(prompt, **kwargs)
+        snap = self._acquire()
+        try:
+            return compare(snap, self._live, request, models)
         finally:
             snap.exit()
 
