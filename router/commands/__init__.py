@@ -11,10 +11,11 @@ from typing import Any
 
 def register(sub: Any) -> None:
     """Add the provider-manager subcommands to the `router` parser's subparsers."""
-    from router.commands import compare, health
+    from router.commands import batch, compare, health
 
     health.register(sub)
     compare.register(sub)
+    batch.register(sub)
 
 
 def add_config(sp: argparse.ArgumentParser) -> None:

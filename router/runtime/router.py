@@ -6,9 +6,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from router.engine.decide import decide
 from router.engine.strategies import Candidate
@@ -248,6 +248,30 @@ class Router:
             return compare(snap, self._live, request, models)
         finally:
             snap.exit()
+
+    def batch(
+        self,
+        inputs: str | os.PathLike[str] | Iterable[Any],
+        *,
+        output: str | os.PathLike[str] | None = None,
+        concurrency: int = 4,
+        progress: IO[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Route many requests, at most `concurrency` at once; a record per input line.
+
+        `inputs`: a JSONL file, or prompts / request objects (see `router.runtime.batch`).
+        With `output`, records are written there (atomically, resumable: a rerun skips
+        lines already answered). `progress`: a stream for a progress bar with rate and ETA.
+        """
+        from router.runtime.batch import BatchOutput, read_lines, run_batch
+
+        return run_batch(
+            self.route,
+            read_lines(inputs),
+            BatchOutput(output),
+            concurrency=concurrency,
+            progress_stream=progress,
+        )
 
     def health(self, timeout: float = 10.0) -> list[ProviderHealth]:
         """Probe every provider for real: status, latency, the error in words, why disabled."""
