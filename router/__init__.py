@@ -26,7 +26,16 @@ from router.errors import (
     Timeout,
     Unavailable,
 )
-from router.types import Attempt, Chunk, Decision, Request, Result, RuleTrace, Usage
+from router.types import (
+    Attempt,
+    Chunk,
+    Decision,
+    EmbeddingResult,
+    Request,
+    Result,
+    RuleTrace,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from router.runtime.router import Router, aroute, explain, route
@@ -53,6 +62,7 @@ __all__ = [
     "ConfigError",
     "ContextOverflow",
     "Decision",
+    "EmbeddingResult",
     "MissingDependency",
     "NoRouteError",
     "ProviderError",

@@ -125,3 +125,18 @@ class Chunk:
     text: str
     model: str
     result: Result | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResult:
+    """`Router.embed()`'s answer: one vector per text, in order, and what it cost."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    model: str
+    provider: str
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    decision: Decision | None  # None when the caller named the model
+    attempts: tuple[Attempt, ...] = ()
+    rule: str | None = None

@@ -10,7 +10,7 @@ import importlib
 
 from router.config.model import ProviderConfig
 from router.errors import ConfigError
-from router.providers.base import Call, Completion, Delta, Provider
+from router.providers.base import Call, Completion, Delta, EmbedCall, Embeddings, Provider
 
 # type name -> "module:Class"; imported on first use.
 _REGISTRY: dict[str, str] = {
@@ -43,6 +43,8 @@ __all__ = [
     "Call",
     "Completion",
     "Delta",
+    "EmbedCall",
+    "Embeddings",
     "Provider",
     "create_provider",
     "provider_class",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from router.config.model import ModelConfig, ProviderConfig
+from router.errors import BadRequest
 from router.types import Message, Usage
 
 
@@ -43,6 +44,23 @@ class Delta:
     finish_reason: str | None = None
     cost_usd: float | None = None
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedCall:
+    """Texts to embed with one model."""
+
+    model: ModelConfig
+    texts: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)  # dimensions, ...
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    vectors: tuple[tuple[float, ...], ...]  # one per text, in order
+    usage: Usage  # input tokens only
+    cost_usd: float | None = None  # set when the adapter knows a price the YAML does not
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,17 @@ class Provider(ABC):
                 return
             assert isinstance(item, Delta)
             yield item
+
+    def embed(self, call: EmbedCall) -> Embeddings:
+        """One vector per text; BadRequest where the backend has no embeddings."""
+        raise BadRequest(
+            f"provider {self.name} ({self.type}) does not serve embeddings",
+            provider=self.name,
+            model=call.model.name,
+        )
+
+    async def aembed(self, call: EmbedCall) -> Embeddings:
+        return await asyncio.to_thread(self.embed, call)
 
     def list_models(self) -> list[str]:
         """Model ids the backend offers; raises ProviderError when it cannot say."""

@@ -41,11 +41,21 @@ import openai
 
 from router import errors
 from router.config.model import ProviderConfig
-from router.providers.base import Call, Completion, Delta, Listed, Provider
+from router.providers.base import (
+    Call,
+    Completion,
+    Delta,
+    EmbedCall,
+    Embeddings,
+    Listed,
+    Provider,
+)
 from router.providers.listing import Lister, api_kind, listed_id
 from router.providers.litellm_support import (
+    NO_RETRIES,
     StreamState,
     credentials,
+    embeddings_of,
     error_message,
     estimate_usage,
     parse_retry_after,
@@ -53,6 +63,7 @@ from router.providers.litellm_support import (
     status_of,
     tool_calls_of,
     usage_of,
+    with_price_map,
 )
 from router.secrets import redact
 from router.types import Usage
@@ -355,6 +366,46 @@ class LiteLLMProvider(Provider):
             raise failure from None
         yield self._last(call, acc)
 
+    # -- embeddings ------------------------------------------------------------------------
+
+    def _embed_kwargs(self, call: EmbedCall) -> dict[str, Any]:
+        kw: dict[str, Any] = {"model": call.model.model, "input": list(call.texts)}
+        kw.update((k, v) for k, v in call.params.items() if k in ("dimensions", "encoding_format"))
+        if self._key:
+            kw["api_key"] = self._key
+        if self.config.api_base:
+            kw["api_base"] = self.config.api_base
+        timeout = call.timeout if call.timeout is not None else self.config.timeout
+        if timeout is not None:
+            kw["timeout"] = timeout
+        if self._headers:
+            kw["extra_headers"] = dict(self._headers)
+        kw["num_retries"] = 0
+        kw["max_retries"] = NO_RETRIES
+        return kw
+
+    def _embeddings(self, call: EmbedCall, response: Any) -> Embeddings:
+        vectors, usage = embeddings_of(response)
+        return Embeddings(vectors, usage, self._cost(Call(call.model, ()), usage, response))
+
+    def embed(self, call: EmbedCall) -> Embeddings:
+        try:
+            response = litellm.embedding(**self._embed_kwargs(call))
+        except Exception as exc:
+            failure = self._error(exc, Call(call.model, ()))
+        else:
+            return self._embeddings(call, response)
+        raise failure from None
+
+    async def aembed(self, call: EmbedCall) -> Embeddings:
+        try:
+            response = await litellm.aembedding(**self._embed_kwargs(call))
+        except Exception as exc:
+            failure = self._error(exc, Call(call.model, ()))
+        else:
+            return self._embeddings(call, response)
+        raise failure from None
+
     def _last(self, call: Call, acc: StreamState) -> Delta:
         usage = acc.usage or estimate_usage(call, acc.output_text())
         cost = self._cost(call, usage)
@@ -370,7 +421,7 @@ class LiteLLMProvider(Provider):
             for m in found
             if m.cost_input is not None and m.cost_output is not None
         }
-        return [_with_price_map(kind, m) for m in found]
+        return [with_price_map(litellm.get_model_info, kind, m) for m in found]
 
     @property
     def _lister(self) -> Lister:
@@ -443,25 +494,6 @@ def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
         return errors.BadRequest, status, None
     # 5xx, ServiceUnavailable, InternalServerError and anything unknown.
     return errors.Unavailable, status, None
-
-
-def _with_price_map(kind: str | None, m: Listed) -> Listed:
-    """Fill context and price from litellm's map where the listing gave none."""
-    if m.context is not None and m.cost_input is not None:
-        return m
-    prefix = {"anthropic": "anthropic/", "ollama": "ollama/", "openrouter": "openrouter/"}
-    info: Any = None
-    for mid in dict.fromkeys((prefix.get(kind or "", "") + m.id, m.id)):
-        with contextlib.suppress(Exception):  # not in the map: unknown stays unknown
-            info = litellm.get_model_info(mid)
-            break
-    if not info:
-        return m
-    context = m.context or info.get("max_input_tokens") or info.get("max_tokens")
-    p_in, p_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if m.cost_input is None and isinstance(p_in, (int, float)) and isinstance(p_out, (int, float)):
-        return Listed(m.id, context, float(p_in) * 1e6, float(p_out) * 1e6)
-    return Listed(m.id, context, m.cost_input, m.cost_output)
 
 
 def _litellm_version() -> str:

@@ -5,15 +5,16 @@ Kept apart so the adapter module stays readable; only the adapter imports this.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from router.config.yamlsrc import SECRET_KEY
-from router.providers.base import Call
+from router.providers.base import Call, Listed
 from router.types import Usage
 
 
@@ -233,3 +234,46 @@ def error_message(exc: Exception) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     text = str(text)
     return text if len(text) <= 1000 else text[:1000] + "..."
+
+
+def embeddings_of(response: Any) -> tuple[tuple[tuple[float, ...], ...], Usage]:
+    """Vectors in input order and input tokens from litellm's EmbeddingResponse."""
+    data = sorted(response.data, key=lambda d: _field(d, "index") or 0)
+    vectors = tuple(tuple(float(x) for x in _field(d, "embedding")) for d in data)
+    n_in = int(getattr(getattr(response, "usage", None), "prompt_tokens", 0) or 0)
+    return vectors, Usage(n_in, 0)
+
+
+def _field(item: Any, name: str) -> Any:
+    """litellm gives embedding items as dicts or as objects, depending on the backend."""
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def with_price_map(model_info: Callable[[str], Any], kind: str | None, m: Listed) -> Listed:
+    """Fill context and price from litellm's map (`model_info`) where the listing gave none."""
+    if m.context is not None and m.cost_input is not None:
+        return m
+    prefix = {"anthropic": "anthropic/", "ollama": "ollama/", "openrouter": "openrouter/"}
+    info: Any = None
+    for mid in dict.fromkeys((prefix.get(kind or "", "") + m.id, m.id)):
+        with contextlib.suppress(Exception):  # not in the map: unknown stays unknown
+            info = model_info(mid)
+            break
+    if not info:
+        return m
+    context = m.context or info.get("max_input_tokens") or info.get("max_tokens")
+    p_in, p_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if m.cost_input is None and isinstance(p_in, (int, float)) and isinstance(p_out, (int, float)):
+        return Listed(m.id, context, float(p_in) * 1e6, float(p_out) * 1e6)
+    return Listed(m.id, context, m.cost_input, m.cost_output)
+
+
+class NoRetries(int):
+    """A zero that is true. litellm's OpenAI embedding path reads `max_retries or 2`, so a
+    plain 0 gives the OpenAI SDK two retries of its own; the router does the retrying."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+NO_RETRIES = NoRetries(0)

@@ -53,13 +53,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from router import errors
 from router.config.model import ModelConfig, ProviderConfig
-from router.providers.base import Call, Completion, Delta, Listed, Provider
+from router.providers.base import (
+    Call,
+    Completion,
+    Delta,
+    EmbedCall,
+    Embeddings,
+    Listed,
+    Provider,
+)
 from router.providers.llama_pool import POOL, LoadKey, PooledModel
 from router.providers.llama_settings import (
     CACHE_TYPES,
@@ -438,6 +447,27 @@ class LlamaCppProvider(Provider):
                 yield item
         finally:
             stop.set()  # the worker stops at the next token and frees the model
+
+    def embed(self, call: EmbedCall) -> Embeddings:
+        """Mean-pooled embeddings from the GGUF, loaded a second time with embedding=True
+        (a separate pool entry: generation and embedding contexts differ)."""
+        as_call = Call(call.model, (), timeout=call.timeout)
+        try:
+            plan = self._plan(as_call)
+            load = {
+                **plan.load_kwargs,
+                "embedding": True,
+                "pooling_type": int(_llama_cpp().LLAMA_POOLING_TYPE_MEAN),
+            }
+            plan = replace(plan, key=(plan.key[0], tuple(sorted(load.items()))), load_kwargs=load)
+            with self._lease(as_call, plan) as entry:
+                out = entry.model.create_embedding(list(call.texts))
+        except Exception as exc:
+            failure = self._translate(exc, as_call)
+        else:
+            vectors = tuple(tuple(float(x) for x in d["embedding"]) for d in out["data"])
+            return Embeddings(vectors, Usage(int(out["usage"]["prompt_tokens"]), 0), 0.0)
+        raise failure from None
 
     def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
         """The GGUF files under `models_dir` (none yet is no error: packages assemble)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -17,7 +18,7 @@ from router.runtime import attempts
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state.live import LiveState
-from router.types import Decision, Request
+from router.types import Decision, EmbeddingResult, Request
 
 if TYPE_CHECKING:
     from router.config.model import Config
@@ -271,6 +272,41 @@ class Router:
             BatchOutput(output),
             concurrency=concurrency,
             progress_stream=progress,
+        )
+
+    def embed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        use_case: str | None = None,
+        model: str | None = None,
+        **params: Any,
+    ) -> EmbeddingResult:
+        """One vector per text, from a model with `capabilities: [embeddings]` chosen by
+        the rules (or `model=`); `tags=`/`metadata=` feed matching, other keywords
+        (`dimensions=`) go to the provider. Usage and cost are recorded."""
+        from router.runtime.embed import embed
+
+        hints: dict[str, Any] = {k: params.pop(k) for k in ("tags", "metadata") if k in params}
+        snap = self._acquire()
+        try:
+            return embed(
+                snap, self._live, texts, use_case=use_case, model=model, params=params, hints=hints
+            )
+        finally:
+            snap.exit()
+
+    async def aembed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        use_case: str | None = None,
+        model: str | None = None,
+        **params: Any,
+    ) -> EmbeddingResult:
+        """Async `embed()`: runs in a worker thread, never on the event loop."""
+        return await asyncio.to_thread(
+            lambda: self.embed(texts, use_case=use_case, model=model, **params)
         )
 
     def health(self, timeout: float = 10.0) -> list[ProviderHealth]:

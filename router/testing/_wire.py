@@ -44,6 +44,17 @@ def fragments(text: str, size: int = 5) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+def vector(text: str, dims: int) -> list[float]:
+    """A unit vector that depends only on the text: the same text, the same embedding."""
+    import hashlib
+    import math
+
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [digest[i % len(digest)] / 255.0 - 0.5 for i in range(dims)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [round(x / norm, 6) for x in raw]
+
+
 def sse(data: JSON | str, event: str | None = None) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     head = f"event: {event}\n" if event else ""

@@ -6,6 +6,7 @@
         assert fake.requests[0].headers["authorization"] == "Bearer sk-..."
 
 Endpoints: `POST /v1/chat/completions`, `GET /v1/models` (also without `/v1`),
+`POST /v1/embeddings` (deterministic vectors per text),
 `POST /v1/messages`, `POST /api/chat`, `POST /api/generate`, `GET /api/tags`,
 `POST /api/show`. Every reply goes out in one write on a TCP_NODELAY socket with
 HTTP/1.1 keep-alive and Content-Length (streams: chunked encoding), so a client
@@ -72,6 +73,7 @@ class FakeProviderServer:
         models: Iterable[str] = ("gpt-4o-mini", "llama3:latest"),
         # Extra fields per model in /v1/models, e.g. OpenRouter's context_length, pricing.
         model_details: Mapping[str, Mapping[str, Any]] | None = None,
+        embedding_dims: int = 8,  # length of /v1/embeddings vectors
         fault_rate: float = 0.0,
         fault_kinds: Iterable[str] = ("rate_limited", "server_error", "disconnect"),
         fault_delay: float = 0.0,  # also sleep this long before a faulty reply
@@ -88,6 +90,7 @@ class FakeProviderServer:
         self.output_tokens = output_tokens
         self.models = tuple(models)
         self.model_details = dict(model_details or {})
+        self.embedding_dims = embedding_dims
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self.fault_delay = fault_delay
@@ -251,6 +254,7 @@ class _Server(ThreadingMixIn, HTTPServer):
 _ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/chat/completions"): "_openai",
     ("GET", "/models"): "_openai_models",
+    ("POST", "/embeddings"): "_openai_embeddings",
     ("POST", "/messages"): "_anthropic",
     ("POST", "/api/chat"): "_ollama_chat",
     ("POST", "/api/generate"): "_ollama_generate",
@@ -402,6 +406,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _openai(self, body: dict[str, Any]) -> None:
         self._complete(_OPENAI, "openai", body)
+
+    def _openai_embeddings(self, body: dict[str, Any]) -> None:
+        """Deterministic vectors (the same text, the same vector); scripted errors apply."""
+        fake = self.server.fake
+        outcome = fake._next_outcome()
+        if outcome.delay and fake._stopping.wait(outcome.delay):
+            self._drop()
+            return
+        if outcome.disconnect_after is not None:
+            self._drop()
+            return
+        if outcome.status >= 400:
+            message = outcome.message or "embedding failed"
+            error = _OPENAI.error(outcome.status, message, outcome.kind)
+            self._send_json(outcome.status, error, outcome.headers)
+            return
+        texts = body.get("input", [])
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        dims = int(body.get("dimensions") or fake.embedding_dims)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _wire.vector(str(t), dims)}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(len(str(t).split()) for t in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        model = str(body.get("model", "fake-embedding"))
+        reply = {"object": "list", "data": data, "model": model, "usage": usage}
+        self._send_json(200, reply, outcome.headers)
 
     def _anthropic(self, body: dict[str, Any]) -> None:
         self._complete(_ANTHROPIC, "anthropic", body)
