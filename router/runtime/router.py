@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from router.engine.decide import decide
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
+from router.runtime.manager import ProviderManager
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state.live import LiveState
-from router.types import Decision, EmbeddingResult, Request
+from router.types import Decision, Request
 
 if TYPE_CHECKING:
     from router.config.model import Config
-    from router.runtime.compare import Comparison
-    from router.runtime.health import ProviderHealth
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
 
@@ -38,7 +36,7 @@ def _load(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Co
     return load_config(path, environ=environ)
 
 
-class Router:
+class Router(ProviderManager):
     """Routes requests by the rules of one config, and follows edits to it."""
 
     def __init__(
@@ -224,105 +222,6 @@ class Router:
         """Run the config's `tests:` routing assertions; no model is called."""
         # Against no live state: an open circuit must not fail a config's own tests.
         return self._snapshot.run_tests()
-
-    def models(self, discover: bool = False) -> list[dict[str, Any]]:
-        """Every model of the config; with `discover=True` also what each enabled
-        provider lists (a failed listing is a row that says why)."""
-        from router.runtime.discovery import model_rows
-
-        snap = self._acquire()  # providers created here belong to a snapshot in use
-        try:
-            return model_rows(snap, discover)
-        finally:
-            snap.exit()
-
-    def compare(
-        self, prompt: str | None = None, *, models: Sequence[str], **kwargs: Any
-    ) -> list[Comparison]:
-        """The same request to each of `models` in parallel: answer, time to first token,
-        total time, tokens and cost per model; a failure is that model's row."""
-        from router.runtime.compare import compare
-
-        request = build_request(prompt, **kwargs)
-        snap = self._acquire()
-        try:
-            return compare(snap, self._live, request, models)
-        finally:
-            snap.exit()
-
-    def batch(
-        self,
-        inputs: str | os.PathLike[str] | Iterable[Any],
-        *,
-        output: str | os.PathLike[str] | None = None,
-        concurrency: int = 4,
-        progress: IO[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Route many requests, at most `concurrency` at once; a record per input line.
-
-        `inputs`: a JSONL file, or prompts / request objects (see `router.runtime.batch`).
-        With `output`, records are written there (atomically, resumable: a rerun skips
-        lines already answered). `progress`: a stream for a progress bar with rate and ETA.
-        """
-        from router.runtime.batch import BatchOutput, read_lines, run_batch
-
-        return run_batch(
-            self.route,
-            read_lines(inputs),
-            BatchOutput(output),
-            concurrency=concurrency,
-            progress_stream=progress,
-        )
-
-    def embed(
-        self,
-        texts: str | Sequence[str],
-        *,
-        use_case: str | None = None,
-        model: str | None = None,
-        **params: Any,
-    ) -> EmbeddingResult:
-        """One vector per text, from a model with `capabilities: [embeddings]` chosen by
-        the rules (or `model=`); `tags=`/`metadata=` feed matching, other keywords
-        (`dimensions=`) go to the provider. Usage and cost are recorded."""
-        from router.runtime.embed import embed
-
-        hints: dict[str, Any] = {k: params.pop(k) for k in ("tags", "metadata") if k in params}
-        snap = self._acquire()
-        try:
-            return embed(
-                snap, self._live, texts, use_case=use_case, model=model, params=params, hints=hints
-            )
-        finally:
-            snap.exit()
-
-    async def aembed(
-        self,
-        texts: str | Sequence[str],
-        *,
-        use_case: str | None = None,
-        model: str | None = None,
-        **params: Any,
-    ) -> EmbeddingResult:
-        """Async `embed()`: runs in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(
-            lambda: self.embed(texts, use_case=use_case, model=model, **params)
-        )
-
-    def health(self, timeout: float = 10.0) -> list[ProviderHealth]:
-        """Probe every provider for real: status, latency, the error in words, why disabled."""
-        from router.runtime import health
-
-        disabled = {
-            n: p["disabled_reason"]
-            for n, p in self._live.status()["providers"].items()
-            if not p["enabled"] and p["disabled_reason"]
-        }
-        snap = self._acquire()
-        try:
-            return health.check(snap, disabled, timeout)
-        finally:
-            snap.exit()
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.
