@@ -46,7 +46,7 @@ class RuleTrace:
     candidates: tuple[str, ...] = ()  # survivors, in the strategy's order
     rejected: Mapping[str, str] = field(default_factory=dict)  # model -> reason
     strategy: str = "ordered"
-    note: str = ""  # why a matched rule did not serve, or why it did not match
+    note: str = ""  # why a matched rule did not serve or did not match; a spill-over
 
 
 @dataclass(frozen=True, slots=True)

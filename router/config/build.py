@@ -16,6 +16,7 @@ from router.config.model import (
     RoutingTest,
     RuleConfig,
     Settings,
+    SpillPolicy,
     UseCaseConfig,
     Where,
 )
@@ -168,8 +169,16 @@ def _rule(raw: Mapping[str, Any], where: Where) -> RuleConfig:
         retry=_retry(raw),
         weights={k: float(v) for k, v in (raw.get("weights") or {}).items()},
         deadline=_float(raw.get("deadline")),
+        spill=_spill(raw.get("spill")),
         where=where,
     )
+
+
+def _spill(raw: Mapping[str, Any] | None) -> SpillPolicy | None:
+    if not raw:
+        return None
+    queue = raw.get("queue")
+    return SpillPolicy(int(queue) if queue is not None else None, _float(raw.get("wait_ms")))
 
 
 def _retry(raw: Mapping[str, Any]) -> RetryPolicy | None:

@@ -84,6 +84,14 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SpillPolicy:
+    """Local-first: the rule's first candidate gives way to the next while it is busy."""
+
+    queue: int | None = None  # more than this many requests already waiting
+    wait_ms: float | None = None  # expected wait (in flight x measured latency) longer than this
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
     targets: tuple[str, ...]
@@ -99,6 +107,7 @@ class RuleConfig:
     retry: RetryPolicy | None = None  # overrides the providers' policy
     weights: Mapping[str, float] = field(default_factory=dict)
     deadline: float | None = None  # seconds for all retries and fallbacks together
+    spill: SpillPolicy | None = None
     where: Where = Where()
 
 
