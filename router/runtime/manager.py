@@ -8,22 +8,92 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from router.errors import BadRequest
+
 if TYPE_CHECKING:
+    from router.config.loader import Overlay
+    from router.config.model import Config
     from router.runtime.compare import Comparison
     from router.runtime.health import ProviderHealth
+    from router.runtime.reload.changes import ReloadEvent
     from router.runtime.snapshot import Snapshot
     from router.runtime.state.live import LiveState
     from router.types import EmbeddingResult
 
 
+_NOUNS = {"providers": "provider", "models": "model"}
+
+
 class ProviderManager:
     _live: LiveState
+    _overlay: Overlay
 
     def _acquire(self) -> Snapshot:
         raise NotImplementedError
+
+    def _apply_overlay(self, overlay: Overlay) -> ReloadEvent:
+        raise NotImplementedError
+
+    @property
+    def config(self) -> Config:
+        raise NotImplementedError
+
+    # -- providers and models at run time ----------------------------------------------
+
+    def add_provider(self, name: str, settings: Mapping[str, Any]) -> ReloadEvent:
+        """Add (or, if added at run time, replace) a provider: `settings` as in the YAML.
+
+        Validated like a file reload (schema, semantics, routing tests) and swapped in
+        atomically; raises ConfigError, changing nothing, when the result is invalid.
+        """
+        return self._change("providers", name, settings)
+
+    def remove_provider(self, name: str) -> ReloadEvent:
+        """Remove a provider (its models must go first: a model may not name a missing one)."""
+        return self._change("providers", name, None)
+
+    def add_model(self, name: str, settings: Mapping[str, Any]) -> ReloadEvent:
+        """Add (or replace one added at run time) a model: `provider`, `model`, ... as in YAML.
+
+        A rule routes to it once a rule names it; `compare()` and `embed(model=)` can
+        use it at once.
+        """
+        return self._change("models", name, settings)
+
+    def remove_model(self, name: str) -> ReloadEvent:
+        """Remove a model; refused (ConfigError) while a rule still targets it."""
+        return self._change("models", name, None)
+
+    def runtime_changes(self) -> dict[str, Any]:
+        """What `add_*`/`remove_*` changed: laid over the files again on every reload."""
+        o = self._overlay
+        return {
+            "added": {k: sorted(v) for k, v in o.added.items() if v},
+            "removed": {k: sorted(v) for k, v in o.removed.items() if v},
+        }
+
+    def _change(self, section: str, name: str, settings: Mapping[str, Any] | None) -> ReloadEvent:
+        from router.config.loader import Overlay
+
+        added = {k: dict(v) for k, v in self._overlay.added.items()}
+        removed = {k: set(v) for k, v in self._overlay.removed.items()}
+        mine = added.setdefault(section, {})
+        gone = removed.setdefault(section, set())
+        if settings is not None:
+            if not isinstance(settings, Mapping):
+                raise BadRequest(f"{_NOUNS[section]} {name!r}: settings must be a mapping")
+            mine[name] = dict(settings)
+        elif name in mine:
+            del mine[name]  # undo a runtime addition
+        elif name in getattr(self.config, section):
+            gone.add(name)
+        else:
+            raise BadRequest(f"no {_NOUNS[section]} {name!r} to remove")
+        frozen = {k: frozenset(v) for k, v in removed.items()}
+        return self._apply_overlay(Overlay(added, frozen))
 
     def route(self, prompt: str | None = None, **kwargs: Any) -> Any:
         raise NotImplementedError

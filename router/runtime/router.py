@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from router.config.loader import Overlay
 from router.engine.decide import decide
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
@@ -30,10 +31,14 @@ log = logging.getLogger("router.reload")
 ReloadCallback = Callable[["ReloadEvent"], None]
 
 
-def _load(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Config:
+def _load(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None,
+    overlay: Overlay | None = None,
+) -> Config:
     from router.config.loader import load_config
 
-    return load_config(path, environ=environ)
+    return load_config(path, environ=environ, overlay=overlay)
 
 
 class Router(ProviderManager):
@@ -64,6 +69,7 @@ class Router(ProviderManager):
         self._watcher: ConfigWatcher | None = None
         self._debounce_given = False  # an explicit debounce_ms wins over the config's
         self._closed = False
+        self._overlay = Overlay()  # runtime additions and removals, laid over the files
 
     @classmethod
     def from_config(
@@ -161,62 +167,94 @@ class Router(ProviderManager):
 
     # -- reload -----------------------------------------------------------------
     def reload(self) -> ReloadEvent:
-        """Load the config again; swap only if all of it is valid. Never raises for a bad file."""
-        from router.runtime.reload.changes import ReloadEvent, diff_configs
+        """Load the config again; swap only if all of it is valid. Never raises for a bad file.
 
+        Changes made at run time (`add_provider()`, ...) are laid over the files again.
+        """
         if self._path is None:
             raise RouterError("this router was not built from a file: nothing to reload")
         with self._reload_lock:
-            old = self._snapshot
-            try:
-                config = _load(self._path, self._environ)
-                # Providers are carried over only once the new snapshot is sure to serve.
-                snap = Snapshot.build(config, old.version + 1)
-                snap.check_tests()
-            except ConfigError as exc:
-                message = str(exc)
-                if message != self._last_error:
-                    log.error(
-                        "config reload failed, still serving version %d: %s", old.version, message
-                    )
-                self._last_error = message
-                self._last_error_at = time.time()
-                event = ReloadEvent(
+            event, changed = self._rebuild(self._overlay)
+            if not changed:
+                return event
+        self._notify(event)
+        return event
+
+    def _apply_overlay(self, overlay: Overlay) -> ReloadEvent:
+        """Rebuild with `overlay` instead of the current one; raise ConfigError if invalid."""
+        if self._path is None:
+            raise RouterError(
+                "runtime changes need a router built from a file (Router.from_config)"
+            )
+        with self._reload_lock:
+            event, changed = self._rebuild(overlay, keep_error=True)
+            if not event.ok:
+                raise ConfigError(str(event.error))
+            self._overlay = overlay
+        if changed:
+            self._notify(event)
+        return event
+
+    def _rebuild(self, overlay: Overlay, keep_error: bool = False) -> tuple[ReloadEvent, bool]:
+        """Build and swap under the reload lock: (the event, whether anything changed)."""
+        from router.runtime.reload.changes import ReloadEvent, diff_configs
+
+        assert self._path is not None
+        old = self._snapshot
+        try:
+            config = _load(self._path, self._environ, overlay)
+            # Providers are carried over only once the new snapshot is sure to serve.
+            snap = Snapshot.build(config, old.version + 1)
+            snap.check_tests()
+        except ConfigError as exc:
+            message = str(exc)
+            if keep_error:  # a runtime change the caller is told about: serving is unchanged
+                return ReloadEvent(
                     old.version, False, None, message, time.time(), old.config.sha256
+                ), False
+            if message != self._last_error:
+                log.error(
+                    "config reload failed, still serving version %d: %s", old.version, message
                 )
-            else:
-                if config.sha256 == old.config.sha256 and old.config.files == config.files:
-                    self._last_error = None
-                    return ReloadEvent(
-                        old.version,
-                        True,
-                        diff_configs(old.config, config),
-                        None,
-                        old.loaded_at,
-                        old.config.sha256,
-                    )
-                self._live.update_config(config)
-                snap.carry_over(old)
-                self._snapshot = snap
-                old.retire()
-                self._last_error = None
-                self._last_error_at = None
-                event = ReloadEvent(
-                    snap.version,
-                    True,
-                    diff_configs(old.config, config),
-                    None,
-                    snap.loaded_at,
-                    config.sha256,
-                )
-                log.info("config reloaded: version %d", snap.version)
-                self._follow_watch_settings(old.config, config)
+            self._last_error = message
+            self._last_error_at = time.time()
+            return ReloadEvent(
+                old.version, False, None, message, time.time(), old.config.sha256
+            ), True
+        if config.sha256 == old.config.sha256 and old.config.files == config.files:
+            self._last_error = None
+            return ReloadEvent(
+                old.version,
+                True,
+                diff_configs(old.config, config),
+                None,
+                old.loaded_at,
+                old.config.sha256,
+            ), False
+        self._live.update_config(config)
+        snap.carry_over(old)
+        self._snapshot = snap
+        old.retire()
+        self._last_error = None
+        self._last_error_at = None
+        log.info("config reloaded: version %d", snap.version)
+        self._follow_watch_settings(old.config, config)
+        event = ReloadEvent(
+            snap.version,
+            True,
+            diff_configs(old.config, config),
+            None,
+            snap.loaded_at,
+            config.sha256,
+        )
+        return event, True
+
+    def _notify(self, event: ReloadEvent) -> None:
         for cb in list(self._subscribers):
             try:
                 cb(event)
             except Exception:
                 log.exception("on_reload subscriber failed")
-        return event
 
     def run_tests(self) -> list[TestOutcome]:
         """Run the config's `tests:` routing assertions; no model is called."""
@@ -265,6 +303,7 @@ class Router(ProviderManager):
             "last_error": self._last_error,
             "last_error_at": self._last_error_at,
             "watching": self._watcher is not None,
+            "runtime_changes": self.runtime_changes(),
             "providers": {
                 name: {"type": p.type, "enabled": p.enabled, "disabled_reason": p.disabled_reason}
                 for name, p in snap.config.providers.items()
