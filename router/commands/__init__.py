@@ -11,11 +11,12 @@ from typing import Any
 
 def register(sub: Any) -> None:
     """Add the provider-manager subcommands to the `router` parser's subparsers."""
-    from router.commands import batch, compare, health
+    from router.commands import batch, compare, health, ollama
 
     health.register(sub)
     compare.register(sub)
     batch.register(sub)
+    ollama.register(sub)
 
 
 def add_config(sp: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from router.errors import BadRequest
 if TYPE_CHECKING:
     from router.config.loader import Overlay
     from router.config.model import Config
+    from router.providers.ollama_admin import ProgressFn, PullProgress
     from router.runtime.compare import Comparison
     from router.runtime.health import ProviderHealth
     from router.runtime.reload.changes import ReloadEvent
@@ -66,6 +67,61 @@ class ProviderManager:
     def remove_model(self, name: str) -> ReloadEvent:
         """Remove a model; refused (ConfigError) while a rule still targets it."""
         return self._change("models", name, None)
+
+    # -- Ollama's model store ----------------------------------------------------------
+
+    def pull(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> PullProgress:
+        """Pull `model` (Ollama's name, or a config model served by Ollama) into an Ollama
+        provider's store; `progress` receives each step of Ollama's progress stream."""
+        from router.providers.ollama_admin import pull
+
+        name, mid, base = self._ollama_target(model, provider)
+        return pull(name, base, mid, progress)
+
+    def rm(self, model: str, *, provider: str | None = None) -> None:
+        """Delete `model` from an Ollama provider's store (`router rm`)."""
+        from router.providers.ollama_admin import delete
+
+        name, mid, base = self._ollama_target(model, provider)
+        delete(name, base, mid)
+
+    def _ollama_target(self, model: str, provider: str | None) -> tuple[str, str, str]:
+        from router.providers.listing import DEFAULT_BASES, api_kind, listed_id
+
+        config = self.config
+        declared = config.models.get(model)
+        if declared is not None and provider is None:
+            provider = declared.provider
+        ollamas = {}
+        for name, p in config.providers.items():
+            ids = [m.model for m in config.models.values() if m.provider == name]
+            kind = api_kind(p.api_base, p.settings.get("api"), ids) if p.type == "litellm" else ""
+            if kind == "ollama" or (kind is None and p.api_base):
+                ollamas[name] = p.api_base or DEFAULT_BASES["ollama"]
+        if provider is not None:
+            if provider not in ollamas:
+                known = ", ".join(ollamas) or "none"
+                raise BadRequest(f"provider {provider!r} is not an Ollama provider ({known} are)")
+            chosen = provider
+        elif len(ollamas) == 1:
+            (chosen,) = ollamas
+        else:
+            which = ", ".join(ollamas) if ollamas else "none"
+            raise BadRequest(
+                f"name the Ollama provider with provider= (Ollama providers here: {which})"
+            )
+        p = config.providers[chosen]
+        if not p.enabled:
+            raise BadRequest(f"provider {chosen} is disabled: {p.disabled_reason}")
+        mid = declared.model if declared is not None else model
+        mid = listed_id("ollama", mid)  # ollama/llama3 and ollama_chat/llama3 -> llama3
+        return chosen, mid, ollamas[chosen]
 
     def runtime_changes(self) -> dict[str, Any]:
         """What `add_*`/`remove_*` changed: laid over the files again on every reload."""

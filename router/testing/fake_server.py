@@ -6,7 +6,8 @@
         assert fake.requests[0].headers["authorization"] == "Bearer sk-..."
 
 Endpoints: `POST /v1/chat/completions`, `GET /v1/models` (also without `/v1`),
-`POST /v1/embeddings` (deterministic vectors per text),
+`POST /v1/embeddings` (deterministic vectors per text), `POST /api/pull` (a progress
+stream) and `DELETE /api/delete` (Ollama's model store),
 `POST /v1/messages`, `POST /api/chat`, `POST /api/generate`, `GET /api/tags`,
 `POST /api/show`. Every reply goes out in one write on a TCP_NODELAY socket with
 HTTP/1.1 keep-alive and Content-Length (streams: chunked encoding), so a client
@@ -260,6 +261,8 @@ _ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/api/generate"): "_ollama_generate",
     ("GET", "/api/tags"): "_ollama_tags",
     ("POST", "/api/show"): "_ollama_show",
+    ("POST", "/api/pull"): "_ollama_pull",
+    ("DELETE", "/api/delete"): "_ollama_delete",
 }
 
 
@@ -285,6 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
         self._dispatch()
 
     # -- plumbing --------------------------------------------------------------------------
@@ -468,6 +474,45 @@ class _Handler(BaseHTTPRequestHandler):
             for m in self.server.fake.models
         ]
         self._send_json(200, {"models": models})
+
+    def _ollama_pull(self, body: dict[str, Any]) -> None:
+        """Ollama's progress stream; a name starting with "missing" is not in the library."""
+        fake = self.server.fake
+        name = str(body.get("model") or body.get("name") or "")
+        if not name or name.startswith("missing"):
+            error = {"error": "pull model manifest: file does not exist"}
+            self._send_json(500 if name else 400, error)
+            return
+        total = 3000
+        steps: list[dict[str, Any]] = [{"status": "pulling manifest"}]
+        digest = "sha256:" + "ab" * 32
+        steps += [
+            {"status": f"pulling {digest[7:19]}", "digest": digest, "total": total, "completed": c}
+            for c in (0, 1000, 2000, 3000)
+        ]
+        steps += [{"status": s} for s in ("verifying sha256 digest", "writing manifest")]
+        steps.append({"status": "success"})
+        with fake._lock:
+            if name not in fake.models:
+                fake.models = (*fake.models, name)
+        head = {"Content-Type": "application/x-ndjson", "Transfer-Encoding": "chunked"}
+        out = [self._head(200, head)]
+        for step in steps:
+            data = _wire.ndjson(step)
+            out.append(b"%x\r\n%s\r\n" % (len(data), data))
+        out.append(b"0\r\n\r\n")
+        self.wfile.write(b"".join(out))
+
+    def _ollama_delete(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        name = str(body.get("model") or body.get("name") or "")
+        with fake._lock:
+            known = name in fake.models
+            fake.models = tuple(m for m in fake.models if m != name)
+        if not known:
+            self._send_json(404, {"error": f"model '{name}' not found"})
+            return
+        self._send_json(200, {})
 
     def _ollama_show(self, body: dict[str, Any]) -> None:
         info = {"general.architecture": "fake", "fake.context_length": 8192}
