@@ -199,6 +199,7 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         deadline=_float(raw.get("deadline")),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+        exact_tokens=bool(raw.get("exact_tokens", d.exact_tokens)),
     )
 
 

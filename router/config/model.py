@@ -148,6 +148,9 @@ class Settings:
     # ":memory:" keeps it in memory only.
     usage_db: str | None = None
     debounce_ms: int = 100
+    # Count input tokens with the model's own tokenizer / the provider's counting
+    # endpoint before deciding (I/O on the decision path); off: a fast estimate.
+    exact_tokens: bool = False
 
 
 @dataclass(frozen=True, slots=True)

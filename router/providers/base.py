@@ -152,6 +152,11 @@ class Provider(ABC):
         self.complete(Call(model, PROBE_PROMPT, {"max_tokens": 1}, timeout=timeout))
         return f"1-token request to {model.name}"
 
+    def count_tokens(self, model: ModelConfig, messages: Sequence[Message]) -> int | None:
+        """Input tokens of `messages` as `model` counts them; None where this backend
+        offers no exact count (the caller falls back to the estimate)."""
+        return None
+
     def health_notes(self) -> list[str]:
         """Things a person should know about this backend (e.g. no GPU offload)."""
         return []

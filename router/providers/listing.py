@@ -116,6 +116,34 @@ class Lister:
             base += "/v1"
         return [_openai_item(m) for m in self._get(base + "/models", self._bearer(), "data")]
 
+    def anthropic_count(
+        self, api_base: str | None, model: str, messages: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Anthropic's exact input tokens: POST /v1/messages/count_tokens."""
+        base = (api_base or DEFAULT_BASES["anthropic"]).rstrip("/")
+        url = base + (
+            "/messages/count_tokens" if base.endswith("/v1") else "/v1/messages/count_tokens"
+        )
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if self._key:
+            headers["x-api-key"] = self._key
+        system = "\n".join(_text(m) for m in messages if m.get("role") == "system")
+        turns = [
+            {"role": "assistant" if m.get("role") == "assistant" else "user", "content": _text(m)}
+            for m in messages
+            if m.get("role") != "system"
+        ]
+        body: dict[str, Any] = {"model": listed_id("anthropic", model), "messages": turns}
+        if system:
+            body["system"] = system
+        (answer,) = list(self.request("POST", url, headers, body=body))
+        try:
+            return int(answer["input_tokens"])
+        except (KeyError, TypeError, ValueError):
+            raise errors.Unavailable(
+                f"POST {url}: no input_tokens in the answer", provider=self.provider
+            ) from None
+
     def _ollama(self, base: str) -> list[Listed]:
         return [Listed(str(m["name"])) for m in self._get(base + "/api/tags", {}, "models")]
 
@@ -206,6 +234,13 @@ def server_words(body: str) -> str:
             return str(err.get("message") or err.get("type") or "")
         return str(err)
     return ""
+
+
+def _text(m: Mapping[str, Any]) -> str:
+    content = m.get("content")
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return "" if content is None else str(content)
 
 
 def _openai_item(m: Mapping[str, Any]) -> Listed:

@@ -40,7 +40,7 @@ import litellm
 import openai
 
 from router import errors
-from router.config.model import ProviderConfig
+from router.config.model import ModelConfig, ProviderConfig
 from router.providers.base import (
     Call,
     Completion,
@@ -66,7 +66,7 @@ from router.providers.litellm_support import (
     with_price_map,
 )
 from router.secrets import redact
-from router.types import Usage
+from router.types import Message, Usage
 
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
@@ -422,6 +422,13 @@ class LiteLLMProvider(Provider):
             if m.cost_input is not None and m.cost_output is not None
         }
         return [with_price_map(litellm.get_model_info, kind, m) for m in found]
+
+    def count_tokens(self, model: ModelConfig, messages: Sequence[Message]) -> int | None:
+        """Anthropic's count_tokens endpoint for Anthropic models; None for the rest."""
+        kind = api_kind(self.config.api_base, self.config.settings.get("api"), [model.model])
+        if kind != "anthropic":
+            return None
+        return self._lister.anthropic_count(self.config.api_base, model.model, messages)
 
     @property
     def _lister(self) -> Lister:

@@ -43,6 +43,7 @@ while generating becomes ContextOverflow / BadRequest / Unavailable.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import importlib
@@ -80,7 +81,7 @@ from router.providers.llama_settings import (
     plain_prompt,
     sampling,
 )
-from router.types import Usage
+from router.types import Message, Usage
 
 log = logging.getLogger("router.llama_cpp")
 _OVERFLOW = re.compile(r"context window", re.IGNORECASE)
@@ -249,6 +250,32 @@ def _warn_no_offload(plan: Plan) -> None:
     if why is not None and not _warned_no_offload:
         _warned_no_offload = True  # once per process: every load would say the same
         log.warning("%s", why)
+
+
+_VOCABULARIES: dict[str, Any] = {}
+_vocabulary_lock = threading.Lock()
+
+
+def _vocabulary(path: str) -> Any:
+    """A vocabulary-only Llama: tokenizes without loading weights (milliseconds, little RAM)."""
+    with _vocabulary_lock:
+        vocab = _VOCABULARIES.get(path)
+        if vocab is None:
+            if not _VOCABULARIES:
+                atexit.register(_close_vocabularies)  # before the interpreter tears down
+            vocab = _VOCABULARIES[path] = _llama_cpp().Llama(
+                model_path=path, vocab_only=True, verbose=False
+            )
+        return vocab
+
+
+def _close_vocabularies() -> None:
+    with _vocabulary_lock:
+        vocabs = list(_VOCABULARIES.values())
+        _VOCABULARIES.clear()
+    for vocab in vocabs:
+        with contextlib.suppress(Exception):
+            vocab.close()
 
 
 def _load(plan: Plan) -> tuple[Any, dict[str, Any]]:
@@ -468,6 +495,19 @@ class LlamaCppProvider(Provider):
             vectors = tuple(tuple(float(x) for x in d["embedding"]) for d in out["data"])
             return Embeddings(vectors, Usage(int(out["usage"]["prompt_tokens"]), 0), 0.0)
         raise failure from None
+
+    def count_tokens(self, model: ModelConfig, messages: Sequence[Message]) -> int | None:
+        """The GGUF's own tokenizer (its vocabulary alone is loaded, once per file)."""
+        call = Call(model, tuple(messages))
+        try:
+            plan = self._plan(call)
+            if not plan.path.is_file():
+                return None  # not assembled yet: no download on the decision path
+            vocab = _vocabulary(str(plan.path))
+            text = plain_prompt(messages)
+            return len(vocab.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+        except Exception as exc:
+            raise self._translate(exc, call) from None
 
     def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
         """The GGUF files under `models_dir` (none yet is no error: packages assemble)."""

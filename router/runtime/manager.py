@@ -68,6 +68,24 @@ class ProviderManager:
         """Remove a model; refused (ConfigError) while a rule still targets it."""
         return self._change("models", name, None)
 
+    def count_tokens(
+        self, prompt: str | None = None, *, model: str, messages: Sequence[Any] | None = None
+    ) -> int:
+        """Input tokens as `model` counts them: its own tokenizer or counting endpoint
+        where it has one (a local GGUF, Anthropic), else the router's estimate."""
+        from router.runtime.exact_tokens import exact_count
+        from router.runtime.requests import build_request
+
+        request = build_request(prompt, messages=messages)
+        snap = self._acquire()
+        try:
+            if model not in snap.config.models:
+                raise BadRequest(f"unknown model {model!r}")
+            exact = exact_count(snap, request, model)
+        finally:
+            snap.exit()
+        return request.tokens if exact is None else exact
+
     # -- Ollama's model store ----------------------------------------------------------
 
     def pull(

@@ -15,6 +15,7 @@ from router.engine.decide import decide
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
+from router.runtime.exact_tokens import redecide
 from router.runtime.manager import ProviderManager
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
@@ -119,8 +120,14 @@ class Router(ProviderManager):
         Takes exactly the arguments of `route()`.
         """
         request = build_request(prompt, **kwargs)
-        snap = self._snapshot
-        return decide(snap.ruleset, request, self._live, version=snap.version)[0]
+        snap = self._acquire()
+        try:
+            decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
+            if snap.config.settings.exact_tokens:
+                decision = redecide(snap, request, self._live, decision, cands)[1]
+            return decision
+        finally:
+            snap.exit()
 
     def _begin(
         self, prompt: str | None, kwargs: dict[str, Any]
@@ -130,6 +137,8 @@ class Router(ProviderManager):
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
+            if snap.config.settings.exact_tokens:
+                request, decision, cands = redecide(snap, request, self._live, decision, cands)
             attempts.check_budget(snap, decision)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)

@@ -257,6 +257,7 @@ _ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/models"): "_openai_models",
     ("POST", "/embeddings"): "_openai_embeddings",
     ("POST", "/messages"): "_anthropic",
+    ("POST", "/messages/count_tokens"): "_anthropic_count",
     ("POST", "/api/chat"): "_ollama_chat",
     ("POST", "/api/generate"): "_ollama_generate",
     ("GET", "/api/tags"): "_ollama_tags",
@@ -443,6 +444,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _anthropic(self, body: dict[str, Any]) -> None:
         self._complete(_ANTHROPIC, "anthropic", body)
+
+    def _anthropic_count(self, body: dict[str, Any]) -> None:
+        """Anthropic's count_tokens: one token per word plus 3 per message, as a tokenizer would."""
+        messages = body.get("messages") or []
+        words = sum(len(str(m.get("content", "")).split()) for m in messages)
+        system = len(str(body.get("system", "")).split())
+        self._send_json(200, {"input_tokens": words + system + 3 * len(messages)})
 
     def _ollama_chat(self, body: dict[str, Any]) -> None:
         self._complete(_OLLAMA_CHAT, "ollama", body)
