@@ -136,6 +136,8 @@ class Provider(ABC):
         `model_ids`: the ids the config uses with this provider (a hint to which API
         to ask when no `api_base` says it). Raises ProviderError when listing fails.
         """
+        if type(self).list_models is not Provider.list_models:  # an adapter that lists ids
+            return [Listed(i) for i in self.list_models()]
         return []
 
     def probe(self, models: Sequence[ModelConfig], timeout: float = 5.0) -> str:

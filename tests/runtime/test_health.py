@@ -199,3 +199,30 @@ def test_gpu_honesty_note(tmp_path: Path) -> None:
     offload = bool(llama_cpp.llama_supports_gpu_offload())
     noted = any("cannot offload" in n for n in h.notes)
     assert noted is (not offload)
+
+
+def test_a_provider_disabled_by_a_401_shows_as_disabled_with_why(tmp_path: Path) -> None:
+    from router.testing import unauthorized
+
+    with FakeProviderServer() as strict:
+        path = write(
+            tmp_path,
+            f"""\
+            providers:
+              p: {{type: litellm, api_key: "{CANARY}", api_base: "{strict.base_url}", retries: 0}}
+              q: {{type: mock}}
+            models:
+              m: {{provider: p, model: openai/x}}
+              n: {{provider: q, model: n}}
+            rules:
+              - {{name: default, targets: [m, n]}}
+            """,
+        )
+        strict.enqueue(unauthorized())
+        with Router.from_config(path) as r:
+            assert r.route("hi").model == "n"  # m's 401 disabled p; n served
+            rows = {h.name: h for h in r.health(timeout=5)}
+    assert rows["p"].status == "disabled"
+    assert "authentication failed (401)" in (rows["p"].disabled_reason or "")
+    assert CANARY not in str(rows["p"].as_dict())
+    assert rows["q"].status == "ok"
