@@ -15,6 +15,7 @@ A provider with no `api_base` uses the kind's public endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 
 from router import errors
+from router.config.model import ProviderConfig
 from router.providers.base import Listed
 from router.secrets import redact
 
@@ -201,6 +203,77 @@ class Lister:
         return redact(text, self._secrets)
 
 
+def with_price_map(model_info: Callable[[str], Any], kind: str | None, m: Listed) -> Listed:
+    """Fill context and price from litellm's map (`model_info`) where the listing gave none."""
+    if m.context is not None and m.cost_input is not None:
+        return m
+    prefix = {"anthropic": "anthropic/", "ollama": "ollama/", "openrouter": "openrouter/"}
+    info: Any = None
+    for mid in dict.fromkeys((prefix.get(kind or "", "") + m.id, m.id)):
+        with contextlib.suppress(Exception):  # not in the map: unknown stays unknown
+            info = model_info(mid)
+            break
+    if not info:
+        return m
+    context = m.context or info.get("max_input_tokens") or info.get("max_tokens")
+    p_in, p_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if m.cost_input is None and isinstance(p_in, (int, float)) and isinstance(p_out, (int, float)):
+        return Listed(m.id, context, float(p_in) * 1e6, float(p_out) * 1e6)
+    return Listed(m.id, context, m.cost_input, m.cost_output)
+
+
+class Catalog:
+    """One provider's view of its server: its listing, OpenRouter's prices (read once,
+    for models the YAML prices not) and Anthropic's exact token counts."""
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        key: str | None,
+        headers: Mapping[str, str],
+        secrets: Sequence[str],
+        model_info: Callable[[str], Any],
+    ) -> None:
+        self.config = config
+        self._lister = Lister(config.name, key, headers, secrets)
+        self._model_info = model_info
+        self._prices: dict[str, tuple[float, float]] = {}
+        self._prices_read = False
+
+    def kind(self, model_ids: Sequence[str]) -> str | None:
+        return api_kind(self.config.api_base, self.config.settings.get("api"), model_ids)
+
+    def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
+        """The server's listing; what it leaves out comes from the price map where known."""
+        kind = self.kind(model_ids)
+        found = self._lister.models(kind, self.config.api_base)
+        self._prices = {
+            m.id: (m.cost_input, m.cost_output)
+            for m in found
+            if m.cost_input is not None and m.cost_output is not None
+        }
+        return [with_price_map(self._model_info, kind, m) for m in found]
+
+    def openrouter_price(self, model: str) -> tuple[float, float] | None:
+        """OpenRouter's own price (USD per 1M tokens in, out) for `model`."""
+        if not model.startswith("openrouter/"):
+            return None
+        if not self._prices_read:
+            self._prices_read = True
+            with contextlib.suppress(errors.ProviderError):  # the price map is the fallback
+                self.discover([model])
+        return self._prices.get(listed_id("openrouter", model))
+
+    def count_tokens(self, model: str, messages: Sequence[Mapping[str, Any]]) -> int | None:
+        """Anthropic's count_tokens for Anthropic models; None for the rest."""
+        if self.kind([model]) != "anthropic":
+            return None
+        return self._lister.anthropic_count(self.config.api_base, model, messages)
+
+    def close(self) -> None:
+        self._lister.close()
+
+
 def http_error(
     provider: str,
     method: str,
@@ -268,10 +341,12 @@ def _per_million(per_token: Any) -> float | None:
 __all__ = [
     "ANTHROPIC_VERSION",
     "DEFAULT_BASES",
+    "Catalog",
     "Listed",
     "Lister",
     "api_kind",
     "http_error",
     "listed_id",
     "server_words",
+    "with_price_map",
 ]

@@ -50,11 +50,11 @@ from router.providers.base import (
     Listed,
     Provider,
 )
-from router.providers.listing import Lister, api_kind, listed_id
+from router.providers.listing import Catalog
 from router.providers.litellm_support import (
-    NO_RETRIES,
     StreamState,
     credentials,
+    embed_kwargs,
     embeddings_of,
     error_message,
     estimate_usage,
@@ -63,7 +63,6 @@ from router.providers.litellm_support import (
     status_of,
     tool_calls_of,
     usage_of,
-    with_price_map,
 )
 from router.secrets import redact
 from router.types import Message, Usage
@@ -134,10 +133,8 @@ class LiteLLMProvider(Provider):
         self._headers = {str(k): str(v) for k, v in dict(headers).items()}
         # What an error message must never show: the key and credential header values.
         self._secrets = ([self._key] if self._key else []) + credentials(self._headers)
-        self._list_client: Lister | None = None
-        # OpenRouter's listing prices (USD per 1M tokens) for models the YAML prices not.
-        self._listing_tried = False
-        self._listed_prices: dict[str, tuple[float | None, float | None]] = {}
+        # The server's listing, OpenRouter's prices and Anthropic's token counts.
+        self._catalog = Catalog(config, self._key, self._headers, self._secrets, _model_info)
         self._price_known: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._sdk: openai.OpenAI | None = None
@@ -251,7 +248,7 @@ class LiteLLMProvider(Provider):
         """litellm's price when the YAML gives none; None when litellm does not know one."""
         if call.model.cost is not None:
             return None
-        listed = self._openrouter_price(call.model.model)
+        listed = self._catalog.openrouter_price(call.model.model)
         if listed is not None:
             return (usage.input_tokens * listed[0] + usage.output_tokens * listed[1]) / 1e6
         if response is not None:
@@ -273,17 +270,6 @@ class LiteLLMProvider(Provider):
             return None
         self._price_known[model] = True
         return float(p_in) + float(p_out)
-
-    def _openrouter_price(self, model: str) -> tuple[float, float] | None:
-        """OpenRouter's own price for a model the YAML prices not (its /models, read once)."""
-        if not model.startswith("openrouter/"):
-            return None
-        if not self._listing_tried:
-            self._listing_tried = True
-            with contextlib.suppress(errors.ProviderError):  # litellm's map is the fallback
-                self.discover([model])
-        p_in, p_out = self._listed_prices.get(listed_id("openrouter", model), (None, None))
-        return None if p_in is None or p_out is None else (p_in, p_out)
 
     def _completion(self, call: Call, response: Any) -> Completion:
         choice = response.choices[0] if response.choices else None
@@ -369,20 +355,8 @@ class LiteLLMProvider(Provider):
     # -- embeddings ------------------------------------------------------------------------
 
     def _embed_kwargs(self, call: EmbedCall) -> dict[str, Any]:
-        kw: dict[str, Any] = {"model": call.model.model, "input": list(call.texts)}
-        kw.update((k, v) for k, v in call.params.items() if k in ("dimensions", "encoding_format"))
-        if self._key:
-            kw["api_key"] = self._key
-        if self.config.api_base:
-            kw["api_base"] = self.config.api_base
         timeout = call.timeout if call.timeout is not None else self.config.timeout
-        if timeout is not None:
-            kw["timeout"] = timeout
-        if self._headers:
-            kw["extra_headers"] = dict(self._headers)
-        kw["num_retries"] = 0
-        kw["max_retries"] = NO_RETRIES
-        return kw
+        return embed_kwargs(call, self._key, self.config.api_base, timeout, self._headers)
 
     def _embeddings(self, call: EmbedCall, response: Any) -> Embeddings:
         vectors, usage = embeddings_of(response)
@@ -412,29 +386,10 @@ class LiteLLMProvider(Provider):
         return Delta("", usage, acc.finish_reason, cost, acc.tool_calls())
 
     def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
-        """The server's listing (see `router.providers.listing`); prices and context the
-        listing does not give come from litellm's price map where it knows the model."""
-        kind = api_kind(self.config.api_base, self.config.settings.get("api"), model_ids)
-        found = self._lister.models(kind, self.config.api_base)
-        self._listed_prices = {
-            m.id: (m.cost_input, m.cost_output)
-            for m in found
-            if m.cost_input is not None and m.cost_output is not None
-        }
-        return [with_price_map(litellm.get_model_info, kind, m) for m in found]
+        return self._catalog.discover(model_ids)
 
     def count_tokens(self, model: ModelConfig, messages: Sequence[Message]) -> int | None:
-        """Anthropic's count_tokens endpoint for Anthropic models; None for the rest."""
-        kind = api_kind(self.config.api_base, self.config.settings.get("api"), [model.model])
-        if kind != "anthropic":
-            return None
-        return self._lister.anthropic_count(self.config.api_base, model.model, messages)
-
-    @property
-    def _lister(self) -> Lister:
-        if self._list_client is None:
-            self._list_client = Lister(self.name, self._key, self._headers, self._secrets)
-        return self._list_client
+        return self._catalog.count_tokens(model.model, messages)
 
     def info(self) -> dict[str, Any]:
         out = super().info()
@@ -453,9 +408,7 @@ class LiteLLMProvider(Provider):
             sdk, self._sdk = self._sdk, None
         if sdk is not None:
             sdk.close()
-        if self._list_client is not None:
-            self._list_client.close()
-            self._list_client = None
+        self._catalog.close()
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -501,6 +454,10 @@ def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
         return errors.BadRequest, status, None
     # 5xx, ServiceUnavailable, InternalServerError and anything unknown.
     return errors.Unavailable, status, None
+
+
+def _model_info(model: str) -> Any:
+    return litellm.get_model_info(model)
 
 
 def _litellm_version() -> str:

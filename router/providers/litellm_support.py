@@ -5,16 +5,15 @@ Kept apart so the adapter module stays readable; only the adapter imports this.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from router.config.yamlsrc import SECRET_KEY
-from router.providers.base import Call, Listed
+from router.providers.base import Call, EmbedCall
 from router.types import Usage
 
 
@@ -249,25 +248,6 @@ def _field(item: Any, name: str) -> Any:
     return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
 
-def with_price_map(model_info: Callable[[str], Any], kind: str | None, m: Listed) -> Listed:
-    """Fill context and price from litellm's map (`model_info`) where the listing gave none."""
-    if m.context is not None and m.cost_input is not None:
-        return m
-    prefix = {"anthropic": "anthropic/", "ollama": "ollama/", "openrouter": "openrouter/"}
-    info: Any = None
-    for mid in dict.fromkeys((prefix.get(kind or "", "") + m.id, m.id)):
-        with contextlib.suppress(Exception):  # not in the map: unknown stays unknown
-            info = model_info(mid)
-            break
-    if not info:
-        return m
-    context = m.context or info.get("max_input_tokens") or info.get("max_tokens")
-    p_in, p_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if m.cost_input is None and isinstance(p_in, (int, float)) and isinstance(p_out, (int, float)):
-        return Listed(m.id, context, float(p_in) * 1e6, float(p_out) * 1e6)
-    return Listed(m.id, context, m.cost_input, m.cost_output)
-
-
 class NoRetries(int):
     """A zero that is true. litellm's OpenAI embedding path reads `max_retries or 2`, so a
     plain 0 gives the OpenAI SDK two retries of its own; the router does the retrying."""
@@ -277,3 +257,26 @@ class NoRetries(int):
 
 
 NO_RETRIES = NoRetries(0)
+
+
+def embed_kwargs(
+    call: EmbedCall,
+    key: str | None,
+    api_base: str | None,
+    timeout: float | None,
+    headers: Mapping[str, str],
+) -> dict[str, Any]:
+    """`litellm.embedding`'s keywords for one call; no retries of its own."""
+    kw: dict[str, Any] = {"model": call.model.model, "input": list(call.texts)}
+    kw.update((k, v) for k, v in call.params.items() if k in ("dimensions", "encoding_format"))
+    if key:
+        kw["api_key"] = key
+    if api_base:
+        kw["api_base"] = api_base
+    if timeout is not None:
+        kw["timeout"] = timeout
+    if headers:
+        kw["extra_headers"] = dict(headers)
+    kw["num_retries"] = 0
+    kw["max_retries"] = NO_RETRIES
+    return kw
