@@ -160,3 +160,49 @@ def test_cli_batch(tmp_path: Path, fake: FakeProviderServer, capsys) -> None:
     assert code == 0
     assert "2 lines, 2 ok, 0 failed" in err and str(out) in err
     assert [rec["id"] for rec in read(out)] == [None, 7]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_real_command_leaves_a_file_that_resumes(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake.enqueue(*[slow(0.3, "x")] * 20)
+    src = jsonl(tmp_path / "in.jsonl", *[f"p{i}" for i in range(20)])
+    out = tmp_path / "out.jsonl"
+    argv = [
+        sys.executable,
+        "-m",
+        "router",
+        "batch",
+        str(write_config(tmp_path, fake)),
+        str(src),
+        "-o",
+        str(out),
+        "-c",
+        "2",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().strip()):
+        time.sleep(0.05)  # bounded: the first checkpoint lands within about a second
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    kept = read(out)  # every line is whole JSON
+    assert 0 < len(kept) < 20
+    assert [rec["line"] for rec in kept] == sorted(rec["line"] for rec in kept)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    final = read(out)
+    assert [rec["line"] for rec in final] == list(range(1, 21))
+    assert all(rec["ok"] for rec in final)
+    calls = [q for q in fake.requests if q.path == "/v1/chat/completions"]
+    assert len(calls) <= 20 + 2  # kept lines were not asked again; at most 2 were in flight
