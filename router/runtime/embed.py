@@ -19,11 +19,11 @@ from typing import Any
 from router.config.model import ModelConfig
 from router.engine.decide import decide
 from router.errors import BadRequest, NoRouteError, ProviderError
-from router.providers.base import EmbedCall
+from router.providers.base import EmbedCall, Embeddings
 from router.runtime.calls import cost_of
 from router.runtime.requests import build_request
 from router.runtime.snapshot import Snapshot
-from router.runtime.state.live import LiveState
+from router.runtime.state.live import LiveState, Ticket
 from router.runtime.state.usage import UsageRecord
 from router.types import Attempt, Decision, EmbeddingResult
 
@@ -68,6 +68,72 @@ def plan(
     return decision, [(decision.rule, c.model) for c in cands]
 
 
+class _Embedding:
+    """One embed() request's way through its candidates; `embed` and `aembed` share it."""
+
+    def __init__(
+        self,
+        snap: Snapshot,
+        state: LiveState,
+        texts: str | Sequence[str],
+        use_case: str | None,
+        model: str | None,
+        params: Mapping[str, Any] | None,
+        hints: Mapping[str, Any] | None,
+    ) -> None:
+        self.snap, self.state = snap, state
+        self.items = texts_of(texts)
+        self.decision, self.todo = plan(snap, state, self.items, use_case, model, hints or {})
+        self.params = dict(params or {})
+        self.started = time.perf_counter()
+        self.tokens = sum(len(t) for t in self.items) // 4 + 1
+        self.attempts: list[Attempt] = []
+
+    def call(self, m: ModelConfig) -> EmbedCall:
+        return EmbedCall(m, self.items, self.params, self.snap.config.providers[m.provider].timeout)
+
+    def refused(self, m: ModelConfig, why: str) -> None:
+        self.attempts.append(Attempt(m.name, m.provider, "skipped", why, 0.0))
+
+    def failed(self, ticket: Ticket, m: ModelConfig, exc: ProviderError, t0: float) -> None:
+        self.state.failed(ticket, exc)
+        took = time.perf_counter() - t0
+        self.attempts.append(Attempt(m.name, m.provider, exc.kind, str(exc), took))
+
+    def served(
+        self, ticket: Ticket, rule: str | None, m: ModelConfig, out: Embeddings, t0: float
+    ) -> EmbeddingResult | None:
+        if len(out.vectors) != len(self.items):
+            why = f"{len(out.vectors)} vectors for {len(self.items)} texts"
+            self.state.failed(ticket)
+            self.attempts.append(Attempt(m.name, m.provider, "bad_response", why, 0.0))
+            return None
+        cost = cost_of(m, out.usage, out.cost_usd)
+        n_in = out.usage.input_tokens
+        record = UsageRecord(
+            time.time(), m.name, m.provider, rule, n_in, 0, cost, self.snap.config.sha256
+        )
+        self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
+        took = time.perf_counter() - self.started
+        return EmbeddingResult(
+            out.vectors,
+            m.name,
+            m.provider,
+            out.usage,
+            cost,
+            took,
+            self.decision,
+            tuple(self.attempts),
+            rule,
+        )
+
+    def exhausted(self) -> NoRouteError:
+        tried = ", ".join(f"{a.model} ({a.error})" for a in self.attempts) or "nothing was tried"
+        return NoRouteError(
+            f"every embedding candidate failed: {tried}", self.decision, self.attempts
+        )
+
+
 def embed(
     snap: Snapshot,
     state: LiveState,
@@ -78,59 +144,57 @@ def embed(
     params: Mapping[str, Any] | None = None,
     hints: Mapping[str, Any] | None = None,
 ) -> EmbeddingResult:
-    items = texts_of(texts)
-    decision, todo = plan(snap, state, items, use_case, model, hints or {})
-    started = time.perf_counter()
-    tokens = sum(len(t) for t in items) // 4 + 1
-    attempts: list[Attempt] = []
-    for rule, m in todo:
-        ticket = state.admit(m.name, rule, tokens, 0.0)
+    run = _Embedding(snap, state, texts, use_case, model, params, hints)
+    for rule, m in run.todo:
+        ticket = state.admit(m.name, rule, run.tokens, 0.0)
         if isinstance(ticket, str):
-            attempts.append(Attempt(m.name, m.provider, "skipped", ticket, 0.0))
+            run.refused(m, ticket)
             continue
         t0 = time.perf_counter()
-        timeout = snap.config.providers[m.provider].timeout
         try:
-            out = snap.provider(m.provider).embed(EmbedCall(m, items, dict(params or {}), timeout))
+            out = snap.provider(m.provider).embed(run.call(m))
         except ProviderError as exc:
-            state.failed(ticket, exc)
-            attempts.append(
-                Attempt(m.name, m.provider, exc.kind, str(exc), time.perf_counter() - t0)
-            )
+            run.failed(ticket, m, exc, t0)
             continue
         except BaseException:
             state.failed(ticket)
             raise
-        if len(out.vectors) != len(items):
-            why = f"{len(out.vectors)} vectors for {len(items)} texts"
-            state.failed(ticket)
-            attempts.append(Attempt(m.name, m.provider, "bad_response", why, 0.0))
+        result = run.served(ticket, rule, m, out, t0)
+        if result is not None:
+            return result
+    raise run.exhausted()
+
+
+async def aembed(
+    snap: Snapshot,
+    state: LiveState,
+    texts: str | Sequence[str],
+    *,
+    use_case: str | None = None,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    hints: Mapping[str, Any] | None = None,
+) -> EmbeddingResult:
+    """`embed()` for asyncio: the adapters' own async calls (litellm.aembedding)."""
+    run = _Embedding(snap, state, texts, use_case, model, params, hints)
+    for rule, m in run.todo:
+        ticket = await state.aadmit(m.name, rule, run.tokens, 0.0)
+        if isinstance(ticket, str):
+            run.refused(m, ticket)
             continue
-        cost = cost_of(m, out.usage, out.cost_usd)
-        record = UsageRecord(
-            time.time(),
-            m.name,
-            m.provider,
-            rule,
-            out.usage.input_tokens,
-            0,
-            cost,
-            snap.config.sha256,
-        )
-        state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
-        return EmbeddingResult(
-            out.vectors,
-            m.name,
-            m.provider,
-            out.usage,
-            cost,
-            time.perf_counter() - started,
-            decision,
-            tuple(attempts),
-            rule,
-        )
-    tried = ", ".join(f"{a.model} ({a.error})" for a in attempts) or "nothing was tried"
-    raise NoRouteError(f"every embedding candidate failed: {tried}", decision, attempts)
+        t0 = time.perf_counter()
+        try:
+            out = await snap.provider(m.provider).aembed(run.call(m))
+        except ProviderError as exc:
+            run.failed(ticket, m, exc, t0)
+            continue
+        except BaseException:  # cancellation included: give back what was held
+            state.failed(ticket)
+            raise
+        result = run.served(ticket, rule, m, out, t0)
+        if result is not None:
+            return result
+    raise run.exhausted()
 
 
-__all__ = ["EMBEDDINGS", "embed", "texts_of"]
+__all__ = ["EMBEDDINGS", "aembed", "embed", "texts_of"]

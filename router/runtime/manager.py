@@ -6,7 +6,6 @@ holds the current snapshot for as long as it uses its providers.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
@@ -252,10 +251,17 @@ class ProviderManager:
         model: str | None = None,
         **params: Any,
     ) -> EmbeddingResult:
-        """Async `embed()`: runs in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(
-            lambda: self.embed(texts, use_case=use_case, model=model, **params)
-        )
+        """Async `embed()`, on the adapters' async calls."""
+        from router.runtime.embed import aembed
+
+        hints: dict[str, Any] = {k: params.pop(k) for k in ("tags", "metadata") if k in params}
+        snap = self._acquire()
+        try:
+            return await aembed(
+                snap, self._live, texts, use_case=use_case, model=model, params=params, hints=hints
+            )
+        finally:
+            snap.exit()
 
     def health(self, timeout: float = 10.0) -> list[ProviderHealth]:
         """Probe every provider for real: status, latency, the error in words, why disabled."""

@@ -99,10 +99,14 @@ def test_model_named_skips_the_rules_and_errors_are_clear(config: Path) -> None:
             r.embed([])
 
 
-async def test_aembed(config: Path) -> None:
+async def test_aembed(config: Path, fake: FakeProviderServer) -> None:
+    fake.enqueue(server_error(502, "bad gateway"))
     with Router.from_config(config) as r:
-        res = await r.aembed(["one", "two"])
+        res = await r.aembed(["one", "two"], use_case="search")
+        usage = r.usage(by=("model",))
     assert res.model == "small-embed" and len(res.vectors) == 2
+    assert [(a.model, a.error) for a in res.attempts] == [("big-embed", "unavailable")]
+    assert [u["model"] for u in usage] == ["small-embed"]
 
 
 def test_no_embedding_model_is_a_no_route_error(tmp_path: Path, fake: FakeProviderServer) -> None:
