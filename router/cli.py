@@ -174,11 +174,14 @@ def cmd_models(ns: argparse.Namespace) -> int:
     if ns.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<22} {'provider':<12} {'context':>8}  {'id':<40} note")
+    print(f"{'name':<22} {'provider':<12} {'context':>8}  {'$/1M in/out':<14} {'id':<40} note")
     for row in rows:
         ctx = str(row["context"]) if row["context"] else "-"
+        cost = f"{row['cost'][0]:g}/{row['cost'][1]:g}" if row["cost"] else "unknown"
         note = row["note"] if row["enabled"] else f"disabled: {row['note']}"
-        print(f"{row['name']:<22} {row['provider']:<12} {ctx:>8}  {row['id']:<40} {note}")
+        print(
+            f"{row['name']:<22} {row['provider']:<12} {ctx:>8}  {cost:<14} {row['id']:<40} {note}"
+        )
     return 0
 
 
