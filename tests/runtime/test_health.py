@@ -226,3 +226,23 @@ def test_a_provider_disabled_by_a_401_shows_as_disabled_with_why(tmp_path: Path)
     assert "authentication failed (401)" in (rows["p"].disabled_reason or "")
     assert CANARY not in str(rows["p"].as_dict())
     assert rows["q"].status == "ok"
+
+
+@pytest.mark.llama
+def test_gpu_warning_is_said_once(caplog, monkeypatch) -> None:
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from types import SimpleNamespace
+
+    from router.providers import llama_cpp as adapter
+
+    monkeypatch.setattr(adapter, "_warned_no_offload", False)
+    plan = SimpleNamespace(load_kwargs={"n_gpu_layers": -1})
+    with caplog.at_level("WARNING", logger="router.llama_cpp"):
+        adapter._warn_no_offload(plan)
+        adapter._warn_no_offload(plan)
+    said = [r for r in caplog.records if "cannot offload" in r.getMessage()]
+    if llama_cpp.llama_supports_gpu_offload():
+        assert said == []
+    else:
+        assert len(said) == 1 and "n_gpu_layers=-1" in said[0].getMessage()
+    assert adapter.gpu_warning(0) is None  # no offload asked: nothing to say
