@@ -128,11 +128,16 @@ def _one(
                 parts.append(delta.text)
             if delta.usage is not None:
                 usage, reported = delta.usage, delta.cost_usd
-    except ProviderError as exc:
-        state.failed(ticket, exc)
+    except RouterError as exc:  # a provider's failure, or one creating the provider
+        state.failed(ticket, exc if isinstance(exc, ProviderError) else None)
         took = clock() - started
         return Comparison(
-            model.name, model.provider, "".join(parts), first, took, error=f"{exc.kind}: {exc}"
+            model.name,
+            model.provider,
+            "".join(parts),
+            first,
+            took,
+            error=f"{getattr(exc, 'kind', 'error')}: {exc}",
         )
     except BaseException:
         state.failed(ticket)
