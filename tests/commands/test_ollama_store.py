@@ -93,3 +93,11 @@ def test_cli_pull_and_rm(config: Path, fake: FakeProviderServer, capsys) -> None
     assert "deleted phi3" in capsys.readouterr().out
     assert main(["rm", str(config), "phi3"]) == 1
     assert "model 'phi3' not found" in capsys.readouterr().err
+
+
+def test_ollama_chat_models_talk_to_api_chat(config: Path, fake: FakeProviderServer) -> None:
+    with Router.from_config(config) as r:
+        res = r.route("hello")
+    assert res.model == "llama" and res.text == "Hello from the fake provider."
+    chat = [q for q in fake.requests if q.path.startswith("/api/")]
+    assert chat[-1].path == "/api/chat" and chat[-1].body["model"] == "qwen2.5:0.5b"
