@@ -91,11 +91,13 @@ def check(
 def _probe(snap: Snapshot, name: str, timeout: float, clock: Clock) -> ProviderHealth:
     p = snap.config.providers[name]
     models = [m for m in snap.config.models.values() if m.provider == name]
-    started = clock()
     notes: tuple[str, ...] = ()
+    started = clock()
     try:
         provider = snap.provider(name)
+        # Before the clock: the notes may import the backend's library (llama_cpp).
         notes = tuple(provider.health_notes())
+        started = clock()
         did = provider.probe(models, timeout=timeout)
     except RouterError as exc:
         ms = (clock() - started) * 1000
