@@ -7,6 +7,7 @@ holds the current snapshot for as long as it uses its providers.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ _NOUNS = {"providers": "provider", "models": "model"}
 class ProviderManager:
     _live: LiveState
     _overlay: Overlay
+    _last_health: dict[str, dict[str, Any]]  # provider -> the last health() row
 
     def _acquire(self) -> Snapshot:
         raise NotImplementedError
@@ -274,6 +276,10 @@ class ProviderManager:
         }
         snap = self._acquire()
         try:
-            return health.check(snap, disabled, timeout)
+            rows = health.check(snap, disabled, timeout)
         finally:
             snap.exit()
+        now = time.time()
+        # status() shows the last probe: "enabled" alone says nothing of a down server.
+        self._last_health = {h.name: {**h.as_dict(), "checked_at": now} for h in rows}
+        return rows

@@ -71,6 +71,7 @@ class Router(ProviderManager):
         self._debounce_given = False  # an explicit debounce_ms wins over the config's
         self._closed = False
         self._overlay = Overlay()  # runtime additions and removals, laid over the files
+        self._last_health: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_config(
@@ -314,7 +315,12 @@ class Router(ProviderManager):
             "watching": self._watcher is not None,
             "runtime_changes": self.runtime_changes(),
             "providers": {
-                name: {"type": p.type, "enabled": p.enabled, "disabled_reason": p.disabled_reason}
+                name: {
+                    "type": p.type,
+                    "enabled": p.enabled,
+                    "disabled_reason": p.disabled_reason,
+                    "health": self._last_health.get(name),  # after health(): its row
+                }
                 for name, p in snap.config.providers.items()
             },
         }

@@ -75,7 +75,10 @@ def config(tmp_path: Path, fake: FakeProviderServer, closed_port: int, monkeypat
 def test_health_probes_every_provider_for_real(config: Path, fake: FakeProviderServer) -> None:
     fake.reset()
     with Router.from_config(config) as r:
+        assert r.status()["providers"]["ollama_down"]["health"] is None  # not probed yet
         rows = {h.name: h for h in r.health(timeout=5)}
+        shown = r.status()["providers"]["ollama_down"]
+    assert shown["enabled"] is True and shown["health"]["status"] == "down"
     assert rows["cloud"].status == "ok", rows["cloud"]
     assert rows["cloud"].probe == "listed 3 models"
     assert rows["cloud"].latency_ms is not None and rows["cloud"].latency_ms >= 0
