@@ -10,7 +10,8 @@ from router.commands import add_config
 
 
 def open_router(config: str | None, **kwargs: Any) -> Any:
-    from router.runtime.router import Router, default_config_path
+    from router.runtime.default import default_config_path
+    from router.runtime.router import Router
 
     return Router.from_config(config or default_config_path(), **kwargs)
 

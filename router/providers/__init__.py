@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from router.config.model import ProviderConfig
+from router.config.model import ModelConfig, ProviderConfig
 from router.errors import ConfigError
 from router.providers.base import Call, Completion, Delta, EmbedCall, Embeddings, Provider
 
@@ -38,6 +38,14 @@ def create_provider(config: ProviderConfig) -> Provider:
     return provider_class(config.type)(config)
 
 
+def serves_free(model: ModelConfig, provider: ProviderConfig) -> bool:
+    """What `provider`'s adapter says of `model`'s price (`Provider.serves_free`).
+
+    Imports the adapter's module: ask when the answer is needed, not at load.
+    """
+    return provider_class(provider.type).serves_free(model)
+
+
 __all__ = [
     "PROVIDER_TYPES",
     "Call",
@@ -48,4 +56,5 @@ __all__ = [
     "Provider",
     "create_provider",
     "provider_class",
+    "serves_free",
 ]

@@ -84,6 +84,14 @@ class Provider(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # Whether `list_models` asks the backend (a probe then needs no paid request).
     lists_models: ClassVar[bool] = False
+    # Its models cost nothing per call (they run on the caller's own hardware): budgets
+    # never hold them back, so they are what `on_budget: fallback` falls back to.
+    free: ClassVar[bool] = False
+
+    @classmethod
+    def serves_free(cls, model: ModelConfig) -> bool:
+        """Whether `model` costs nothing per call when the YAML gives it no price."""
+        return cls.free
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

@@ -126,6 +126,11 @@ class LiteLLMProvider(Provider):
     type: ClassVar[str] = "litellm"
     lists_models: ClassVar[bool] = True
 
+    @classmethod
+    def serves_free(cls, model: ModelConfig) -> bool:
+        # litellm's ids for a model served by an Ollama the caller runs.
+        return model.model.startswith(("ollama/", "ollama_chat/"))
+
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         self._key = config.api_key.reveal() if config.api_key else None

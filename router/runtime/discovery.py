@@ -9,38 +9,30 @@ else from litellm's price map, else they are unknown (None).
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from router.errors import RouterError
 from router.providers.base import Listed
 from router.providers.listing import api_kind, listed_id
 from router.runtime.snapshot import Snapshot
+from router.types import ModelInfo
 
 
-def model_rows(snap: Snapshot, discover: bool = False) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def model_rows(snap: Snapshot, discover: bool = False) -> list[ModelInfo]:
+    rows: list[ModelInfo] = []
     for m in snap.config.models.values():
         p = snap.config.providers[m.provider]
-        rows.append(
-            {
-                "name": m.name,
-                "provider": m.provider,
-                "id": m.model,
-                "context": m.context,
-                "enabled": p.enabled,
-                "note": p.disabled_reason or "",
-                "cost": None if m.cost is None else [m.cost.input, m.cost.output],
-            }
-        )
+        cost = None if m.cost is None else (m.cost.input, m.cost.output)
+        note = p.disabled_reason or ""
+        rows.append(ModelInfo(m.name, m.provider, m.model, m.context, p.enabled, note, cost))
     if discover:
         rows.extend(_discovered(snap))
     return rows
 
 
-def _discovered(snap: Snapshot) -> list[dict[str, Any]]:
+def _discovered(snap: Snapshot) -> list[ModelInfo]:
     """Every enabled provider's listing, asked in parallel."""
     names = [n for n, p in snap.config.providers.items() if p.enabled]
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, list[ModelInfo]] = {}
     threads = [
         threading.Thread(target=lambda n=n: found.__setitem__(n, _listing(snap, n)), daemon=True)
         for n in names
@@ -49,13 +41,13 @@ def _discovered(snap: Snapshot) -> list[dict[str, Any]]:
         t.start()
     for t in threads:
         t.join(30)
-    out: list[dict[str, Any]] = []
+    out: list[ModelInfo] = []
     for n in names:
         out.extend(found.get(n) or [_row(n, "-", None, None, "listing failed: no answer in 30s")])
     return out
 
 
-def _listing(snap: Snapshot, name: str) -> list[dict[str, Any]]:
+def _listing(snap: Snapshot, name: str) -> list[ModelInfo]:
     ids = [m.model for m in snap.config.models.values() if m.provider == name]
     p = snap.config.providers[name]
     kind = api_kind(p.api_base, p.settings.get("api"), ids) if p.type == "litellm" else None
@@ -73,24 +65,16 @@ def _listing(snap: Snapshot, name: str) -> list[dict[str, Any]]:
     ]
 
 
-def _cost(m: Listed) -> list[float] | None:
+def _cost(m: Listed) -> tuple[float, float] | None:
     if m.cost_input is None or m.cost_output is None:
         return None
-    return [round(m.cost_input, 6), round(m.cost_output, 6)]
+    return (round(m.cost_input, 6), round(m.cost_output, 6))
 
 
 def _row(
-    provider: str, mid: str, context: int | None, cost: list[float] | None, note: str
-) -> dict[str, Any]:
-    return {
-        "name": "-",
-        "provider": provider,
-        "id": mid,
-        "context": context,
-        "enabled": True,
-        "note": note,
-        "cost": cost,
-    }
+    provider: str, mid: str, context: int | None, cost: tuple[float, float] | None, note: str
+) -> ModelInfo:
+    return ModelInfo("-", provider, mid, context, True, note, cost)
 
 
 __all__ = ["model_rows"]

@@ -18,10 +18,10 @@ from typing import Any
 
 from router.config.model import ModelConfig
 from router.engine.decide import decide
-from router.errors import BadRequest, NoRouteError, ProviderError
+from router.engine.requests import build_request
+from router.errors import NoRouteError, ProviderError, RequestError
 from router.providers.base import EmbedCall, Embeddings
 from router.runtime.calls import cost_of
-from router.runtime.requests import build_request
 from router.runtime.snapshot import Snapshot
 from router.runtime.state.live import LiveState, Ticket
 from router.runtime.state.usage import UsageRecord
@@ -35,10 +35,10 @@ def texts_of(texts: str | Sequence[str]) -> tuple[str, ...]:
         return (texts,)
     out = tuple(texts)
     if not out:
-        raise BadRequest("embed() needs at least one text")
+        raise RequestError("embed() needs at least one text")
     bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
     if bad:
-        raise BadRequest(f"embed(): texts[{bad[0]}] is not a string")
+        raise RequestError(f"embed(): texts[{bad[0]}] is not a string")
     return out
 
 
@@ -54,7 +54,7 @@ def plan(
     if model is not None:
         found = snap.config.models.get(model)
         if found is None:
-            raise BadRequest(f"unknown model {model!r}")
+            raise RequestError(f"unknown model {model!r}")
         return None, [(None, found)]
     request = build_request("\n".join(texts), use_case=use_case, **hints)
     # Output is a vector, not tokens: ask the context filter for one token of room.

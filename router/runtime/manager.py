@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from router.errors import BadRequest
+from router.errors import RequestError
 
 if TYPE_CHECKING:
     from router.config.loader import Overlay
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.snapshot import Snapshot
     from router.runtime.state.live import LiveState
-    from router.types import EmbeddingResult
+    from router.types import EmbeddingResult, ModelInfo
 
 
 _NOUNS = {"providers": "provider", "models": "model"}
@@ -74,14 +74,14 @@ class ProviderManager:
     ) -> int:
         """Input tokens as `model` counts them: its own tokenizer or counting endpoint
         where it has one (a local GGUF, Anthropic), else the router's estimate."""
+        from router.engine.requests import build_request
         from router.runtime.exact_tokens import exact_count
-        from router.runtime.requests import build_request
 
         request = build_request(prompt, messages=messages)
         snap = self._acquire()
         try:
             if model not in snap.config.models:
-                raise BadRequest(f"unknown model {model!r}")
+                raise RequestError(f"unknown model {model!r}")
             exact = exact_count(snap, request, model)
         finally:
             snap.exit()
@@ -126,18 +126,18 @@ class ProviderManager:
         if provider is not None:
             if provider not in ollamas:
                 known = ", ".join(ollamas) or "none"
-                raise BadRequest(f"provider {provider!r} is not an Ollama provider ({known} are)")
+                raise RequestError(f"provider {provider!r} is not an Ollama provider ({known} are)")
             chosen = provider
         elif len(ollamas) == 1:
             (chosen,) = ollamas
         else:
             which = ", ".join(ollamas) if ollamas else "none"
-            raise BadRequest(
+            raise RequestError(
                 f"name the Ollama provider with provider= (Ollama providers here: {which})"
             )
         p = config.providers[chosen]
         if not p.enabled:
-            raise BadRequest(f"provider {chosen} is disabled: {p.disabled_reason}")
+            raise RequestError(f"provider {chosen} is disabled: {p.disabled_reason}")
         mid = declared.model if declared is not None else model
         mid = listed_id("ollama", mid)  # ollama/llama3 and ollama_chat/llama3 -> llama3
         return chosen, mid, ollamas[chosen]
@@ -159,21 +159,21 @@ class ProviderManager:
         gone = removed.setdefault(section, set())
         if settings is not None:
             if not isinstance(settings, Mapping):
-                raise BadRequest(f"{_NOUNS[section]} {name!r}: settings must be a mapping")
+                raise RequestError(f"{_NOUNS[section]} {name!r}: settings must be a mapping")
             mine[name] = dict(settings)
         elif name in mine:
             del mine[name]  # undo a runtime addition
         elif name in getattr(self.config, section):
             gone.add(name)
         else:
-            raise BadRequest(f"no {_NOUNS[section]} {name!r} to remove")
+            raise RequestError(f"no {_NOUNS[section]} {name!r} to remove")
         frozen = {k: frozenset(v) for k, v in removed.items()}
         return self._apply_overlay(Overlay(added, frozen))
 
     def route(self, prompt: str | None = None, **kwargs: Any) -> Any:
         raise NotImplementedError
 
-    def models(self, discover: bool = False) -> list[dict[str, Any]]:
+    def models(self, discover: bool = False) -> list[ModelInfo]:
         """Every model of the config; with `discover=True` also what each enabled
         provider lists (a failed listing is a row that says why)."""
         from router.runtime.discovery import model_rows
@@ -189,8 +189,8 @@ class ProviderManager:
     ) -> list[Comparison]:
         """The same request to each of `models` in parallel: answer, time to first token,
         total time, tokens and cost per model; a failure is that model's row."""
+        from router.engine.requests import build_request
         from router.runtime.compare import compare
-        from router.runtime.requests import build_request
 
         request = build_request(prompt, **kwargs)
         snap = self._acquire()
@@ -270,9 +270,9 @@ class ProviderManager:
         from router.runtime import health
 
         disabled = {
-            n: p["disabled_reason"]
-            for n, p in self._live.status()["providers"].items()
-            if not p["enabled"] and p["disabled_reason"]
+            n: p.disabled_reason
+            for n, p in self._live.status().providers.items()
+            if not p.enabled and p.disabled_reason
         }
         snap = self._acquire()
         try:

@@ -6,21 +6,31 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from router.config.loader import Overlay
 from router.engine.decide import decide
+from router.engine.requests import build_request
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
+from router.providers import serves_free
 from router.runtime import attempts
 from router.runtime.exact_tokens import redecide
 from router.runtime.manager import ProviderManager
-from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
+from router.runtime.state import spend
 from router.runtime.state.live import LiveState
-from router.types import Decision, Request
+from router.types import (
+    Chunk,
+    Decision,
+    ProviderInfo,
+    Request,
+    Result,
+    RouterStatus,
+    UsageRow,
+)
 
 if TYPE_CHECKING:
     from router.config.model import Config
@@ -58,7 +68,9 @@ class Router(ProviderManager):
         self._environ = environ
         # Breakers, budgets, rate limits and spend: kept across reloads. Pass a
         # `state` to share one between routers or to give it a clock or a store.
-        self._live = state if state is not None else LiveState(config)
+        self._live = state if state is not None else LiveState(config, serves_free=serves_free)
+        if self._live.serves_free is None:
+            self._live.use_price_source(serves_free)
         snap = Snapshot.build(config, 1)
         if check_tests:
             snap.check_tests()
@@ -140,7 +152,7 @@ class Router(ProviderManager):
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
             if snap.config.settings.exact_tokens:
                 request, decision, cands = redecide(snap, request, self._live, decision, cands)
-            attempts.check_budget(snap, decision)
+            spend.check_decision(decision, snap.ruleset.configs)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
         except BaseException:
@@ -148,14 +160,31 @@ class Router(ProviderManager):
             raise
         return snap, request, decision, cands
 
-    def route(self, prompt: str | None = None, **kwargs: Any) -> Any:
+    @overload
+    def route(
+        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+    ) -> Result: ...
+
+    @overload
+    def route(
+        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+    ) -> Iterator[Chunk]: ...
+
+    @overload
+    def route(
+        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+    ) -> Result | Iterator[Chunk]: ...
+
+    def route(
+        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+    ) -> Result | Iterator[Chunk]:
         """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
 
         Arguments are those of `build_request`: a prompt or `messages=[...]`, and
         `use_case=`, `tags=`, `metadata=`, `tools=`, `response_format=`, `stream=`;
         any other keyword is a call parameter (`temperature=0`, `max_tokens=64`, ...).
         """
-        snap, request, decision, cands = self._begin(prompt, kwargs)
+        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
             return HeldStream(snap, it)
@@ -164,9 +193,26 @@ class Router(ProviderManager):
         finally:
             snap.exit()
 
-    async def aroute(self, prompt: str | None = None, **kwargs: Any) -> Any:
+    @overload
+    async def aroute(
+        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+    ) -> Result: ...
+
+    @overload
+    async def aroute(
+        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+    ) -> AsyncIterator[Chunk]: ...
+
+    @overload
+    async def aroute(
+        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+    ) -> Result | AsyncIterator[Chunk]: ...
+
+    async def aroute(
+        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+    ) -> Result | AsyncIterator[Chunk]:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
-        snap, request, decision, cands = self._begin(prompt, kwargs)
+        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
             return HeldAsyncStream(snap, ait)
@@ -303,42 +349,38 @@ class Router(ProviderManager):
         if not self._debounce_given:
             watcher.debounce = new.settings.debounce_ms / 1000
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RouterStatus:
+        """The config serving, the last reload error, and the live state; `to_dict()` for JSON."""
         snap = self._snapshot
-        out: dict[str, Any] = {
-            "config_version": snap.version,
-            "loaded_at": snap.loaded_at,
-            "sha256": snap.config.sha256,
-            "files": list(snap.config.files),
-            "last_error": self._last_error,
-            "last_error_at": self._last_error_at,
-            "watching": self._watcher is not None,
-            "runtime_changes": self.runtime_changes(),
-            "providers": {
-                name: {
-                    "type": p.type,
-                    "enabled": p.enabled,
-                    "disabled_reason": p.disabled_reason,
-                    "health": self._last_health.get(name),  # after health(): its row
-                }
+        return RouterStatus(
+            config_version=snap.version,
+            loaded_at=snap.loaded_at,
+            sha256=snap.config.sha256,
+            files=tuple(snap.config.files),
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+            watching=self._watcher is not None,
+            providers={
+                name: ProviderInfo(p.type, p.enabled, p.disabled_reason)
                 for name, p in snap.config.providers.items()
             },
-        }
-        out["state"] = self._live.status()
-        return out
+            state=self._live.status(),
+            health=dict(self._last_health),
+            runtime_changes=self.runtime_changes(),
+        )
 
     def usage(
         self, by: Sequence[str] = ("day", "model", "rule"), since: float | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[UsageRow]:
         """Spend from the usage store, grouped by day/month/model/rule/provider."""
         return [
-            {
-                **dict(zip(by, row.key, strict=True)),
-                "requests": row.requests,
-                "input_tokens": row.input_tokens,
-                "output_tokens": row.output_tokens,
-                "cost_usd": row.cost_usd,
-            }
+            UsageRow(
+                dict(zip(by, row.key, strict=True)),
+                row.requests,
+                row.input_tokens,
+                row.output_tokens,
+                row.cost_usd,
+            )
             for row in self._live.store.rows(tuple(by), since)
         ]
 
@@ -368,43 +410,3 @@ def _no_route_message(decision: Decision) -> str:
         return "no rule matches this request"
     reasons = "; ".join(f"{m}: {why}" for m, why in decision.rejected.items())
     return f"no rule could serve this request ({reasons})" if reasons else "no rule matches"
-
-
-# -- module-level convenience ---------------------------------------------------
-_default: Router | None = None
-_default_lock = threading.Lock()
-
-
-def default_config_path() -> Path:
-    """$ROUTER_CONFIG, else ./router.yaml, else rules/default.yaml."""
-    env = os.environ.get("ROUTER_CONFIG")
-    if env:
-        return Path(env)
-    local = Path("router.yaml")
-    if local.exists():
-        return local
-    shipped = Path("rules/default.yaml")
-    if shipped.exists():
-        return shipped
-    return Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
-
-
-def default_router() -> Router:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Router.from_config(default_config_path())
-        return _default
-
-
-def route(prompt: str | None = None, **kwargs: Any) -> Any:
-    """`Router.route` on the default config (see `default_config_path`)."""
-    return default_router().route(prompt, **kwargs)
-
-
-async def aroute(prompt: str | None = None, **kwargs: Any) -> Any:
-    return await default_router().aroute(prompt, **kwargs)
-
-
-def explain(prompt: str | None = None, **kwargs: Any) -> Decision:
-    return default_router().explain(prompt, **kwargs)

@@ -9,19 +9,18 @@ what it alone owned once its last request is done.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from router.config.model import Config, RoutingTest, RuleConfig
+from router.config.model import Config, RoutingTest
 from router.engine.decide import decide
+from router.engine.requests import build_request
 from router.engine.routing_state import NullState, RoutingState
 from router.engine.ruleset import RuleSet
 from router.errors import ConfigError, ConfigIssue, RouterError
 from router.providers import Provider, create_provider
-from router.runtime.requests import build_request
 from router.types import Chunk, Decision
 
 log = logging.getLogger("router.reload")
@@ -118,8 +117,8 @@ class Snapshot:
 
     @classmethod
     def build(cls, config: Config, version: int, previous: Snapshot | None = None) -> Snapshot:
-        """Compile `config`; raises ConfigError naming the rule and line of a bad template."""
-        snap = cls(config, compile_rules(config), version)
+        """Compile `config` (`RuleSet.build`: ConfigError at the line of a bad rule)."""
+        snap = cls(config, RuleSet.build(config), version)
         if previous is not None:
             snap.carry_over(previous)
         return snap
@@ -226,51 +225,3 @@ class Snapshot:
         ]
         if issues:
             raise ConfigError(issues)
-
-
-def compile_rules(config: Config) -> RuleSet:
-    """Build the RuleSet, turning template and regex errors into ConfigError at their line."""
-    issues: list[ConfigIssue] = []
-    for rc in config.rules:
-        issues.extend(_check_rule(rc))
-    if issues:
-        raise ConfigError(issues)
-    return RuleSet(config)
-
-
-def _check_rule(rc: RuleConfig) -> list[ConfigIssue]:
-    from router.engine.templates import Template, template_error
-
-    found = []
-    for key in ("system", "prompt"):
-        source = getattr(rc, key)
-        if not source:
-            continue
-        try:
-            Template(source, f"rule {rc.name}: {key}")
-        except Exception as exc:  # jinja2's syntax errors, translated below
-            message, _ = template_error(exc)
-            found.append(
-                ConfigIssue(
-                    f"bad template: {message}",
-                    rc.where.file,
-                    rc.where.line,
-                    None,
-                    f"{rc.where.pointer}.{key}" if rc.where.pointer else key,
-                )
-            )
-    try:
-        from router.engine.conditions import compile_condition
-
-        compile_condition(rc.when)
-    except (ValueError, re.error) as exc:
-        found.append(
-            ConfigIssue(
-                f"bad condition: {exc}",
-                rc.where.file,
-                rc.where.line,
-                None,
-                f"{rc.where.pointer}.when" if rc.where.pointer else "when",
-            )
-        )
-    return found

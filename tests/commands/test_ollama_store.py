@@ -12,7 +12,7 @@ import pytest
 from router import Router
 from router.cli import main
 from router.commands.ollama import PullBar
-from router.errors import BadRequest, ProviderError
+from router.errors import ProviderError, RequestError
 from router.providers.ollama_admin import PullProgress
 from router.testing import FakeProviderServer
 
@@ -68,7 +68,7 @@ def test_errors_in_ollamas_words(config: Path) -> None:
             r.pull("missing-model")
         with pytest.raises(ProviderError, match="404: model 'nope' not found"):
             r.rm("nope")
-        with pytest.raises(BadRequest, match="not an Ollama provider"):
+        with pytest.raises(RequestError, match="not an Ollama provider"):
             r.pull("x", provider="echo")
 
 
@@ -99,5 +99,6 @@ def test_ollama_chat_models_talk_to_api_chat(config: Path, fake: FakeProviderSer
     with Router.from_config(config) as r:
         res = r.route("hello")
     assert res.model == "llama" and res.text == "Hello from the fake provider."
-    chat = [q for q in fake.requests if q.path.startswith("/api/")]
-    assert chat[-1].path == "/api/chat" and chat[-1].body["model"] == "qwen2.5:0.5b"
+    paths = [q.path for q in fake.requests]
+    (chat,) = [q for q in fake.requests if q.path == "/api/chat"]
+    assert chat.body["model"] == "qwen2.5:0.5b" and "/api/generate" not in paths

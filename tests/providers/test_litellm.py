@@ -692,3 +692,14 @@ def test_info_names_no_key(make_provider: MakeProvider) -> None:
     assert info["has_key"] is True
     assert info["headers"] == ["X-Token"]
     assert CANARY not in str(info) and "tok-secret" not in str(info)
+
+
+def test_free_is_a_capability_of_the_adapter() -> None:
+    from router.config.model import ModelConfig
+    from router.providers import provider_class
+    from router.providers.litellm_provider import LiteLLMProvider
+
+    assert LiteLLMProvider.serves_free(ModelConfig("o", "p", "ollama_chat/llama3"))
+    assert not LiteLLMProvider.serves_free(ModelConfig("g", "p", "openai/gpt-4o-mini"))
+    assert provider_class("llama_cpp").free is True
+    assert provider_class("mock").free is False

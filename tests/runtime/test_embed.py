@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from router import NoRouteError, Router
-from router.errors import BadRequest
+from router.errors import RequestError
 from router.testing import FakeProviderServer, server_error
 from tests.providers.llama_fixtures import BASE_SETTINGS, MODEL_FILE, llama_cpp_module, models_dir
 
@@ -93,9 +93,9 @@ def test_model_named_skips_the_rules_and_errors_are_clear(config: Path) -> None:
     with Router.from_config(config) as r:
         res = r.embed("x", model="big-embed")
         assert res.model == "big-embed" and res.decision is None
-        with pytest.raises(BadRequest, match="unknown model 'nope'"):
+        with pytest.raises(RequestError, match="unknown model 'nope'"):
             r.embed("x", model="nope")
-        with pytest.raises(BadRequest, match="at least one text"):
+        with pytest.raises(RequestError, match="at least one text"):
             r.embed([])
 
 

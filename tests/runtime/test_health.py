@@ -75,10 +75,12 @@ def config(tmp_path: Path, fake: FakeProviderServer, closed_port: int, monkeypat
 def test_health_probes_every_provider_for_real(config: Path, fake: FakeProviderServer) -> None:
     fake.reset()
     with Router.from_config(config) as r:
-        assert r.status()["providers"]["ollama_down"]["health"] is None  # not probed yet
+        assert "ollama_down" not in r.status().health  # not probed yet
         rows = {h.name: h for h in r.health(timeout=5)}
-        shown = r.status()["providers"]["ollama_down"]
-    assert shown["enabled"] is True and shown["health"]["status"] == "down"
+        status = r.status()
+    assert status.providers["ollama_down"].enabled is True  # the config's word alone
+    assert status.health["ollama_down"]["status"] == "down"
+    assert status.to_dict()["health"]["ollama_down"]["error"]
     assert rows["cloud"].status == "ok", rows["cloud"]
     assert rows["cloud"].probe == "listed 3 models"
     assert rows["cloud"].latency_ms is not None and rows["cloud"].latency_ms >= 0
@@ -154,7 +156,7 @@ def test_discovery_marks_declared_and_fills_openrouter_prices(
     flash = listed["google/gemini-2.5-flash"]
     assert flash["note"] == "declared"
     assert flash["context"] == 1048576
-    assert flash["cost"] == [pytest.approx(0.3), pytest.approx(2.5)]
+    assert flash["cost"] == pytest.approx((0.3, 2.5))
     assert listed["gpt-4o-mini"]["note"] == "discovered"
     # gpt-4o-mini is in litellm's price map: its price comes from there
     assert listed["gpt-4o-mini"]["cost"] is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from router import ConfigError, Router
-from router.errors import BadRequest
+from router.errors import RequestError
 from router.testing import FakeProviderServer
 
 BASE = textwrap.dedent(
@@ -71,7 +71,7 @@ def test_an_invalid_change_is_refused_and_changes_nothing(path: Path) -> None:
         # a rule still targets it
         with pytest.raises(ConfigError, match="'a'"):
             r.remove_model("a")
-        with pytest.raises(BadRequest, match="no provider 'ghost' to remove"):
+        with pytest.raises(RequestError, match="no provider 'ghost' to remove"):
             r.remove_provider("ghost")
         assert r.snapshot.version == 1 and r.status()["last_error"] is None
         assert r.route("hi").model == "a"
