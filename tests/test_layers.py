@@ -29,7 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "runtime.reload": {"config", "runtime", "runtime.state"},
     "runtime": {"config", "engine", "providers", "runtime.state", "runtime.reload"},
     "server": {"<root>"},
-    "cli": {"<root>"},
+    "cli": {"<root>", "commands"},
+    "commands": {"<root>"},  # the bodies of `router health | compare | batch | pull | rm`
     "testing": set(),
     # the facade: the public names, loaded lazily; `python -m router`
     "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "cli"},

@@ -9,7 +9,6 @@ from typing import Any
 
 def cmd_batch(ns: argparse.Namespace) -> int:
     from router.commands.health import open_router
-    from router.runtime.batch import tty_stream
 
     if len(ns.args) > 2:
         print("router: error: batch takes [CONFIG] INPUT.jsonl", file=sys.stderr)
@@ -18,7 +17,10 @@ def cmd_batch(ns: argparse.Namespace) -> int:
     with open_router(config) as r:
         try:
             records = r.batch(
-                source, output=ns.output, concurrency=ns.concurrency, progress=tty_stream()
+                source,
+                output=ns.output,
+                concurrency=ns.concurrency,
+                progress=sys.stderr if sys.stderr.isatty() else None,
             )
         except KeyboardInterrupt:
             print(

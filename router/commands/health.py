@@ -10,22 +10,30 @@ from router.commands import add_config
 
 
 def open_router(config: str | None, **kwargs: Any) -> Any:
-    from router.runtime.default import default_config_path
-    from router.runtime.router import Router
+    import router
 
-    return Router.from_config(config or default_config_path(), **kwargs)
+    return router.Router.from_config(config or router.default_config_path(), **kwargs)
+
+
+def format_table(rows: list[Any]) -> str:
+    """One line per provider (`ProviderHealth`), then its notes."""
+    lines = [f"{'provider':<16} {'type':<10} {'status':<9} {'latency':>9}  detail"]
+    for h in rows:
+        ms = f"{h.latency_ms:.0f} ms" if h.latency_ms is not None else "-"
+        detail = h.error or h.disabled_reason or h.probe
+        lines.append(f"{h.name:<16} {h.type:<10} {h.status:<9} {ms:>9}  {detail}")
+        lines.extend(f"{'':<16} note: {n}" for n in h.notes)
+    return "\n".join(lines)
 
 
 def cmd_health(ns: argparse.Namespace) -> int:
-    from router.runtime.health import DOWN, format_table
-
     with open_router(ns.config, check_tests=False) as r:
         rows = r.health(timeout=ns.timeout)
     if ns.json:
         print(json.dumps([h.as_dict() for h in rows], indent=2))
     else:
         print(format_table(rows))
-    return 1 if any(h.status == DOWN for h in rows) else 0
+    return 1 if any(h.status == "down" for h in rows) else 0
 
 
 def register(sub: Any) -> None:

@@ -6,8 +6,6 @@ import argparse
 import sys
 from typing import IO, Any
 
-from router.providers.ollama_admin import PullProgress
-
 
 class PullBar:
     """Draws Ollama's progress stream: a bar while a layer downloads, a line per step."""
@@ -17,7 +15,7 @@ class PullBar:
         self.tty = tty
         self._last = ""
 
-    def __call__(self, step: PullProgress) -> None:
+    def __call__(self, step: Any) -> None:  # a PullProgress
         if step.total and step.completed is not None:
             if not self.tty:
                 if step.status != self._last:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -278,11 +277,6 @@ def run_batch(
     return [output.records[n] for n in sorted(output.records)]
 
 
-def tty_stream() -> IO[str] | None:
-    """stderr when it is a terminal: no progress bar in logs and pipes."""
-    return sys.stderr if sys.stderr.isatty() else None
-
-
 __all__ = [
     "BatchOutput",
     "Progress",
@@ -290,5 +284,4 @@ __all__ = [
     "parse_line",
     "read_lines",
     "run_batch",
-    "tty_stream",
 ]

@@ -9,7 +9,6 @@ A failure is that model's row; it never stops the others.
 
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -159,21 +158,4 @@ def _one(
     return Comparison(model.name, model.provider, "".join(parts), first, total, usage, cost)
 
 
-def format_table(rows: Sequence[Comparison], width: int = 60) -> str:
-    """model | ttft | total | tokens | cost | answer (wrapped to `width`)."""
-    head = f"{'model':<20} {'ttft':>8} {'total':>8} {'tokens':>10} {'cost USD':>10}  answer"
-    lines = [head, "-" * (len(head) + width - 6)]
-    for r in rows:
-        ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "-"
-        total = f"{r.total_s * 1000:.0f} ms" if r.total_s is not None else "-"
-        tokens = f"{r.usage.input_tokens}+{r.usage.output_tokens}" if r.ok else "-"
-        cost = f"{r.cost_usd:.6f}" if r.ok else "-"
-        answer = f"FAILED {r.error}" if r.error else r.text.strip() or "(empty)"
-        wrapped = textwrap.wrap(" ".join(answer.split()), width) or [""]
-        lines.append(f"{r.model:<20} {ttft:>8} {total:>8} {tokens:>10} {cost:>10}  {wrapped[0]}")
-        pad = " " * (20 + 8 + 8 + 10 + 10 + 6)
-        lines.extend(pad + w for w in wrapped[1:])
-    return "\n".join(lines)
-
-
-__all__ = ["RULE", "Comparison", "compare", "format_table"]
+__all__ = ["RULE", "Comparison", "compare"]

@@ -106,15 +106,4 @@ def _probe(snap: Snapshot, name: str, timeout: float, clock: Clock) -> ProviderH
     return ProviderHealth(name, p.type, OK, did, round(ms, 1), notes=notes)
 
 
-def format_table(rows: list[ProviderHealth]) -> str:
-    """One line per provider, then its notes."""
-    lines = [f"{'provider':<16} {'type':<10} {'status':<9} {'latency':>9}  detail"]
-    for h in rows:
-        ms = f"{h.latency_ms:.0f} ms" if h.latency_ms is not None else "-"
-        detail = h.error or h.disabled_reason or h.probe
-        lines.append(f"{h.name:<16} {h.type:<10} {h.status:<9} {ms:>9}  {detail}")
-        lines.extend(f"{'':<16} note: {n}" for n in h.notes)
-    return "\n".join(lines)
-
-
-__all__ = ["DISABLED", "DOWN", "OK", "ProviderHealth", "check", "format_table"]
+__all__ = ["DISABLED", "DOWN", "OK", "ProviderHealth", "check"]
