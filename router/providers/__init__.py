@@ -1,7 +1,8 @@
 """Adapters behind one `Provider` interface, created by type name.
 
 Heavy libraries (litellm, llama_cpp) are imported by their adapter module only,
-and that module is imported only when a provider of its type is created.
+and that module is imported only when a provider of its type is created. `openai`
+speaks HTTP itself and imports no client library.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import importlib
 
 from router.config.model import ModelConfig, ProviderConfig
 from router.errors import ConfigError
-from router.providers.base import Call, Completion, Delta, EmbedCall, Embeddings, Provider
+from router.providers.base import Call, Completion, Delta, Embeddings, Provider
 
 # type name -> "module:Class"; imported on first use.
 _REGISTRY: dict[str, str] = {
     "mock": "router.providers.mock:MockProvider",
+    "openai": "router.providers.openai_provider:OpenAIProvider",
     "litellm": "router.providers.litellm_provider:LiteLLMProvider",
     "llama_cpp": "router.providers.llama_cpp:LlamaCppProvider",
 }
@@ -51,7 +53,6 @@ __all__ = [
     "Call",
     "Completion",
     "Delta",
-    "EmbedCall",
     "Embeddings",
     "Provider",
     "create_provider",

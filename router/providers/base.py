@@ -47,20 +47,12 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
-class EmbedCall:
-    """Texts to embed with one model."""
-
-    model: ModelConfig
-    texts: tuple[str, ...]
-    params: Mapping[str, Any] = field(default_factory=dict)  # dimensions, ...
-    timeout: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Embeddings:
-    vectors: tuple[tuple[float, ...], ...]  # one per text, in order
+    """Vectors for a list of inputs, in the inputs' order."""
+
+    vectors: tuple[tuple[float, ...], ...]
     usage: Usage  # input tokens only
-    cost_usd: float | None = None  # set when the adapter knows a price the YAML does not
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +115,6 @@ class Provider(ABC):
             assert isinstance(item, Delta)
             yield item
 
-    def embed(self, call: EmbedCall) -> Embeddings:
-        """One vector per text; BadRequest where the backend has no embeddings."""
-        raise BadRequest(
-            f"provider {self.name} ({self.type}) does not serve embeddings",
-            provider=self.name,
-            model=call.model.name,
-        )
-
-    async def aembed(self, call: EmbedCall) -> Embeddings:
-        return await asyncio.to_thread(self.embed, call)
-
     def list_models(self) -> list[str]:
         """Model ids the backend offers; raises ProviderError when it cannot say."""
         return [m.id for m in self.discover()]
@@ -170,6 +151,18 @@ class Provider(ABC):
     def health_notes(self) -> list[str]:
         """Things a person should know about this backend (e.g. no GPU offload)."""
         return []
+
+    def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        """Vectors for `inputs`, in order; adapters that serve embeddings override this."""
+        raise BadRequest(
+            f"provider type {self.type!r} does not serve embeddings",
+            provider=self.name,
+            model=model.name,
+        )
+
+    async def aembed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        """Default: the sync call in a worker thread."""
+        return await asyncio.to_thread(self.embed, model, inputs, **params)
 
     def info(self) -> dict[str, Any]:
         """What the provider is, never its key."""

@@ -18,14 +18,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from router import errors
 from router.config.model import ProviderConfig
 from router.providers.base import Listed
 from router.secrets import redact
+
+if TYPE_CHECKING:
+    import httpx
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -165,6 +166,8 @@ class Lister:
         field: str | None = None,
     ) -> Iterator[Mapping[str, Any]]:
         """One JSON request; yields `body[field]`'s items (or the body itself)."""
+        import httpx  # here: the native openai adapter imports this module, not httpx
+
         if self._client is None:
             self._client = httpx.Client(timeout=httpx.Timeout(self._timeout, connect=2.0))
         try:

@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 # Before litellm is imported: read the price map shipped in the wheel instead of fetching
@@ -45,7 +45,6 @@ from router.providers.base import (
     Call,
     Completion,
     Delta,
-    EmbedCall,
     Embeddings,
     Listed,
     Provider,
@@ -359,31 +358,35 @@ class LiteLLMProvider(Provider):
 
     # -- embeddings ------------------------------------------------------------------------
 
-    def _embed_kwargs(self, call: EmbedCall) -> dict[str, Any]:
-        timeout = call.timeout if call.timeout is not None else self.config.timeout
-        return embed_kwargs(call, self._key, self.config.api_base, timeout, self._headers)
+    def _embed_kwargs(
+        self, model: ModelConfig, inputs: Sequence[str], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        timeout = params.get("timeout", self.config.timeout)
+        return embed_kwargs(
+            model, inputs, params, self._key, self.config.api_base, timeout, self._headers
+        )
 
-    def _embeddings(self, call: EmbedCall, response: Any) -> Embeddings:
+    def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        try:
+            response = litellm.embedding(**self._embed_kwargs(model, inputs, params))
+        except Exception as exc:
+            failure = self._error(exc, Call(model, ()))
+        else:
+            return self._embeddings(model, response)
+        raise failure from None
+
+    async def aembed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        try:
+            response = await litellm.aembedding(**self._embed_kwargs(model, inputs, params))
+        except Exception as exc:
+            failure = self._error(exc, Call(model, ()))
+        else:
+            return self._embeddings(model, response)
+        raise failure from None
+
+    def _embeddings(self, model: ModelConfig, response: Any) -> Embeddings:
         vectors, usage = embeddings_of(response)
-        return Embeddings(vectors, usage, self._cost(Call(call.model, ()), usage, response))
-
-    def embed(self, call: EmbedCall) -> Embeddings:
-        try:
-            response = litellm.embedding(**self._embed_kwargs(call))
-        except Exception as exc:
-            failure = self._error(exc, Call(call.model, ()))
-        else:
-            return self._embeddings(call, response)
-        raise failure from None
-
-    async def aembed(self, call: EmbedCall) -> Embeddings:
-        try:
-            response = await litellm.aembedding(**self._embed_kwargs(call))
-        except Exception as exc:
-            failure = self._error(exc, Call(call.model, ()))
-        else:
-            return self._embeddings(call, response)
-        raise failure from None
+        return Embeddings(vectors, usage, self._cost(Call(model, ()), usage, response))
 
     def _last(self, call: Call, acc: StreamState) -> Delta:
         usage = acc.usage or estimate_usage(call, acc.output_text())

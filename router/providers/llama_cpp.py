@@ -65,7 +65,6 @@ from router.providers.base import (
     Call,
     Completion,
     Delta,
-    EmbedCall,
     Embeddings,
     Listed,
     Provider,
@@ -476,10 +475,10 @@ class LlamaCppProvider(Provider):
         finally:
             stop.set()  # the worker stops at the next token and frees the model
 
-    def embed(self, call: EmbedCall) -> Embeddings:
+    def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
         """Mean-pooled embeddings from the GGUF, loaded a second time with embedding=True
         (a separate pool entry: generation and embedding contexts differ)."""
-        as_call = Call(call.model, (), timeout=call.timeout)
+        as_call = Call(model, (), timeout=params.get("timeout"))
         try:
             plan = self._plan(as_call)
             load = {
@@ -489,7 +488,7 @@ class LlamaCppProvider(Provider):
             }
             plan = replace(plan, key=(plan.key[0], tuple(sorted(load.items()))), load_kwargs=load)
             with self._lease(as_call, plan) as entry:
-                out = entry.model.create_embedding(list(call.texts))
+                out = entry.model.create_embedding(list(inputs))
         except Exception as exc:
             failure = self._translate(exc, as_call)
         else:

@@ -20,7 +20,7 @@ from router.config.model import ModelConfig
 from router.engine.decide import decide
 from router.engine.requests import build_request
 from router.errors import NoRouteError, ProviderError, RequestError
-from router.providers.base import EmbedCall, Embeddings
+from router.providers.base import Embeddings
 from router.runtime.calls import cost_of
 from router.runtime.snapshot import Snapshot
 from router.runtime.state.live import LiveState, Ticket
@@ -89,8 +89,9 @@ class _Embedding:
         self.tokens = sum(len(t) for t in self.items) // 4 + 1
         self.attempts: list[Attempt] = []
 
-    def call(self, m: ModelConfig) -> EmbedCall:
-        return EmbedCall(m, self.items, self.params, self.snap.config.providers[m.provider].timeout)
+    def params_for(self, m: ModelConfig) -> dict[str, Any]:
+        timeout = self.snap.config.providers[m.provider].timeout
+        return self.params if timeout is None else {"timeout": timeout, **self.params}
 
     def refused(self, m: ModelConfig, why: str) -> None:
         self.attempts.append(Attempt(m.name, m.provider, "skipped", why, 0.0))
@@ -152,7 +153,7 @@ def embed(
             continue
         t0 = time.perf_counter()
         try:
-            out = snap.provider(m.provider).embed(run.call(m))
+            out = snap.provider(m.provider).embed(m, run.items, **run.params_for(m))
         except ProviderError as exc:
             run.failed(ticket, m, exc, t0)
             continue
@@ -184,7 +185,7 @@ async def aembed(
             continue
         t0 = time.perf_counter()
         try:
-            out = await snap.provider(m.provider).aembed(run.call(m))
+            out = await snap.provider(m.provider).aembed(m, run.items, **run.params_for(m))
         except ProviderError as exc:
             run.failed(ticket, m, exc, t0)
             continue

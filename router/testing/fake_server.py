@@ -5,15 +5,15 @@
         ...  # point an adapter at fake.base_url (OpenAI) or fake.url (Anthropic, Ollama)
         assert fake.requests[0].headers["authorization"] == "Bearer sk-..."
 
-Endpoints: `POST /v1/chat/completions`, `GET /v1/models` (also without `/v1`),
-`POST /v1/embeddings` (deterministic vectors per text), `POST /api/pull` (a progress
-stream) and `DELETE /api/delete` (Ollama's model store),
-`POST /v1/messages`, `POST /api/chat`, `POST /api/generate`, `GET /api/tags`,
+Endpoints: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`
+(also without `/v1`), `POST /v1/messages`, `POST /v1/messages/count_tokens`,
+`POST /api/chat`, `POST /api/generate`, `GET /api/tags`, `POST /api/pull` (a progress
+stream), `DELETE /api/delete`,
 `POST /api/show`. Every reply goes out in one write on a TCP_NODELAY socket with
 HTTP/1.1 keep-alive and Content-Length (streams: chunked encoding), so a client
 never waits on delayed ACKs and timings measure the client, not the fake.
 
-Each completion request takes the next scripted `Outcome` from the queue; when the
+Each completion (or embeddings) request takes the next scripted `Outcome` from the queue; when the
 queue is empty, random faults (if `fault_rate` > 0, seeded) or the default reply.
 """
 
@@ -74,7 +74,6 @@ class FakeProviderServer:
         models: Iterable[str] = ("gpt-4o-mini", "llama3:latest"),
         # Extra fields per model in /v1/models, e.g. OpenRouter's context_length, pricing.
         model_details: Mapping[str, Mapping[str, Any]] | None = None,
-        embedding_dims: int = 8,  # length of /v1/embeddings vectors
         fault_rate: float = 0.0,
         fault_kinds: Iterable[str] = ("rate_limited", "server_error", "disconnect"),
         fault_delay: float = 0.0,  # also sleep this long before a faulty reply
@@ -91,7 +90,6 @@ class FakeProviderServer:
         self.output_tokens = output_tokens
         self.models = tuple(models)
         self.model_details = dict(model_details or {})
-        self.embedding_dims = embedding_dims
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self.fault_delay = fault_delay
@@ -414,34 +412,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _openai(self, body: dict[str, Any]) -> None:
         self._complete(_OPENAI, "openai", body)
 
-    def _openai_embeddings(self, body: dict[str, Any]) -> None:
-        """Deterministic vectors (the same text, the same vector); scripted errors apply."""
-        fake = self.server.fake
-        outcome = fake._next_outcome()
-        if outcome.delay and fake._stopping.wait(outcome.delay):
-            self._drop()
-            return
-        if outcome.disconnect_after is not None:
-            self._drop()
-            return
-        if outcome.status >= 400:
-            message = outcome.message or "embedding failed"
-            error = _OPENAI.error(outcome.status, message, outcome.kind)
-            self._send_json(outcome.status, error, outcome.headers)
-            return
-        texts = body.get("input", [])
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        dims = int(body.get("dimensions") or fake.embedding_dims)
-        data = [
-            {"object": "embedding", "index": i, "embedding": _wire.vector(str(t), dims)}
-            for i, t in enumerate(texts)
-        ]
-        tokens = sum(len(str(t).split()) for t in texts)
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        model = str(body.get("model", "fake-embedding"))
-        reply = {"object": "list", "data": data, "model": model, "usage": usage}
-        self._send_json(200, reply, outcome.headers)
-
     def _anthropic(self, body: dict[str, Any]) -> None:
         self._complete(_ANTHROPIC, "anthropic", body)
 
@@ -457,6 +427,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _ollama_generate(self, body: dict[str, Any]) -> None:
         self._complete(_OLLAMA_GENERATE, "ollama", body)
+
+    def _openai_embeddings(self, body: dict[str, Any]) -> None:
+        """Deterministic vectors (`dimensions` long, default 8) for each input text."""
+        fake = self.server.fake
+        outcome = fake._next_outcome()
+        if outcome.delay and fake._stopping.wait(outcome.delay):
+            self._drop()
+            return
+        if outcome.disconnect_after is not None:
+            self._drop()
+            return
+        if outcome.status >= 400:
+            message = (outcome.message or _wire.CONTEXT_MESSAGES["openai"]).replace(
+                "{key}", self._sent_key()
+            )
+            error = _OPENAI.error(outcome.status, message, outcome.kind)
+            self._send_json(outcome.status, error, outcome.headers)
+            return
+        raw = body.get("input", "")
+        texts = [raw] if isinstance(raw, str) else [str(t) for t in raw]
+        size = int(body.get("dimensions") or 8)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _wire.embedding(t, size)}
+            for i, t in enumerate(texts)
+        ]
+        n = sum(len(t.split()) for t in texts)
+        reply = {
+            "object": "list",
+            "data": data,
+            "model": str(body.get("model", "fake-embedding")),
+            "usage": {"prompt_tokens": n, "total_tokens": n},
+        }
+        self._send_json(200, reply, outcome.headers)
 
     # -- listings --------------------------------------------------------------------------
 

@@ -152,3 +152,31 @@ def test_llama_cpp_embeddings_on_gemma(tmp_path: Path, models_dir: Path) -> None
     assert res.vectors[0] == res.vectors[2] != res.vectors[1]
     assert res.usage.input_tokens > 0
     assert usage[0]["input_tokens"] == res.usage.input_tokens
+
+
+def test_the_native_openai_adapter_serves_embeddings(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            providers:
+              native: {{type: openai, api_key: k, api_base: "{fake.base_url}"}}
+            models:
+              emb: {{provider: native, model: text-embedding-3-small, capabilities: [embeddings],
+                    cost: {{input: 20, output: 0}}}}
+            rules:
+              - {{name: default, targets: [emb]}}
+            settings: {{usage_db: ":memory:"}}
+            """
+        )
+    )
+    with Router.from_config(path) as r:
+        res = r.embed(["a b", "c"])
+        usage = r.usage(by=("model",))
+    assert res.model == "emb" and len(res.vectors) == 2 and len(res.vectors[0]) == 8
+    assert fake.last_request.path == "/v1/embeddings"
+    assert fake.last_request.body["model"] == "text-embedding-3-small"
+    assert res.cost_usd == pytest.approx(3 * 20 / 1e6)
+    assert usage[0]["input_tokens"] == 3

@@ -251,3 +251,29 @@ def test_gpu_warning_is_said_once(caplog, monkeypatch) -> None:
     else:
         assert len(said) == 1 and "n_gpu_layers=-1" in said[0].getMessage()
     assert adapter.gpu_warning(0) is None  # no offload asked: nothing to say
+
+
+def test_the_native_openai_adapter_is_probed_by_its_listing(
+    tmp_path: Path, fake: FakeProviderServer, closed_port: int
+) -> None:
+    path = write(
+        tmp_path,
+        f"""\
+        providers:
+          up: {{type: openai, api_key: k, api_base: "{fake.base_url}"}}
+          down: {{type: openai, api_key: k, api_base: "http://127.0.0.1:{closed_port}/v1"}}
+        models:
+          a: {{provider: up, model: gpt-4o-mini}}
+          b: {{provider: down, model: gpt-4o-mini}}
+        rules:
+          - {{name: default, targets: [a, b]}}
+        """,
+    )
+    fake.reset()
+    with Router.from_config(path) as r:
+        rows = {h.name: h for h in r.health(timeout=5)}
+    assert rows["up"].status == "ok" and rows["up"].probe == "listed 3 models"
+    assert rows["down"].status == "down" and f"127.0.0.1:{closed_port}" in (
+        rows["down"].error or ""
+    )
+    assert not [q for q in fake.requests if q.path == "/v1/chat/completions"]  # no tokens spent
