@@ -317,6 +317,18 @@ class UsageRow(Record):
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
+class WatcherHealth(Record):
+    """The config watcher's threads: alive or not, and how often they were restarted."""
+
+    state: str  # running | stopped | new
+    worker_alive: bool
+    observer_alive: bool
+    restarts: int
+    last_crash: str | None
+    last_crash_at: float | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
 class ProviderInfo(Record):
     """A provider as the serving config has it."""
 
@@ -389,6 +401,7 @@ class RouterStatus(Record):
     watching: bool
     providers: Mapping[str, ProviderInfo]
     state: LiveStatus
+    watcher: WatcherHealth | None = None  # None when not watching
     # Router.health()'s last row per provider (probed providers only): "enabled" alone
     # says nothing of a server that is down.
     health: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -48,6 +48,7 @@ from router.providers.base import (
     Embeddings,
     Listed,
     Provider,
+    config_secrets,
 )
 from router.providers.listing import Catalog
 from router.providers.litellm_support import (
@@ -136,7 +137,7 @@ class LiteLLMProvider(Provider):
         headers = config.settings.get("headers") or {}
         self._headers = {str(k): str(v) for k, v in dict(headers).items()}
         # What an error message must never show: the key and credential header values.
-        self._secrets = ([self._key] if self._key else []) + credentials(self._headers)
+        self._secrets = config_secrets(config)
         # The server's listing, OpenRouter's prices and Anthropic's token counts.
         self._catalog = Catalog(config, self._key, self._headers, self._secrets, _model_info)
         self._price_known: dict[str, bool] = {}

@@ -46,7 +46,6 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
-import importlib
 import logging
 import re
 import sys
@@ -60,6 +59,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from router import errors
+from router.config import packages as model_packages
 from router.config.model import ModelConfig, ProviderConfig
 from router.providers.base import (
     Call,
@@ -208,12 +208,11 @@ def _ensure_file(plan: Plan) -> None:
             "or name a model package with `package:` in the model's settings)"
         )
     try:
-        module = importlib.import_module(plan.package)
-    except ImportError:
+        assemble = model_packages.load(plan.package)
+    except model_packages.NotInstalled:
         raise errors.MissingDependency(plan.package.replace("_", "-"), "local") from None
-    assemble = getattr(module, "assemble", None)
-    if not callable(assemble):
-        raise errors.BadRequest(f"model package {plan.package} has no assemble() function")
+    except model_packages.PackageRefused as exc:
+        raise errors.BadRequest(str(exc)) from None
     with _assemble_lock:  # once, however many requests arrive together
         if plan.path.is_file():
             return
