@@ -97,6 +97,34 @@ class SpillPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """`cache: {ttl: 600}` in `settings` (every rule) or on one rule (`cache: false` off)."""
+
+    enabled: bool = True
+    ttl: float = 600.0  # seconds an answer is served again
+    sampled: bool = False  # also cache requests with temperature > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStore:
+    """Where cached answers live: `settings.cache.backend` (memory LRU or SQLite)."""
+
+    backend: str = "memory"  # memory | sqlite
+    path: str | None = None  # SQLite file, relative to the config's directory
+    max_bytes: int = 64 * 1024 * 1024  # memory: least recently used go first beyond this
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLogSettings:
+    """`settings.request_log`: one JSON line per request, rotated by size."""
+
+    path: str
+    max_bytes: int = 100 * 1024 * 1024
+    backups: int = 5  # rotated files kept: path.1 ... path.N
+    log_text: bool = False  # prompt and answer text; off by default
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
     targets: tuple[str, ...]
@@ -113,6 +141,7 @@ class RuleConfig:
     weights: Mapping[str, float] = field(default_factory=dict)
     deadline: float | None = None  # seconds for all retries and fallbacks together
     spill: SpillPolicy | None = None
+    cache: CachePolicy | None = None  # None: as `settings.cache` says
     where: Where = Where()
 
 
@@ -156,6 +185,9 @@ class Settings:
     # Count input tokens with the model's own tokenizer / the provider's counting
     # endpoint before deciding (I/O on the decision path); off: a fast estimate.
     exact_tokens: bool = False
+    request_log: RequestLogSettings | None = None
+    cache: CachePolicy | None = None  # for every rule that does not say otherwise
+    cache_store: CacheStore = CacheStore()
 
 
 @dataclass(frozen=True, slots=True)

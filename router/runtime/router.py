@@ -20,6 +20,7 @@ from router.providers import serves_free
 from router.runtime import attempts
 from router.runtime.exact_tokens import redecide
 from router.runtime.manager import ProviderManager
+from router.runtime.observed import RequestHooks
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state import spend
 from router.runtime.state.live import LiveState
@@ -35,6 +36,8 @@ from router.types import (
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.observe.events import Observer
+    from router.replay import ReplayReport
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
 
@@ -103,6 +106,7 @@ class Router(ProviderManager):
         state: LiveState | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
@@ -115,6 +119,8 @@ class Router(ProviderManager):
         if check_tests:
             snap.check_tests()
         self._snapshot = snap
+        # The request log, the response cache and the caller's observers (metrics, traces).
+        self._hooks = RequestHooks(config, self._live, observers)
         self._reload_lock = threading.Lock()
         self._subscribers: list[ReloadCallback] = []
         self._last_error: str | None = None
@@ -134,13 +140,20 @@ class Router(ProviderManager):
         debounce_ms: int | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> Router:
         """Load a YAML file or a directory of them; `watch=True` reloads on edits.
 
         The config's own `tests:` must pass, unless `check_tests=False` (for
         `router test`, which reports them one by one).
         """
-        router = cls(_load(path, environ), path=path, environ=environ, check_tests=check_tests)
+        router = cls(
+            _load(path, environ),
+            path=path,
+            environ=environ,
+            check_tests=check_tests,
+            observers=observers,
+        )
         if watch:
             router.watch(debounce_ms)
         return router
@@ -184,87 +197,143 @@ class Router(ProviderManager):
             snap.exit()
 
     def _begin(
-        self, prompt: str | None, kwargs: dict[str, Any]
-    ) -> tuple[Snapshot, Request, Decision, list[Candidate]]:
-        """Build the request and decide, holding the snapshot; the caller releases it."""
+        self, request: Request, t0: float, started: float
+    ) -> tuple[Snapshot, Decision, list[Candidate]]:
+        """Decide, holding the snapshot; the caller releases it."""
         if self._closed:  # its spend store is closed: a request would go unrecorded
             raise RouterError("this Router is closed: route() after close(); make a new Router")
-        request = build_request(prompt, **kwargs)
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
             if snap.config.settings.exact_tokens:
-                request, decision, cands = redecide(snap, request, self._live, decision, cands)
+                _, decision, cands = redecide(snap, request, self._live, decision, cands)
             spend.check_decision(decision, snap.ruleset.configs)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
-        except BaseException:
+        except BaseException as exc:
             snap.exit()
+            self._hooks.failed(snap, request, None, exc, t0, started)
             raise
-        return snap, request, decision, cands
+        return snap, decision, cands
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+        self,
+        prompt: str | None = None,
+        *,
+        stream: Literal[False] = False,
+        cache: bool = True,
+        **kwargs: Any,
     ) -> Result: ...
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+        self, prompt: str | None = None, *, stream: Literal[True], cache: bool = True, **kwargs: Any
     ) -> Iterator[Chunk]: ...
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool, cache: bool = True, **kwargs: Any
     ) -> Result | Iterator[Chunk]: ...
 
     @_guarded("route")
     def route(
-        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool = False, cache: bool = True, **kwargs: Any
     ) -> Result | Iterator[Chunk]:
         """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
 
         Arguments are those of `build_request`: a prompt or `messages=[...]`, and
         `use_case=`, `tags=`, `metadata=`, `tools=`, `response_format=`, `stream=`;
         any other keyword is a call parameter (`temperature=0`, `max_tokens=64`, ...).
+        `cache=False` neither reads nor fills the response cache for this request.
         """
-        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, stream=stream, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            result = hooks.serve_hit(snap, request, lookup, t0, started)
+            if request.stream:
+                return hooks.hit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
-            return HeldStream(snap, it)
+            return HeldStream(snap, hooks.watch(it, snap, request, decision, lookup, t0, started))
         try:
-            return attempts.execute(snap, request, decision, cands, self._live)
+            result = attempts.execute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+        self,
+        prompt: str | None = None,
+        *,
+        stream: Literal[False] = False,
+        cache: bool = True,
+        **kwargs: Any,
     ) -> Result: ...
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+        self, prompt: str | None = None, *, stream: Literal[True], cache: bool = True, **kwargs: Any
     ) -> AsyncIterator[Chunk]: ...
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool, cache: bool = True, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]: ...
 
     @_aguarded("aroute")
     async def aroute(
-        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool = False, cache: bool = True, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
-        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, stream=stream, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            result = hooks.serve_hit(snap, request, lookup, t0, started)
+            if request.stream:
+                return hooks.ahit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
-            return HeldAsyncStream(snap, ait)
+            watched = hooks.awatch(ait, snap, request, decision, lookup, t0, started)
+            return HeldAsyncStream(snap, watched)
         try:
-            return await attempts.aexecute(snap, request, decision, cands, self._live)
+            result = await attempts.aexecute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
+
+    def replay(
+        self,
+        log: Any,
+        *,
+        against: Config | str | os.PathLike[str] | None = None,
+        examples: int = 3,
+    ) -> ReplayReport:
+        """Route every logged request through this router's config, no model called,
+        and compare with what was logged (or with `against`, another config).
+
+        `log` is a request-log path, several paths, or parsed records (dicts).
+        """
+        from router.replay import replay
+
+        return replay(self.config, log, against=against, examples=examples)
 
     # -- reload -----------------------------------------------------------------
     def reload(self) -> ReloadEvent:
@@ -275,10 +344,11 @@ class Router(ProviderManager):
         if self._path is None:
             raise RouterError("this router was not built from a file: nothing to reload")
         with self._reload_lock:
+            old = self._snapshot.config
             event, changed = self._rebuild(self._overlay)
             if not changed:
                 return event
-        self._notify(event)
+        self._notify(event, old)
         return event
 
     def _apply_overlay(self, overlay: Overlay) -> ReloadEvent:
@@ -288,12 +358,13 @@ class Router(ProviderManager):
                 "runtime changes need a router built from a file (Router.from_config)"
             )
         with self._reload_lock:
+            old = self._snapshot.config
             event, changed = self._rebuild(overlay, keep_error=True)
             if not event.ok:
                 raise ConfigError(str(event.error))
             self._overlay = overlay
         if changed:
-            self._notify(event)
+            self._notify(event, old)
         return event
 
     def _rebuild(self, overlay: Overlay, keep_error: bool = False) -> tuple[ReloadEvent, bool]:
@@ -350,7 +421,8 @@ class Router(ProviderManager):
         )
         return event, True
 
-    def _notify(self, event: ReloadEvent) -> None:
+    def _notify(self, event: ReloadEvent, old: Config) -> None:
+        self._hooks.reloaded(old, self._snapshot.config, event)
         for cb in list(self._subscribers):
             try:
                 cb(event)
@@ -361,6 +433,11 @@ class Router(ProviderManager):
         """Run the config's `tests:` routing assertions; no model is called."""
         # Against no live state: an open circuit must not fail a config's own tests.
         return self._snapshot.run_tests()
+
+    def add_observer(self, observer: Observer) -> Observer:
+        """Tell `observer` of every request's end and every reload (metrics, traces)."""
+        self._hooks.add(observer)
+        return observer
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.
@@ -428,6 +505,7 @@ class Router(ProviderManager):
                 row.input_tokens,
                 row.output_tokens,
                 row.cost_usd,
+                row.cache_hits,
             )
             for row in self._live.store.rows(tuple(by), since)
         ]
@@ -440,6 +518,7 @@ class Router(ProviderManager):
             self._watcher.stop()
             self._watcher = None
         self._snapshot.retire()
+        self._hooks.close()
         self._live.close()
 
     def __enter__(self) -> Router:

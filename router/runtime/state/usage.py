@@ -40,6 +40,7 @@ class UsageRecord:
     output_tokens: int
     cost_usd: float
     config_sha: str = ""
+    cached: bool = False  # served from the response cache: cost 0, counted as a hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class UsageRow:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    cache_hits: int = 0  # of `requests`, how many the response cache served
 
 
 def period_bounds(period: str, now: float) -> tuple[float, float]:
@@ -139,12 +141,16 @@ class MemoryUsageStore:
             if since is not None and r.ts < since:
                 continue
             key = tuple(_group_value(r, g) for g in by)
-            a = acc.setdefault(key, [0, 0, 0, 0.0])
+            a = acc.setdefault(key, [0, 0, 0, 0.0, 0])
             a[0] += 1
             a[1] += r.input_tokens
             a[2] += r.output_tokens
             a[3] += r.cost_usd
-        return [UsageRow(k, int(v[0]), int(v[1]), int(v[2]), v[3]) for k, v in sorted(acc.items())]
+            a[4] += r.cached
+        return [
+            UsageRow(k, int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]))
+            for k, v in sorted(acc.items())
+        ]
 
     def close(self) -> None:
         pass
@@ -176,7 +182,8 @@ CREATE TABLE IF NOT EXISTS usage (
     input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
-    config_sha TEXT NOT NULL DEFAULT ''
+    config_sha TEXT NOT NULL DEFAULT '',
+    cached INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 CREATE TABLE IF NOT EXISTS reservations (
@@ -232,6 +239,9 @@ class SQLiteUsageStore:
                 # take the last transactions, which is the right trade for a spend log.
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+                if "cached" not in columns:  # a store written before the response cache
+                    conn.execute("ALTER TABLE usage ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
         except (sqlite3.Error, OSError) as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -247,7 +257,8 @@ class SQLiteUsageStore:
         with self._lock:
             self._db().execute(
                 "INSERT INTO usage (ts, day, model, provider, rule, input_tokens,"
-                " output_tokens, cost_usd, config_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, cost_usd, config_sha, cached)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.ts,
                     _day(rec.ts),
@@ -258,6 +269,7 @@ class SQLiteUsageStore:
                     rec.output_tokens,
                     rec.cost_usd,
                     rec.config_sha,
+                    int(rec.cached),
                 ),
             )
 
@@ -284,7 +296,8 @@ class SQLiteUsageStore:
         select = ", ".join(cols) + ", " if cols else ""
         sql = (
             f"SELECT {select}count(*), coalesce(sum(input_tokens), 0),"
-            " coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0) FROM usage"
+            " coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0),"
+            " coalesce(sum(cached), 0) FROM usage"
         )
         args: tuple[object, ...] = ()
         if since is not None:
@@ -307,6 +320,7 @@ class SQLiteUsageStore:
                     int(row[n + 1]),
                     int(row[n + 2]),
                     float(row[n + 3]),
+                    int(row[n + 4]),
                 )
             )
         return out
