@@ -11,7 +11,8 @@
         ├── Unavailable        5xx, connection refused, unknown failure
         ├── AuthError          401/403: disables the provider
         └── BadRequest
-            └── ContextOverflow    the prompt does not fit the model's window
+            ├── ContextOverflow    the prompt does not fit the model's window
+            └── NotFound           a pinned model or forced rule the config does not have
 
 Library exceptions never leak: adapters translate them into these.
 """
@@ -151,6 +152,18 @@ class ContextOverflow(BadRequest):
     kind = "context_overflow"
 
 
+class NotFound(BadRequest):
+    """`model=` or `rule=` names nothing in the config; `what` is "model" or "rule"."""
+
+    kind = "not_found"
+
+    def __init__(self, what: str, name: str, known: Sequence[str] = ()) -> None:
+        listed = ", ".join(sorted(known)[:20])
+        super().__init__(f"unknown {what} '{name}'" + (f" (known: {listed})" if listed else ""))
+        self.what = what
+        self.name = name
+
+
 __all__ = [
     "AuthError",
     "BadRequest",
@@ -160,6 +173,7 @@ __all__ = [
     "ContextOverflow",
     "MissingDependency",
     "NoRouteError",
+    "NotFound",
     "ProviderError",
     "RateLimited",
     "RouterError",

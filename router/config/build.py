@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from router.config.model import (
+    ApiKey,
     BreakerPolicy,
     Budget,
     Config,
@@ -15,6 +16,7 @@ from router.config.model import (
     RetryPolicy,
     RoutingTest,
     RuleConfig,
+    ServerConfig,
     Settings,
     UseCaseConfig,
     Where,
@@ -97,6 +99,7 @@ def build(merged: Merged, sources: Sequence[Source], files: tuple[str, ...], sha
         tests=tests,
         budgets=budgets,
         settings=_settings(merged.settings),
+        server=_server(merged.server, where),
         files=files,
         sha256=sha256,
     )
@@ -190,6 +193,28 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         deadline=_float(raw.get("deadline")),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+    )
+
+
+def _server(raw: Mapping[str, Any], where: Any) -> ServerConfig:
+    d = ServerConfig()
+    keys = tuple(
+        ApiKey(
+            name=entry["name"],
+            key=Secret(entry["key"]),
+            models=frozenset(entry["models"]) if "models" in entry else None,
+            rules=frozenset(entry["rules"]) if "rules" in entry else None,
+            daily=_float((entry.get("budget") or {}).get("daily")),
+            monthly=_float((entry.get("budget") or {}).get("monthly")),
+            rpm=_int(entry.get("rpm")),
+            where=where(index(join("server", "keys"), i)),
+        )
+        for i, entry in enumerate(raw.get("keys") or ())
+    )
+    return ServerConfig(
+        keys=keys,
+        max_body_bytes=int(raw.get("max_body_bytes", d.max_body_bytes)),
+        max_concurrent=int(raw.get("max_concurrent", d.max_concurrent)),
     )
 
 

@@ -15,6 +15,7 @@ from router.engine.conditions import (
 )
 from router.engine.strategies import STRATEGIES, Strategy
 from router.engine.templates import Template
+from router.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,9 @@ class Detector:
         return self.words is not None and self.words.search(text) is not None
 
 
+PINNED_PREFIX = "model:"  # the rule name a request that pins a model is served under
+
+
 class RuleSet:
     """The compiled rules of one config. Immutable once built."""
 
@@ -61,6 +65,11 @@ class RuleSet:
             rules.append(_compile_rule(config, rc, pos))
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self.by_name: Mapping[str, CompiledRule] = {r.name: r for r in rules}
+        # One rule per model for requests that pin it: the model alone, no templates.
+        self.pinned: Mapping[str, CompiledRule] = {
+            name: _compile_rule(config, RuleConfig(PINNED_PREFIX + name, (name,)), -1)
+            for name in config.models
+        }
         self.detectors: tuple[Detector, ...] = tuple(
             Detector(
                 uc.name,
@@ -92,6 +101,27 @@ class RuleSet:
             if d.matches(text):
                 return d.use_case
         return None
+
+    def chosen(self, model: str | None, rule: str | None) -> CompiledRule | None:
+        """The one rule a request pins (`model=`) or forces (`rule=`); None when neither."""
+        if model is not None:
+            found = self.pinned.get(model)
+            if found is None:
+                raise NotFound("model", model, list(self.config.models))
+            return found
+        if rule is not None:
+            found = self.by_name.get(rule)
+            if found is None:
+                raise NotFound("rule", rule, list(self.by_name))
+            return found
+        return None
+
+    def rule_named(self, name: str) -> CompiledRule | None:
+        """A config rule by name, or the pinned rule of a model (`model:<name>`)."""
+        found = self.by_name.get(name)
+        if found is None and name.startswith(PINNED_PREFIX):
+            found = self.pinned.get(name[len(PINNED_PREFIX) :])
+        return found
 
     def rules_for(self, use_case: str | None) -> tuple[CompiledRule, ...]:
         if use_case is None:

@@ -79,7 +79,8 @@ class _Run:
         self.decision = decision
         self.state = state
         self.started = time.perf_counter()
-        rule = snap.ruleset.by_name[decision.rule]
+        rule = snap.ruleset.rule_named(decision.rule)
+        assert rule is not None
         self.rule = rule  # the rule whose candidates are being tried
         self.queue: deque[tuple[CompiledRule, Candidate]] = deque((rule, c) for c in cands)
         self.rules_seen = {rule.name}
@@ -248,6 +249,7 @@ class _Run:
             done.usage.output_tokens,
             cost,
             self.snap.config.sha256,
+            self.request.key,
         )
         self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
         return Result(

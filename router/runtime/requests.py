@@ -23,9 +23,18 @@ def build_request(
     tools: Sequence[Mapping[str, Any]] | None = None,
     response_format: Mapping[str, Any] | None = None,
     stream: bool = False,
+    model: str | None = None,
+    rule: str | None = None,
+    key: str | None = None,
     **params: Any,
 ) -> Request:
-    """The engine's view of one `route()` call; keywords beyond these are call params."""
+    """The engine's view of one `route()` call; keywords beyond these are call params.
+
+    `model=` pins a configured model (no rule is matched), `rule=` forces a rule
+    (its `when:` is not checked); `key=` names who asked, for spend per key.
+    """
+    if model is not None and rule is not None:
+        raise BadRequest("route() takes model= or rule=, not both")
     if messages is None:
         if prompt is None:
             raise BadRequest("route() needs a prompt or messages")
@@ -67,4 +76,7 @@ def build_request(
         tools=tuple(tools) if tools else None,
         response_format=dict(response_format) if response_format else None,
         stream=stream,
+        model=model,
+        rule=rule,
+        key=key,
     )

@@ -141,7 +141,7 @@ class Router:
         snap, request, decision, cands = self._begin(prompt, kwargs)
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
-            return HeldStream(snap, it)
+            return HeldStream(snap, it, decision)
         try:
             return attempts.execute(snap, request, decision, cands, self._live)
         finally:
@@ -152,7 +152,7 @@ class Router:
         snap, request, decision, cands = self._begin(prompt, kwargs)
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
-            return HeldAsyncStream(snap, ait)
+            return HeldAsyncStream(snap, ait, decision)
         try:
             return await attempts.aexecute(snap, request, decision, cands, self._live)
         finally:

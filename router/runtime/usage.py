@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 PERIODS = ("day", "month")
 SCOPES = ("global", "rule", "model")
-GROUPS = ("day", "month", "model", "rule", "provider")
+GROUPS = ("day", "month", "model", "rule", "provider", "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,7 @@ class UsageRecord:
     output_tokens: int
     cost_usd: float
     config_sha: str = ""
+    key: str | None = None  # the name of the API key that asked (the server's keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ def _group_value(r: UsageRecord, group: str) -> str:
         return _day(r.ts)
     if group == "month":
         return _day(r.ts)[:7]
-    value = {"model": r.model, "rule": r.rule, "provider": r.provider}[group]
+    value = {"model": r.model, "rule": r.rule, "provider": r.provider, "key": r.key}[group]
     return value or "-"
 
 
@@ -169,7 +170,8 @@ CREATE TABLE IF NOT EXISTS usage (
     input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
-    config_sha TEXT NOT NULL DEFAULT ''
+    config_sha TEXT NOT NULL DEFAULT '',
+    key TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 """
@@ -181,6 +183,7 @@ _GROUP_SQL = {
     "model": "model",
     "rule": "coalesce(rule, '-')",
     "provider": "provider",
+    "key": "coalesce(key, '-')",
 }
 
 
@@ -210,6 +213,9 @@ class SQLiteUsageStore:
             # take the last transactions, which is the right trade for a spend log.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+            if "key" not in columns:  # a file written before spend was kept per key
+                conn.execute("ALTER TABLE usage ADD COLUMN key TEXT")
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -220,7 +226,7 @@ class SQLiteUsageStore:
         with self._lock:
             self._db().execute(
                 "INSERT INTO usage (ts, day, model, provider, rule, input_tokens,"
-                " output_tokens, cost_usd, config_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, cost_usd, config_sha, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.ts,
                     _day(rec.ts),
@@ -231,6 +237,7 @@ class SQLiteUsageStore:
                     rec.output_tokens,
                     rec.cost_usd,
                     rec.config_sha,
+                    rec.key,
                 ),
             )
 
