@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from router.engine.routing_state import RoutingState
 from router.engine.ruleset import CompiledRule, RuleSet
-from router.engine.state import RoutingState
 from router.engine.strategies import Candidate
 from router.types import Decision, Request, RuleTrace
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from router.config.model import ModelConfig
-from router.engine.state import RoutingState
+from router.engine.routing_state import RoutingState
 
 
 @dataclass(slots=True)

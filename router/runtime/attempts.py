@@ -32,8 +32,8 @@ from router.providers.base import Call, Completion, Delta
 from router.runtime.calls import cost_of, make_call, render_messages
 from router.runtime.retry import MAX_RETRY_AFTER, backoff_delay, is_retryable, retry_after_of
 from router.runtime.snapshot import Snapshot
-from router.runtime.state import LiveState, Ticket
-from router.runtime.usage import UsageRecord
+from router.runtime.state.live import LiveState, Ticket
+from router.runtime.state.usage import UsageRecord
 from router.types import Attempt, Chunk, Decision, Request, Result, Usage
 
 SKIPPED = "skipped"  # Attempt.error of a candidate that was not called, with the reason

@@ -16,13 +16,13 @@ from router.errors import ConfigError, NoRouteError, RouterError
 from router.runtime import attempts
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
-from router.runtime.state import LiveState
+from router.runtime.state.live import LiveState
 from router.types import Decision, Request
 
 if TYPE_CHECKING:
     from router.config.model import Config
-    from router.runtime.changes import ReloadEvent
-    from router.runtime.watcher import ConfigWatcher
+    from router.runtime.reload.changes import ReloadEvent
+    from router.runtime.reload.watcher import ConfigWatcher
 
 log = logging.getLogger("router.reload")
 
@@ -161,7 +161,7 @@ class Router:
     # -- reload -----------------------------------------------------------------
     def reload(self) -> ReloadEvent:
         """Load the config again; swap only if all of it is valid. Never raises for a bad file."""
-        from router.runtime.changes import ReloadEvent, diff_configs
+        from router.runtime.reload.changes import ReloadEvent, diff_configs
 
         if self._path is None:
             raise RouterError("this router was not built from a file: nothing to reload")
@@ -290,7 +290,7 @@ class Router:
 
     def watch(self, debounce_ms: int | None = None) -> None:
         """Start watching the config's files (idempotent)."""
-        from router.runtime.watcher import ConfigWatcher
+        from router.runtime.reload.watcher import ConfigWatcher
 
         if self._path is None:
             raise RouterError("this router was not built from a file: nothing to watch")

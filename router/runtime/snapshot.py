@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from router.config.model import Config, RoutingTest, RuleConfig
 from router.engine.decide import decide
+from router.engine.routing_state import NullState, RoutingState
 from router.engine.ruleset import RuleSet
-from router.engine.state import NullState, RoutingState
 from router.errors import ConfigError, ConfigIssue, RouterError
 from router.providers import Provider, create_provider
 from router.runtime.requests import build_request

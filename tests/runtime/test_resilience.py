@@ -16,8 +16,8 @@ import pytest
 
 from router import BudgetExceeded, NoRouteError, ProviderError, Router
 from router.cli import main as cli_main
-from router.runtime import state as state_module
-from router.runtime.ratelimit import Limit, RateLimiter
+from router.runtime.state import live as state_module
+from router.runtime.state.ratelimit import Limit, RateLimiter
 from router.testing import (
     FakeProviderServer,
     context_overflow,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from router.runtime.watcher import ConfigWatcher, config_files, fingerprint
+from router.runtime.reload.watcher import ConfigWatcher, config_files, fingerprint
 
 WAIT = 10.0  # generous: the machine is shared; we poll, never assert on speed
 QUIET = 0.6  # how long "nothing more happens" is watched for
@@ -430,7 +430,7 @@ def test_trigger_and_set_paths(tmp_path: Path, watch: Callable[..., ConfigWatche
 def test_watcher_does_not_hold_the_interpreter_open(config: Path) -> None:
     code = (
         "import sys, time\n"
-        "from router.runtime.watcher import ConfigWatcher\n"
+        "from router.runtime.reload.watcher import ConfigWatcher\n"
         f"w = ConfigWatcher([{str(config)!r}], lambda: None).start()\n"
         "print('started', flush=True)\n"
     )

@@ -22,10 +22,10 @@ from router.config.model import (
     RuleConfig,
     Settings,
 )
-from router.engine.state import RoutingState
+from router.engine.routing_state import RoutingState
 from router.errors import AuthError, BadRequest, Unavailable
-from router.runtime.state import LiveState, Ticket, is_free, usage_path
-from router.runtime.usage import MemoryUsageStore, UsageRecord
+from router.runtime.state.live import LiveState, Ticket, is_free, usage_path
+from router.runtime.state.usage import MemoryUsageStore, UsageRecord
 from router.secrets import Secret
 
 

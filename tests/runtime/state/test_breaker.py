@@ -6,7 +6,7 @@ import re
 import threading
 
 from router.config.model import BreakerPolicy
-from router.runtime.breaker import CircuitBreaker
+from router.runtime.state.breaker import CircuitBreaker
 
 
 class FakeClock:

@@ -19,7 +19,7 @@ from router.config.model import (
     UseCaseConfig,
     Where,
 )
-from router.runtime.changes import ConfigChanges, ReloadEvent, diff_configs
+from router.runtime.reload.changes import ConfigChanges, ReloadEvent, diff_configs
 from router.secrets import Secret
 
 CANARY = "sk-canary-0123456789abcdef"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from router.config.model import Budget
-from router.runtime.budgets import BudgetTracker, usd
-from router.runtime.usage import MemoryUsageStore, SQLiteUsageStore, UsageRecord
+from router.runtime.state.budgets import BudgetTracker, usd
+from router.runtime.state.usage import MemoryUsageStore, SQLiteUsageStore, UsageRecord
 
 
 def ts(y: int, m: int, d: int, h: int = 12) -> float:

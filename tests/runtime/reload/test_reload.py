@@ -18,7 +18,7 @@ import pytest
 
 from router import Router
 from router.providers.mock import MockProvider
-from router.runtime.changes import ReloadEvent
+from router.runtime.reload.changes import ReloadEvent
 
 WAIT = 15.0  # generous deadlines on a shared machine; nothing here asserts speed
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from router.config.model import ModelConfig
-from router.runtime.ratelimit import Limit, RateLimiter, TokenBucket, limits_of
+from router.runtime.state.ratelimit import Limit, RateLimiter, TokenBucket, limits_of
 
 
 class FakeClock:

@@ -29,10 +29,10 @@ from typing import Any
 
 from router.config.model import BreakerPolicy, Config, ModelConfig, ProviderConfig
 from router.errors import AuthError, BadRequest, ProviderError
-from router.runtime.breaker import BreakerState, CircuitBreaker
-from router.runtime.budgets import BudgetTracker, Reservation
-from router.runtime.ratelimit import RateLimiter, limits_of
-from router.runtime.usage import UsageRecord, UsageStore, open_store
+from router.runtime.state.breaker import BreakerState, CircuitBreaker
+from router.runtime.state.budgets import BudgetTracker, Reservation
+from router.runtime.state.ratelimit import RateLimiter, limits_of
+from router.runtime.state.usage import UsageRecord, UsageStore, open_store
 
 Clock = Callable[[], float]
 log = logging.getLogger("router.state")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from router.config.model import Budget
-from router.runtime.usage import UsageStore, period_bounds
+from router.runtime.state.usage import UsageStore, period_bounds
 
 Clock = Callable[[], float]
 _Key = tuple[str, str | None, str]  # scope, name, period

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.runtime.usage import (
+from router.runtime.state.usage import (
     MemoryUsageStore,
     SQLiteUsageStore,
     UsageRecord,
