@@ -6,6 +6,7 @@ process with one uvicorn worker (uvloop, httptools):
     a  router serve, `type: openai` models   (the native adapter; skipped until it lands)
     b  router serve, `type: litellm` models
     c  Starlette forwarding to the backend, no routing (bench/passthrough.py): the floor
+    d  router serve, `type: mock` (no upstream): what the server and the router cost alone
 
 Load from wrk when installed (`apt-get install -y wrk`), else a bounded asyncio
 generator: req/s, p50, p99 at 16 and 64 connections, non-streaming; then streaming
@@ -42,7 +43,7 @@ BODY = {"model": "auto", "messages": [{"role": "user", "content": "Say hello"}]}
 
 CONFIG = """\
 providers:
-  fake: {{type: {type}, api_key: sk-bench-0123456789, api_base: "{base}", timeout: 30}}
+  fake: {{type: {type}, api_key: sk-bench-0123456789, api_base: "{base}", timeout: 30{extra}}}
 models:
   m: {{provider: fake, model: {model}, cost: {{input: 0.15, output: 0.60}}}}
 rules:
@@ -105,8 +106,11 @@ def _free_port() -> int:
 @contextmanager
 def router_serve(kind: str, backend: str, workdir: Path) -> Iterator[str]:
     model = "gpt-4o-mini" if kind == "openai" else "openai/gpt-4o-mini"
+    extra = ", max_connections: 256" if kind == "openai" else ""
+    if kind == "mock":  # no upstream at all: what the server and the router cost alone
+        extra = f", reply: '{REPLY}'"
     path = workdir / f"{kind}.yaml"
-    path.write_text(CONFIG.format(type=kind, base=backend, model=model))
+    path.write_text(CONFIG.format(type=kind, base=backend, model=model, extra=extra))
     cmd = [sys.executable, "-m", "router", "serve", str(path), "--port", "0", "--no-watch"]
     with process(cmd, r"on (http://127\.0\.0\.1:\d+)") as url:
         yield url
@@ -146,7 +150,8 @@ def wrk(url: str, body: dict[str, object], connections: int, seconds: float) -> 
         f.write(_WRK_LUA.format(body=json.dumps(json.dumps(body))))
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", f.name, url],
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
+             "-s", f.name, url],
             capture_output=True, text=True, timeout=seconds + 60, check=True,
         ).stdout  # fmt: skip
     finally:
@@ -248,7 +253,11 @@ def main() -> None:
             r"OpenAI base (http://127\.0\.0\.1:\d+/v1)",
         ) as backend,
     ):
-        servers = [("c", passthrough, ()), ("b", router_serve, ("litellm",))]
+        servers = [
+            ("c", passthrough, ()),
+            ("b", router_serve, ("litellm",)),
+            ("d", router_serve, ("mock",)),
+        ]
         if native:
             servers.insert(0, ("a", router_serve, ("openai",)))
         for name, start, extra in servers:
@@ -260,7 +269,12 @@ def main() -> None:
                 for mode, body in (("plain", BODY), ("stream", {**BODY, "stream": True})):
                     for conns in args.connections:
                         results[(name, mode, conns)] = measure(url, body, conns, args.seconds)
-    label = {"a": "(a) serve, openai", "b": "(b) serve, litellm", "c": "(c) pass-through"}
+    label = {
+        "a": "(a) serve, openai",
+        "b": "(b) serve, litellm",
+        "c": "(c) pass-through",
+        "d": "(d) serve, mock",
+    }
     print(f"\n{'server':<22}{'mode':<8}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'chunks/s':>11}{'errors':>8}")  # fmt: skip
     for (name, mode, conns), f in results.items():

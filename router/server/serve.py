@@ -98,9 +98,14 @@ def serve(opts: ServeOptions) -> int:
             probe.close()
         os.environ["ROUTER_CONFIG"] = str(opts.config)
         os.environ["ROUTER_NO_WATCH"] = "0" if opts.watch else "1"
+        port = opts.port
+        if port == 0:  # uvicorn binds in the parent; find a free port for it to take
+            probe_sock = _bind(opts.host, 0)
+            port = probe_sock.getsockname()[1]
+            probe_sock.close()
         print(
-            f"router serve: {opts.config} on http://{opts.host}:{opts.port} "
-            f"({opts.workers} workers)",
+            f"router serve: {opts.config} ({opts.workers} workers, "
+            f"watch {'on' if opts.watch else 'off'}) on http://{opts.host}:{port}",
             file=sys.stderr,
             flush=True,
         )
@@ -108,7 +113,7 @@ def serve(opts: ServeOptions) -> int:
             "router.server:app_from_env",
             factory=True,
             host=opts.host,
-            port=opts.port,
+            port=port,
             workers=opts.workers,
             **common,  # type: ignore[arg-type]
         )

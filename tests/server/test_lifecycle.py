@@ -128,3 +128,23 @@ def test_litellm_as_a_client(open_server, fake):
     assert "".join(c.choices[0].delta.content or "" for c in parts) == (
         "Hello from the fake provider."
     )
+
+
+def test_workers_serve_from_their_own_processes(fake, config_path):
+    config_path.write_text(fake_config(fake.base_url))
+    with ServerProcess(config_path, "--workers", "2", "--no-watch") as server:
+        got = None
+        for _ in range(100):  # bounded: the workers may still be importing
+            try:
+                got = httpx.post(
+                    server.base_url + "/chat/completions",
+                    json={"model": "auto", "messages": [{"role": "user", "content": "x"}]},
+                    timeout=30,
+                )
+                break
+            except httpx.ConnectError:
+                time.sleep(0.2)
+        assert got is not None and got.status_code == 200
+        assert got.headers["x-router-model"] == "fast"
+        server.terminate()
+        assert server.wait(60) == 0

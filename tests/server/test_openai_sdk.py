@@ -268,3 +268,19 @@ def test_explain_and_status_endpoints(keyed_server, fake):
     assert httpx.get(keyed_server.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(keyed_server.url + "/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+def test_image_parts_reach_a_model_that_can_see(client, fake):
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    content = [{"type": "text", "text": "What is this?"}, image]
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": content}]
+    )
+    assert raw.headers["x-router-model"] == "fast"  # the one with `vision`
+    assert fake.last_request.body["messages"][-1]["content"][1] == image
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(
+            model="backup", messages=[{"role": "user", "content": content}]
+        )
+    assert info.value.status_code == 503
+    assert "missing capability: vision" in info.value.message
