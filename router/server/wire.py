@@ -113,6 +113,8 @@ def parse_chat(body: Any, headers: Mapping[str, str]) -> ChatRequest:
         value = body.get(name)
         if value is not None and (type(value) not in (int, float)):
             raise WireError(f"'{name}' must be a number", name)
+    if body.get("n") not in (None, 1):
+        raise WireError("'n' above 1 is not supported: one choice per request", "n")
     args: dict[str, Any] = {k: v for k, v in body.items() if k not in _OWN_FIELDS and v is not None}
     if "max_completion_tokens" in args and "max_tokens" not in args:
         args["max_tokens"] = args.pop("max_completion_tokens")

@@ -148,3 +148,29 @@ def test_workers_serve_from_their_own_processes(fake, config_path):
         assert got.headers["x-router-model"] == "fast"
         server.terminate()
         assert server.wait(60) == 0
+
+
+def test_keys_follow_a_reload(fake, config_path):
+    from tests.server.serving import ALICE_KEY, BOB_KEY
+
+    one = "  keys:\n    - {key: '${ALICE_KEY}', name: alice}\n"
+    config_path.write_text(fake_config(fake.base_url, server_extra=one))
+    body = {"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+    with ServerProcess(config_path) as server:
+
+        def status_with(key: str) -> int:
+            headers = {"Authorization": f"Bearer {key}"}
+            url = server.base_url + "/chat/completions"
+            return httpx.post(url, json=body, headers=headers, timeout=30).status_code
+
+        assert (status_with(ALICE_KEY), status_with(BOB_KEY)) == (200, 401)
+        other = "  keys:\n    - {key: '${BOB_KEY}', name: bob}\n"
+        config_path.write_text(fake_config(fake.base_url, server_extra=other))
+        codes = (0, 0)
+        for _ in range(100):  # bounded: about 10 s for the watcher to reload
+            codes = (status_with(ALICE_KEY), status_with(BOB_KEY))
+            if codes == (401, 200):
+                break
+            time.sleep(0.1)
+        assert codes == (401, 200)
+    assert_no_secrets(server.output)

@@ -284,3 +284,17 @@ def test_image_parts_reach_a_model_that_can_see(client, fake):
         )
     assert info.value.status_code == 503
     assert "missing capability: vision" in info.value.message
+
+
+def test_a_stream_broken_after_its_first_tokens_ends_in_an_error_event(client, fake):
+    from router.testing import disconnect
+
+    fake.enqueue(disconnect(after=2))
+    received = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "x"}], stream=True
+        ):
+            received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received).strip()  # the part that came before the break
+    assert "Connection error" in info.value.message  # the provider's own words
