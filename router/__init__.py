@@ -30,11 +30,11 @@ from router.errors import (
 from router.types import Attempt, Chunk, Decision, Request, Result, RuleTrace, Usage
 
 if TYPE_CHECKING:
-    from router.runtime.router import Router, aroute, explain, route
+    from router.runtime.router import Router, aroute, default_config_path, explain, route
 
 __version__ = "0.1.0"
 
-_LAZY = {"Router", "route", "aroute", "explain"}
+_LAZY = {"Router", "route", "aroute", "explain", "default_config_path"}
 
 
 def __getattr__(name: str) -> Any:
@@ -68,6 +68,7 @@ __all__ = [
     "Unavailable",
     "Usage",
     "aroute",
+    "default_config_path",
     "explain",
     "route",
 ]

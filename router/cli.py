@@ -253,14 +253,12 @@ def cmd_watch(ns: argparse.Namespace) -> int:
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
-    from router.runtime.router import default_config_path
-
     try:
         from router.server.serve import ServeError, ServeOptions, serve
     except RouterError as exc:  # MissingDependency: the `server` extra is not installed
         return _fail(str(exc), 2)
     opts = ServeOptions(
-        config=Path(ns.config) if ns.config else default_config_path(),
+        config=Path(ns.config) if ns.config else router.default_config_path(),
         host=ns.host,
         port=ns.port,
         workers=ns.workers,

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import router as router_package
 from router import Router
 from router.config import ApiKey
 from router.server import chat
@@ -104,9 +105,8 @@ def create_app(
 
 def app_from_env() -> Starlette:
     """A factory for ASGI servers: the config at $ROUTER_CONFIG; $ROUTER_NO_WATCH=1 to not watch."""
-    from router.runtime.router import default_config_path
-
-    return create_app(default_config_path(), watch=os.environ.get("ROUTER_NO_WATCH") != "1")
+    watch = os.environ.get("ROUTER_NO_WATCH") != "1"
+    return create_app(router_package.default_config_path(), watch=watch)
 
 
 def _model_entries(state: ServerState, key: ApiKey | None) -> list[dict[str, Any]]:

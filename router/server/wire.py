@@ -86,7 +86,9 @@ def parse_chat(body: Any, headers: Mapping[str, str]) -> ChatRequest:
     use_case = body.get("use_case", headers.get("x-router-use-case"))
     if use_case is not None and not isinstance(use_case, str):
         raise WireError("'use_case' must be a string", "use_case")
-    tags = body.get("tags", _split(headers.get("x-router-tags")))
+    tags = body.get("tags")
+    if tags is None:
+        tags = _split(headers.get("x-router-tags"))
     if isinstance(tags, str):
         tags = [tags]
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):

@@ -174,3 +174,17 @@ def test_keys_follow_a_reload(fake, config_path):
             time.sleep(0.1)
         assert codes == (401, 200)
     assert_no_secrets(server.output)
+
+
+def test_the_default_config_serves_with_no_key(monkeypatch):
+    from tests.server.serving import ROOT
+
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "OLLAMA_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    with ServerProcess(ROOT / "rules" / "default.yaml", "--no-watch") as server:
+        body = {"model": "auto", "messages": [{"role": "user", "content": "Fix this function"}]}
+        got = httpx.post(server.url + "/v1/router/explain", json=body, timeout=30).json()
+        models = httpx.get(server.base_url + "/models", timeout=30).json()["data"]
+    assert got["rule"] == "coding" and got["model"] == "gemma-3-270m"
+    assert "OPENAI_API_KEY is not set" in got["rejected"]["gpt-4o-mini"]
+    assert {"auto", "router/coding", "gemma-3-270m"} <= {m["id"] for m in models}
