@@ -13,8 +13,8 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from starlette.requests import Request
@@ -83,7 +83,7 @@ async def chat_completions(request: Request) -> Response:
         args = _route_args(chat, key)
         _check_decision(key, state, args)
         if chat.stream:
-            return await _stream(state, key, chat, args)
+            return await _stream(state, request, key, chat, args)
         result = await _complete(state, request, args)
     except ApiError as exc:
         return error_response(exc)
@@ -98,39 +98,56 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
-async def _complete(state: ServerState, request: Request, args: dict[str, Any]) -> Result | None:
-    """The routed call, cancelled (upstream call and local generation) if the client goes."""
-    call = asyncio.ensure_future(state.router.aroute(**args))
+_GONE = object()
+
+
+async def _unless_gone(awaitable: Awaitable[Any], request: Request) -> Any:
+    """`awaitable`'s result, or _GONE (with it cancelled: the upstream call, a local
+    generation) when the client disconnects first."""
+    work = asyncio.ensure_future(awaitable)
     gone = asyncio.ensure_future(until_disconnect(request.receive))
     try:
-        await asyncio.wait((call, gone), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:  # this handler was cancelled: so is the call
-        call.cancel()
+        await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this handler was cancelled: so is the work
+        work.cancel()
         raise
     finally:
         gone.cancel()
-    if not call.done():
-        call.cancel()
+    if not work.done():
+        work.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await call
+            await work
         log.info("client disconnected: request cancelled")
-        return None
-    result: Result = call.result()
-    return result
+        return _GONE
+    return work.result()
+
+
+async def _complete(state: ServerState, request: Request, args: dict[str, Any]) -> Result | None:
+    result = await _unless_gone(state.router.aroute(**args), request)
+    return None if result is _GONE else cast(Result, result)
 
 
 async def _stream(
-    state: ServerState, key: ApiKey | None, chat: wire.ChatRequest, args: dict[str, Any]
+    state: ServerState,
+    request: Request,
+    key: ApiKey | None,
+    chat: wire.ChatRequest,
+    args: dict[str, Any],
 ) -> Response:
     """Fail over until the first chunk (so a failure is still a proper status), then stream."""
     stream = await state.router.aroute(**args, stream=True)
     try:
-        first: Chunk = await stream.__anext__()
+        first = await _unless_gone(stream.__anext__(), request)
     except StopAsyncIteration:
+        await stream.aclose()
         raise ApiError(502, "the upstream stream ended without a result", "server_error") from None
     except BaseException:
         await stream.aclose()
         raise
+    if first is _GONE:
+        await stream.aclose()
+        return Response(status_code=499)
+    assert isinstance(first, Chunk)
     decision: Decision | None = stream.decision
     rule = first.result.rule if first.result else (decision.rule if decision else None)
     writer = wire.ChunkWriter(first.model, chat.include_usage)

@@ -143,9 +143,10 @@ def test_a_client_gone_mid_stream_leaves_the_server_serving(open_server, fake):
     assert status["server"]["in_flight"] == 1  # only the status request itself
 
 
-def test_a_client_gone_before_the_answer_cancels_the_upstream_call(open_server, fake):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_gone_before_the_answer_cancels_the_upstream_call(open_server, fake, stream):
     fake.enqueue(slow(3.0))
-    raw = json.dumps(_chat_body()).encode()
+    raw = json.dumps(_chat_body(stream=stream)).encode()
     with socket.create_connection(("127.0.0.1", open_server.port), timeout=30) as sock:
         sock.sendall(
             (
