@@ -57,13 +57,16 @@ def test_a_config_edit_while_8_clients_stream_changes_routing_with_no_failed_req
 ):
     config_path.write_text(fake_config(fake.base_url, default_target="fast"))
     with ServerProcess(config_path) as server:
-        fake.enqueue(*[slow(1.0) for _ in range(8)])
+        assert _stream_text(server.base_url, 0)[0] == "fast"  # warm: the adapter is loaded
+        fake.reset()
+        fake.enqueue(*[slow(3.0) for _ in range(8)])
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             before = [pool.submit(_stream_text, server.base_url, i) for i in range(8)]
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while len(fake.requests) < 8 and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert len(fake.requests) == 8, "the 8 streams did not all start"
+            assert not any(f.done() for f in before)  # all 8 in flight during the edit
             config_path.write_text(fake_config(fake.base_url, default_target="backup"))
             version = 1
             for _ in range(200):  # bounded: about 10 s
