@@ -5,8 +5,10 @@ process with one uvicorn worker (uvloop, httptools):
 
     a  router serve, `type: openai` models   (the native adapter; skipped until it lands)
     b  router serve, `type: litellm` models
-    c  Starlette forwarding to the backend, no routing (bench/passthrough.py): the floor
+    c  Starlette forwarding to the backend, no routing (bench/passthrough.py): the floor,
+       on a bare keep-alive HTTP/1.1 pool (asyncio streams)
     d  router serve, `type: mock` (no upstream): what the server and the router cost alone
+    e  (--httpx-floor) the same pass-through on httpx.AsyncClient, what most forwarders use
 
 Load from wrk when installed (`apt-get install -y wrk`), else a bounded asyncio
 generator: req/s, p50, p99 at 16 and 64 connections, non-streaming; then streaming
@@ -117,13 +119,14 @@ def router_serve(kind: str, backend: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def passthrough(backend: str) -> Iterator[str]:
+def passthrough(backend: str, client: str = "raw") -> Iterator[str]:
     port = _free_port()
     cmd = [
         sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "passthrough:app",
         "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
     ]  # fmt: skip
     os.environ["BACKEND_URL"] = backend
+    os.environ["PASSTHROUGH_CLIENT"] = client
     with process(cmd, r"Uvicorn running on (http://127\.0\.0\.1:\d+)") as url:
         yield url
 
@@ -236,6 +239,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio generator")
+    parser.add_argument(
+        "--httpx-floor", action="store_true", help="also (e): the pass-through on httpx"
+    )
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None and not args.no_wrk
     measure = wrk if use_wrk else load_generator
@@ -258,10 +264,15 @@ def main() -> None:
             ("b", router_serve, ("litellm",)),
             ("d", router_serve, ("mock",)),
         ]
+        if args.httpx_floor:
+            servers.append(("e", passthrough, ("httpx",)))
         if native:
             servers.insert(0, ("a", router_serve, ("openai",)))
         for name, start, extra in servers:
-            ctx = start(backend) if name == "c" else start(*extra, backend, Path(tmp))
+            if start is passthrough:
+                ctx = passthrough(backend, *extra)
+            else:
+                ctx = router_serve(extra[0], backend, Path(tmp))
             with ctx as base:
                 url = base.rstrip("/") + "/v1/chat/completions"
                 measure(url, BODY, 8, 1.0)  # warm up
@@ -274,12 +285,13 @@ def main() -> None:
         "b": "(b) serve, litellm",
         "c": "(c) pass-through",
         "d": "(d) serve, mock",
+        "e": "(e) pass-through/httpx",
     }
-    print(f"\n{'server':<22}{'mode':<8}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+    print(f"\n{'server':<25}{'mode':<8}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'chunks/s':>11}{'errors':>8}")  # fmt: skip
     for (name, mode, conns), f in results.items():
         cps = f"{f.rps * chunks[name]:.0f}" if mode == "stream" else "-"
-        print(f"{label[name]:<22}{mode:<8}{conns:>6}{f.rps:>10.0f}{f.p50_ms:>9.1f}"
+        print(f"{label[name]:<25}{mode:<8}{conns:>6}{f.rps:>10.0f}{f.p50_ms:>9.1f}"
               f"{f.p99_ms:>9.1f}{cps:>11}{f.errors:>8}")  # fmt: skip
     print("\ntargets (issue 10), against (c) measured above:")
     best = "a" if native else "b"
