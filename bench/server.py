@@ -14,7 +14,7 @@ Load from wrk when installed (`apt-get install -y wrk`), else a bounded asyncio
 generator: req/s, p50, p99 at 16 and 64 connections, non-streaming; then streaming
 chunks/s. Targets from the issue are printed beside the figures.
 
-    python bench/server.py                    # 10 s per cell
+    python bench/server.py                    # 10 s per cell, in 3 interleaved rounds
     python bench/server.py --seconds 5 --connections 16
 """
 
@@ -27,12 +27,14 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,9 +87,10 @@ def process(cmd: list[str], pattern: str) -> Iterator[str]:
         cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        yield _wait_line(proc, pattern).group(1)
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)  # drain nothing more; keep it from blocking
+        found = _wait_line(proc, pattern).group(1)
+        # Keep reading its output so a full pipe never stalls the server under test.
+        threading.Thread(target=lambda: proc.stdout and proc.stdout.read(), daemon=True).start()
+        yield found
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -238,6 +241,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio generator")
     parser.add_argument(
         "--httpx-floor", action="store_true", help="also (e): the pass-through on httpx"
@@ -246,8 +250,9 @@ def main() -> None:
     use_wrk = shutil.which("wrk") is not None and not args.no_wrk
     measure = wrk if use_wrk else load_generator
     native = (ROOT / "router" / "providers" / "openai_provider.py").exists()
-    print(f"load: {'wrk' if use_wrk else 'asyncio load generator'}; {args.seconds:g} s per cell; "
-          f"{os.cpu_count()} CPUs; one worker per server")  # fmt: skip
+    print(f"load: {'wrk' if use_wrk else 'asyncio load generator'}; {args.seconds:g} s per cell "
+          f"in {args.rounds} interleaved rounds (medians); {os.cpu_count()} CPUs; "
+          "one worker per server")  # fmt: skip
     if not native:
         print("(a) type: openai: not measured, router/providers/openai_provider.py has not landed")
     results: dict[tuple[str, str, int], Figures] = {}
@@ -268,18 +273,35 @@ def main() -> None:
             servers.append(("e", passthrough, ("httpx",)))
         if native:
             servers.insert(0, ("a", router_serve, ("openai",)))
-        for name, start, extra in servers:
-            if start is passthrough:
-                ctx = passthrough(backend, *extra)
-            else:
-                ctx = router_serve(extra[0], backend, Path(tmp))
-            with ctx as base:
-                url = base.rstrip("/") + "/v1/chat/completions"
+        urls: dict[str, str] = {}
+        with ExitStack() as running:  # all up at once; only the one measured is busy
+            for name, start, extra in servers:
+                if start is passthrough:
+                    ctx = passthrough(backend, *extra)
+                else:
+                    ctx = router_serve(extra[0], backend, Path(tmp))
+                url = running.enter_context(ctx).rstrip("/") + "/v1/chat/completions"
                 measure(url, BODY, 8, 1.0)  # warm up
                 chunks[name] = chunks_per_answer(url)
+                urls[name] = url
+            # Interleaved rounds, the order rotating, so drift in machine load spreads
+            # over every server alike; each figure is the median over the rounds.
+            names = list(urls)
+            per_round = args.seconds / args.rounds
+            rounds: dict[tuple[str, str, int], list[Figures]] = {}
+            for r in range(args.rounds):
                 for mode, body in (("plain", BODY), ("stream", {**BODY, "stream": True})):
                     for conns in args.connections:
-                        results[(name, mode, conns)] = measure(url, body, conns, args.seconds)
+                        for name in names[r % len(names) :] + names[: r % len(names)]:
+                            got = measure(urls[name], body, conns, per_round)
+                            rounds.setdefault((name, mode, conns), []).append(got)
+            for cell, figures in rounds.items():
+                results[cell] = Figures(
+                    statistics.median(f.rps for f in figures),
+                    statistics.median(f.p50_ms for f in figures),
+                    statistics.median(f.p99_ms for f in figures),
+                    sum(f.errors for f in figures),
+                )
     label = {
         "a": "(a) serve, openai",
         "b": "(b) serve, litellm",
