@@ -14,7 +14,7 @@ Load from wrk when installed (`apt-get install -y wrk`), else a bounded asyncio
 generator: req/s, p50, p99 at 16 and 64 connections, non-streaming; then streaming
 chunks/s. Targets from the issue are printed beside the figures.
 
-    python bench/server.py                    # 10 s per cell, in 3 interleaved rounds
+    python bench/server.py                    # 12 s per cell, in 3 interleaved rounds
     python bench/server.py --seconds 5 --connections 16
 """
 
@@ -156,7 +156,8 @@ def wrk(url: str, body: dict[str, object], connections: int, seconds: float) -> 
         f.write(_WRK_LUA.format(body=json.dumps(json.dumps(body))))
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
+            ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
+             "--latency",
              "-s", f.name, url],
             capture_output=True, text=True, timeout=seconds + 60, check=True,
         ).stdout  # fmt: skip
@@ -239,7 +240,7 @@ def chunks_per_answer(url: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=12.0, help="per cell, all rounds")
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio generator")
@@ -287,7 +288,7 @@ def main() -> None:
             # Interleaved rounds, the order rotating, so drift in machine load spreads
             # over every server alike; each figure is the median over the rounds.
             names = list(urls)
-            per_round = args.seconds / args.rounds
+            per_round = max(1, round(args.seconds / args.rounds))  # wrk takes whole seconds
             rounds: dict[tuple[str, str, int], list[Figures]] = {}
             for r in range(args.rounds):
                 for mode, body in (("plain", BODY), ("stream", {**BODY, "stream": True})):
@@ -311,7 +312,7 @@ def main() -> None:
     }
     print(f"\n{'server':<25}{'mode':<8}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'chunks/s':>11}{'errors':>8}")  # fmt: skip
-    for (name, mode, conns), f in results.items():
+    for (name, mode, conns), f in sorted(results.items()):
         cps = f"{f.rps * chunks[name]:.0f}" if mode == "stream" else "-"
         print(f"{label[name]:<25}{mode:<8}{conns:>6}{f.rps:>10.0f}{f.p50_ms:>9.1f}"
               f"{f.p99_ms:>9.1f}{cps:>11}{f.errors:>8}")  # fmt: skip
