@@ -187,7 +187,7 @@ def completion_json(result: Result, cid: str | None = None) -> dict[str, Any]:
 class ChunkWriter:
     """`chat.completion.chunk` events of one stream, SSE-framed, as bytes."""
 
-    __slots__ = ("cid", "created", "include_usage", "model", "started")
+    __slots__ = ("_text_head", "_text_tail", "cid", "created", "include_usage", "model", "started")
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self.cid = completion_id()
@@ -195,6 +195,12 @@ class ChunkWriter:
         self.model = model
         self.include_usage = include_usage
         self.started = False
+        # A text chunk is most of a stream: render its fixed parts once, so each piece
+        # costs one json.dumps of its text (the bytes are what _event would write).
+        marker = "\x00"
+        whole = self._event({"content": marker}).decode()
+        head, _, tail = whole.partition(json.dumps(marker))
+        self._text_head, self._text_tail = head.encode(), tail.encode()
 
     def _event(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         body: dict[str, Any] = {
@@ -213,7 +219,7 @@ class ChunkWriter:
         if not self.started:
             self.started = True
             return self._event({"role": "assistant", "content": text})
-        return self._event({"content": text})
+        return self._text_head + json.dumps(text).encode() + self._text_tail
 
     def end(self, result: Result) -> Iterator[bytes]:
         """Tool calls (joined upstream, sent as OpenAI sends a call's first and rest
