@@ -5,14 +5,16 @@
     ├── NoRouteError           carries the Decision trace
     ├── BudgetExceeded
     ├── MissingDependency      names the extra to install
+    ├── RequestError           the caller's mistake: no prompt, bad messages, a template
+    │   │                      that cannot render this request; never retried
+    │   └── NotFound           a pinned model or forced rule the config does not have
     └── ProviderError          provider, model, retryable
         ├── Timeout
         ├── RateLimited        retry_after (seconds)
         ├── Unavailable        5xx, connection refused, unknown failure
         ├── AuthError          401/403: disables the provider
-        └── BadRequest
-            ├── ContextOverflow    the prompt does not fit the model's window
-            └── NotFound           a pinned model or forced rule the config does not have
+        └── BadRequest         the provider refused the request (its 400)
+            └── ContextOverflow    the prompt does not fit the model's window
 
 Library exceptions never leak: adapters translate them into these.
 """
@@ -98,6 +100,21 @@ class MissingDependency(RouterError):
         self.extra = extra
 
 
+class RequestError(RouterError):
+    """The request itself is wrong, before any provider saw it: fix the call, not the
+    config or the provider."""
+
+
+class NotFound(RequestError):
+    """`model=` or `rule=` names nothing in the config; `what` is "model" or "rule"."""
+
+    def __init__(self, what: str, name: str, known: Sequence[str] = ()) -> None:
+        listed = ", ".join(sorted(known)[:20])
+        super().__init__(f"unknown {what} '{name}'" + (f" (known: {listed})" if listed else ""))
+        self.what = what
+        self.name = name
+
+
 class ProviderError(RouterError):
     """A provider failed to serve one attempt."""
 
@@ -152,18 +169,6 @@ class ContextOverflow(BadRequest):
     kind = "context_overflow"
 
 
-class NotFound(BadRequest):
-    """`model=` or `rule=` names nothing in the config; `what` is "model" or "rule"."""
-
-    kind = "not_found"
-
-    def __init__(self, what: str, name: str, known: Sequence[str] = ()) -> None:
-        listed = ", ".join(sorted(known)[:20])
-        super().__init__(f"unknown {what} '{name}'" + (f" (known: {listed})" if listed else ""))
-        self.what = what
-        self.name = name
-
-
 __all__ = [
     "AuthError",
     "BadRequest",
@@ -176,6 +181,7 @@ __all__ = [
     "NotFound",
     "ProviderError",
     "RateLimited",
+    "RequestError",
     "RouterError",
     "Timeout",
     "Unavailable",

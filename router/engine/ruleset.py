@@ -1,4 +1,11 @@
-"""Rules compiled once per config: predicates, targets, templates, an index by use case."""
+"""Rules compiled once per config: predicates, targets, templates, an index by use case.
+
+`RuleSet.build(config)` is the one place rules are compiled and checked: a template
+that does not compile, a condition that cannot be built or a use case's regex that does
+not compile is a `ConfigError` naming file, line and key, every such problem at once.
+(The loader reports bad regexes too, earlier and at the key's own line, with the rest of
+a file's mistakes; a Config built in code reaches the engine without that check.)
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from router.config.model import Config, ModelConfig, RuleConfig
+from router.config.model import Config, ModelConfig, RuleConfig, UseCaseConfig, Where
 from router.engine.conditions import (
     Predicate,
     compile_condition,
@@ -14,14 +21,15 @@ from router.engine.conditions import (
     words_pattern,
 )
 from router.engine.strategies import STRATEGIES, Strategy
-from router.engine.templates import Template
-from router.errors import NotFound
+from router.engine.templates import Template, template_error
+from router.errors import ConfigError, ConfigIssue, NotFound
+from router.types import Rejection, RejectionKind
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     model: ModelConfig
-    disabled: str | None  # the provider's disabled reason, fixed for this config
+    disabled: Rejection | None  # the provider's disabled reason, fixed for this config
     weight: float
 
 
@@ -58,26 +66,34 @@ PINNED_PREFIX = "model:"  # the rule name a request that pins a model is served 
 class RuleSet:
     """The compiled rules of one config. Immutable once built."""
 
+    @classmethod
+    def build(cls, config: Config) -> RuleSet:
+        """Compile and check every rule once; `ConfigError` lists each bad one at its line."""
+        return cls(config)
+
     def __init__(self, config: Config) -> None:
         self.config = config
         rules: list[CompiledRule] = []
+        issues: list[ConfigIssue] = []
         for pos, rc in enumerate(config.rules):
-            rules.append(_compile_rule(config, rc, pos))
+            compiled = _compile_rule(config, rc, pos, issues)
+            if compiled is not None:
+                rules.append(compiled)
+        detectors = [_detector(uc, issues) for uc in config.use_cases.values()]
+        if issues:
+            raise ConfigError(issues)
+        self.detectors: tuple[Detector, ...] = tuple(d for d in detectors if d is not None)
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self.by_name: Mapping[str, CompiledRule] = {r.name: r for r in rules}
+        self.configs: Mapping[str, RuleConfig] = {r.name: r.config for r in rules}
         # One rule per model for requests that pin it: the model alone, no templates.
-        self.pinned: Mapping[str, CompiledRule] = {
-            name: _compile_rule(config, RuleConfig(PINNED_PREFIX + name, (name,)), -1)
-            for name in config.models
-        }
-        self.detectors: tuple[Detector, ...] = tuple(
-            Detector(
-                uc.name,
-                re.compile(uc.matches) if uc.matches else None,
-                words_pattern(uc.contains) if uc.contains else None,
-            )
-            for uc in config.use_cases.values()
-        )
+        self.pinned: Mapping[str, CompiledRule] = {}
+        pinned: dict[str, CompiledRule] = {}
+        for name in config.models:
+            one = _compile_rule(config, RuleConfig(PINNED_PREFIX + name, (name,)), -1, issues)
+            if one is not None:
+                pinned[name] = one
+        self.pinned = pinned
         # Index: for each use case a rule names at its top level, the rules that can
         # match it (its own plus the unrestricted ones), in file order. Requests with
         # other use cases only look at the unrestricted rules.
@@ -129,18 +145,58 @@ class RuleSet:
         return self.index.get(use_case, self.generic)
 
 
-def _compile_rule(config: Config, rc: RuleConfig, pos: int) -> CompiledRule:
+def _detector(uc: UseCaseConfig, issues: list[ConfigIssue]) -> Detector | None:
+    try:
+        pattern = re.compile(uc.matches) if uc.matches else None
+    except re.error as exc:
+        issues.append(_issue(uc.where, "matches", f"invalid regular expression: {exc}"))
+        return None
+    return Detector(uc.name, pattern, words_pattern(uc.contains) if uc.contains else None)
+
+
+def _issue(where: Where, key: str, message: str) -> ConfigIssue:
+    pointer = f"{where.pointer}.{key}" if where.pointer else key
+    return ConfigIssue(message, where.file, where.line, None, pointer)
+
+
+def _template(rc: RuleConfig, key: str, issues: list[ConfigIssue]) -> Template | None:
+    source: str | None = getattr(rc, key)
+    if not source:
+        return None
+    try:
+        return Template(source, f"rule {rc.name}: {key}")
+    except Exception as exc:  # jinja2's syntax errors, translated here
+        message, _ = template_error(exc)
+        issues.append(_issue(rc.where, key, f"bad template: {message}"))
+        return None
+
+
+def _compile_rule(
+    config: Config, rc: RuleConfig, pos: int, issues: list[ConfigIssue]
+) -> CompiledRule | None:
+    """The compiled rule, or None with its problems added to `issues`."""
+    found = len(issues)
+    system = _template(rc, "system", issues)
+    prompt = _template(rc, "prompt", issues)
+    try:
+        predicate = compile_condition(rc.when)
+    except (ValueError, re.error) as exc:
+        issues.append(_issue(rc.where, "when", f"bad condition: {exc}"))
+    if len(issues) > found:
+        return None
     targets = []
     for name in rc.targets:
         model = config.models[name]
         provider = config.providers[model.provider]
-        targets.append(Target(model, provider.disabled_reason, rc.weights.get(name, model.weight)))
+        why = provider.disabled_reason
+        disabled = None if why is None else Rejection(RejectionKind.DISABLED, why)
+        targets.append(Target(model, disabled, rc.weights.get(name, model.weight)))
     return CompiledRule(
         config=rc,
         position=pos,
-        predicate=compile_condition(rc.when),
+        predicate=predicate,
         targets=tuple(targets),
         strategy=STRATEGIES[rc.strategy],
-        system=Template(rc.system, f"rule {rc.name}: system") if rc.system else None,
-        prompt=Template(rc.prompt, f"rule {rc.name}: prompt") if rc.prompt else None,
+        system=system,
+        prompt=prompt,
     )

@@ -159,7 +159,7 @@ async def status(request: Request) -> Response:
         state.authenticate(request)
     except ApiError as exc:
         return chat.error_response(exc)
-    out = state.router.status()
+    out = state.router.status().to_dict()
     out["server"] = {
         "in_flight": state.limit.in_flight if state.limit else 0,
         "max_concurrent": state.max_concurrent(),
@@ -179,19 +179,19 @@ async def readyz(request: Request) -> Response:
     """Ready when a config is loaded and at least one model can serve."""
     state: ServerState = request.app.state.server
     status = state.router.status()
-    breakers = status.get("state", {}).get("models", {})
-    enabled = {n for n, p in status["providers"].items() if p["enabled"]}
+    live = status.state
     serving = [
         m.name
         for m in state.router.config.models.values()
-        if m.provider in enabled
-        and (breakers.get(m.name, {}).get("breaker") or {}).get("state", "closed") != "open"
+        if status.providers[m.provider].enabled
+        and live.providers.get(m.provider, status.providers[m.provider]).enabled
+        and (m.name not in live.models or live.models[m.name].breaker["state"] != "open")
     ]
     body = {
         "ready": bool(serving),
-        "config_version": status["config_version"],
+        "config_version": status.config_version,
         "models_serving": len(serving),
-        "last_error": status["last_error"],
+        "last_error": status.last_error,
     }
     return JSONResponse(body, status_code=200 if serving else 503)
 

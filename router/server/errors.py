@@ -20,13 +20,18 @@ from router.errors import (
     NotFound,
     ProviderError,
     RateLimited,
+    RequestError,
     RouterError,
     Timeout,
 )
+from router.types import RejectionKind
 
 # Attempt kinds that say the request itself was wrong, not the upstream.
 _CLIENT_KINDS = frozenset({"bad_request", "context_overflow"})
 _SKIPPED = "skipped"
+# Rejections no retry can change: no configured model fits this request.
+_UNFIT = frozenset({RejectionKind.CONTEXT, RejectionKind.CAPABILITY})
+_LIMITED = frozenset({RejectionKind.RATE_LIMIT, RejectionKind.HELD})
 
 
 @dataclass(eq=False)
@@ -71,6 +76,8 @@ def from_router_error(exc: RouterError, now: float | None = None) -> ApiError:
     if isinstance(exc, NotFound):
         code = "model_not_found" if exc.what == "model" else "rule_not_found"
         return ApiError(404, str(exc), code=code, param="model")
+    if isinstance(exc, RequestError):
+        return ApiError(400, str(exc), code="invalid_request")
     if isinstance(exc, BudgetExceeded):
         wait = _until_tomorrow(time.time() if now is None else now)
         return ApiError(
@@ -99,7 +106,17 @@ def _provider(exc: ProviderError) -> ApiError:
 def _no_route(exc: NoRouteError) -> ApiError:
     tried = [a for a in exc.attempts if a.error != _SKIPPED]
     if not tried:
-        # Nothing could serve: every candidate was filtered out (breaker, limits, capability).
+        # Nothing could serve: every candidate was filtered out, each for a kind of reason.
+        rejected = exc.decision.rejected.values() if exc.decision is not None else ()
+        kinds = {getattr(r, "kind", RejectionKind.OTHER) for r in rejected}
+        if kinds and kinds <= _UNFIT:
+            return ApiError(400, str(exc), code="no_capable_model")
+        if kinds and kinds <= _LIMITED:
+            return ApiError(429, str(exc), "rate_limit_error", "rate_limited", None, retry_after(1))
+        if kinds == {RejectionKind.BUDGET}:
+            wait = _until_tomorrow(time.time())
+            return ApiError(429, str(exc), "insufficient_quota", "budget_exceeded", None,
+                            retry_after(wait))  # fmt: skip
         return ApiError(503, str(exc), "server_error", "no_route", None, retry_after(1))
     kinds = {a.error for a in tried}
     if kinds <= _CLIENT_KINDS:

@@ -17,12 +17,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from router.config import ApiKey, Config
 from router.server.errors import ApiError, retry_after
 
 Clock = Callable[[], float]
-UsageReader = Callable[[tuple[str, ...], float], list[dict[str, object]]]
+# Router.usage(by, since): rows readable as mappings (`row["key"]`, `row["cost_usd"]`).
+UsageReader = Callable[[tuple[str, ...], float], Sequence[Mapping[str, Any]]]
 
 
 def _digest(value: str) -> bytes:
@@ -157,7 +159,7 @@ class KeySpend:
         rows = read(("key", "day"), month)
         with self._lock:
             for row in rows:
-                name, cost = str(row["key"]), float(row["cost_usd"])  # type: ignore[arg-type]
+                name, cost = str(row["key"]), float(row["cost_usd"])
                 if name == "-":
                     continue
                 periods = self._spent.setdefault(name, {"day": (day, 0.0), "month": (month, 0.0)})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from router.config.params import normalise_params
 from router.engine.tokens import estimate_tokens, message_text
-from router.errors import BadRequest
-from router.providers.params import normalise_params
+from router.errors import RequestError
 from router.types import Message, Request
 
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
@@ -34,19 +34,19 @@ def build_request(
     (its `when:` is not checked); `key=` names who asked, for spend per key.
     """
     if model is not None and rule is not None:
-        raise BadRequest("route() takes model= or rule=, not both")
+        raise RequestError("route() takes model= or rule=, not both")
     if messages is None:
         if prompt is None:
-            raise BadRequest("route() needs a prompt or messages")
+            raise RequestError("route() needs a prompt or messages")
         msgs: tuple[Message, ...] = ({"role": "user", "content": prompt},)
     else:
         if prompt is not None:
-            raise BadRequest("route() takes a prompt or messages, not both")
+            raise RequestError("route() takes a prompt or messages, not both")
         if not messages:
-            raise BadRequest("messages is empty")
+            raise RequestError("messages is empty")
         for i, m in enumerate(messages):
             if not isinstance(m, Mapping) or "role" not in m:
-                raise BadRequest(f"messages[{i}] is not a message: needs a 'role'")
+                raise RequestError(f"messages[{i}] is not a message: needs a 'role'")
         msgs = tuple(dict(m) for m in messages)
     tokens, images = estimate_tokens(msgs)
     text = ""
