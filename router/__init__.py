@@ -53,7 +53,7 @@ from router.types import (
 )
 
 if TYPE_CHECKING:
-    from router.config.model import Config
+    from router.config.model import ApiKey, Config
     from router.runtime.default import aroute, default_config_path, explain, route
     from router.runtime.reload.changes import ConfigChanges, ReloadEvent
     from router.runtime.router import Router
@@ -63,6 +63,7 @@ __version__ = "0.1.0"
 
 # name -> module: loaded on first use, so `import router` stays light.
 _LAZY = {
+    "ApiKey": "router.config.model",
     "Config": "router.config.model",
     "Router": "router.runtime.router",
     "route": "router.runtime.default",
@@ -84,6 +85,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApiKey",
     "Attempt",
     "AuthError",
     "BadRequest",

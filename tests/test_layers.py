@@ -29,7 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "runtime.reload": {"config", "runtime", "runtime.state"},
     "runtime": {"config", "engine", "providers", "runtime.state", "runtime.reload"},
     "server": {"<root>"},
-    "cli": {"<root>"},
+    # `router serve` (issue 10) starts the server: the one arrow into it.
+    "cli": {"<root>", "server"},
     "testing": set(),
     # the facade: the public names, loaded lazily; `python -m router`
     "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "cli"},
@@ -108,6 +109,9 @@ def test_nobody_imports_the_cli_or_the_server() -> None:
     wrong = [
         f"{where}: imports {target}"
         for where, src, target, dst in arrows()
-        if dst in NOBODY_IMPORTS and src != dst and not where.startswith("router/__main__")
+        if dst in NOBODY_IMPORTS
+        and src != dst
+        and not where.startswith("router/__main__")
+        and (src, dst) != ("cli", "server")  # `router serve`, the server's entry point
     ]
     assert wrong == []

@@ -23,8 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import router as router_package
-from router import Router
-from router.config import ApiKey
+from router import ApiKey, Router
 from router.server import chat
 from router.server.errors import ApiError
 from router.server.keys import Gate

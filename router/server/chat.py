@@ -20,8 +20,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from router import Chunk, Decision, Result, RouterError
-from router.config import ApiKey
+from router import ApiKey, Chunk, Decision, Result, RouterError
 from router.server import wire
 from router.server.errors import ApiError, bad_request, from_router_error
 from router.server.keys import check_allowed

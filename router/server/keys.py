@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from router.config import ApiKey, Config
+from router import ApiKey, Config
 from router.server.errors import ApiError, retry_after
 
 Clock = Callable[[], float]
