@@ -207,6 +207,7 @@ class Result:
     rule: str | None = None
     finish_reason: str | None = None
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    cached: bool = False  # served from the response cache: no call made, cost 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +293,17 @@ class UsageRow(Record):
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    cache_hits: int = 0  # of `requests`, how many the response cache served (at $0)
 
     def _keys(self) -> tuple[str, ...]:
-        return (*self.group, "requests", "input_tokens", "output_tokens", "cost_usd")
+        return (
+            *self.group,
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "cache_hits",
+        )
 
     def __getitem__(self, key: str) -> Any:
         if key in self.group:
@@ -302,6 +311,18 @@ class UsageRow(Record):
         if key == "group":
             raise KeyError(key)
         return Record.__getitem__(self, key)
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
+class WatcherHealth(Record):
+    """The config watcher's threads: alive or not, and how often they were restarted."""
+
+    state: str  # running | stopped | new
+    worker_alive: bool
+    observer_alive: bool
+    restarts: int
+    last_crash: str | None
+    last_crash_at: float | None
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
@@ -332,6 +353,7 @@ class ModelState(Record):
     latency_ms: float | None  # moving average, None before any call
     rate_limit: Mapping[str, Mapping[str, float]] | None  # rpm/tpm: limit, available
     free: bool  # never held back by a budget
+    rate_limit_waits: tuple[int, float] = (0, 0.0)  # requests that waited, seconds slept
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
@@ -377,3 +399,4 @@ class RouterStatus(Record):
     watching: bool
     providers: Mapping[str, ProviderInfo]
     state: LiveStatus
+    watcher: WatcherHealth | None = None  # None when not watching

@@ -9,10 +9,13 @@ from router.config.model import (
     ApiKey,
     BreakerPolicy,
     Budget,
+    CachePolicy,
+    CacheStore,
     Config,
     Cost,
     ModelConfig,
     ProviderConfig,
+    RequestLogSettings,
     RetryPolicy,
     RoutingTest,
     RuleConfig,
@@ -25,7 +28,7 @@ from router.config.params import normalise_params
 from router.config.semantics import Merged
 from router.config.sources import Source, index, join, locate
 from router.config.yamlsrc import SECRET_KEY
-from router.secrets import Secret
+from router.secrets import MaskedURL, Secret, is_sensitive_name, mask_url
 
 _PROVIDER_KEYS = frozenset(
     {"type", "api_key", "api_base", "timeout", "retries", "backoff", "max_backoff", "enabled"}
@@ -116,7 +119,7 @@ def _provider(name: str, raw: Mapping[str, Any], unset: str | None, where: Where
         name=name,
         type=raw["type"],
         api_key=Secret(key) if key else None,
-        api_base=raw.get("api_base") or None,
+        api_base=_url(raw.get("api_base")),
         timeout=_float(raw.get("timeout")),
         disabled_reason=reason,
         retry=_retry(raw) or RetryPolicy(),
@@ -171,7 +174,46 @@ def _rule(raw: Mapping[str, Any], where: Where) -> RuleConfig:
         retry=_retry(raw),
         weights={k: float(v) for k, v in (raw.get("weights") or {}).items()},
         deadline=_float(raw.get("deadline")),
+        cache=_cache_policy(raw["cache"]) if "cache" in raw else None,
         where=where,
+    )
+
+
+def _cache_policy(raw: Any) -> CachePolicy:
+    """`cache: false`, `cache: true` or `cache: {ttl: 600, sampled: true}`."""
+    if isinstance(raw, bool):
+        return CachePolicy(enabled=raw)
+    d = CachePolicy()
+    return CachePolicy(
+        enabled=bool(raw.get("enabled", True)),
+        ttl=float(raw.get("ttl", d.ttl)),
+        sampled=bool(raw.get("sampled", d.sampled)),
+    )
+
+
+def _cache_store(raw: Any) -> CacheStore:
+    d = CacheStore()
+    if not isinstance(raw, Mapping):
+        return d
+    return CacheStore(
+        backend=str(raw.get("backend", d.backend)),
+        path=raw.get("path") or None,
+        max_bytes=int(raw.get("max_bytes", d.max_bytes)),
+    )
+
+
+def _request_log(raw: Any, log_text: bool) -> RequestLogSettings | None:
+    """`request_log: path` or `request_log: {path, max_bytes, backups, log_text}`."""
+    if not raw:
+        return None
+    if isinstance(raw, str):
+        return RequestLogSettings(path=raw, log_text=log_text)
+    d = RequestLogSettings(path="")
+    return RequestLogSettings(
+        path=str(raw["path"]),
+        max_bytes=int(raw.get("max_bytes", d.max_bytes)),
+        backups=int(raw.get("backups", d.backups)),
+        log_text=bool(raw.get("log_text", log_text)),
     )
 
 
@@ -193,6 +235,9 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         deadline=_float(raw.get("deadline")),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+        request_log=_request_log(raw.get("request_log"), bool(raw.get("log_text", False))),
+        cache=_cache_policy(raw["cache"]) if raw.get("cache") is not None else None,
+        cache_store=_cache_store(raw.get("cache")),
     )
 
 
@@ -228,15 +273,25 @@ class MaskedText(str):
         return "'****'"
 
 
-def _hide_secrets(value: Any, key: str = "") -> Any:
-    """Settings named like credentials (Authorization, X-Api-Key, token...) become MaskedText."""
+def _hide_secrets(value: Any, key: str = "", header: bool = False) -> Any:
+    """Settings named like credentials (Authorization, X-Api-Key, token...) become MaskedText,
+    and so does every sensitive header (Cookie, Proxy-Authorization, any name with key,
+    token, secret or auth); a URL holding credentials becomes a MaskedURL."""
     if isinstance(value, dict):
-        return {k: _hide_secrets(v, k) for k, v in value.items()}
+        inside = key.lower().endswith("headers")
+        return {k: _hide_secrets(v, k, inside) for k, v in value.items()}
     if isinstance(value, list):
         return [_hide_secrets(v, key) for v in value]
-    if isinstance(value, str) and value and key and SECRET_KEY.search(key):
-        return MaskedText(value)
+    if isinstance(value, str) and value:
+        if key and (SECRET_KEY.search(key) or (header and is_sensitive_name(key))):
+            return MaskedText(value)
+        if "://" in value and mask_url(value) != value:
+            return MaskedURL(value)
     return value
+
+
+def _url(value: Any) -> str | None:
+    return MaskedURL(value) if isinstance(value, str) and value else None
 
 
 def _strings(value: Any) -> tuple[str, ...]:

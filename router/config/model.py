@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.secrets import Secret
+from router.secrets import MaskedURL, Secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,11 @@ class ProviderConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     where: Where = Where()
 
+    def __post_init__(self) -> None:
+        # A config built in code gets the same masked repr as one read from YAML.
+        if type(self.api_base) is str and self.api_base:
+            object.__setattr__(self, "api_base", MaskedURL(self.api_base))
+
     @property
     def enabled(self) -> bool:
         return self.disabled_reason is None
@@ -84,6 +89,34 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """`cache: {ttl: 600}` in `settings` (every rule) or on one rule (`cache: false` off)."""
+
+    enabled: bool = True
+    ttl: float = 600.0  # seconds an answer is served again
+    sampled: bool = False  # also cache requests with temperature > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStore:
+    """Where cached answers live: `settings.cache.backend` (memory LRU or SQLite)."""
+
+    backend: str = "memory"  # memory | sqlite
+    path: str | None = None  # SQLite file, relative to the config's directory
+    max_bytes: int = 64 * 1024 * 1024  # memory: least recently used go first beyond this
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLogSettings:
+    """`settings.request_log`: one JSON line per request, rotated by size."""
+
+    path: str
+    max_bytes: int = 100 * 1024 * 1024
+    backups: int = 5  # rotated files kept: path.1 ... path.N
+    log_text: bool = False  # prompt and answer text; off by default
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
     targets: tuple[str, ...]
@@ -99,6 +132,7 @@ class RuleConfig:
     retry: RetryPolicy | None = None  # overrides the providers' policy
     weights: Mapping[str, float] = field(default_factory=dict)
     deadline: float | None = None  # seconds for all retries and fallbacks together
+    cache: CachePolicy | None = None  # None: as `settings.cache` says
     where: Where = Where()
 
 
@@ -139,6 +173,9 @@ class Settings:
     # ":memory:" keeps it in memory only.
     usage_db: str | None = None
     debounce_ms: int = 100
+    request_log: RequestLogSettings | None = None
+    cache: CachePolicy | None = None  # for every rule that does not say otherwise
+    cache_store: CacheStore = CacheStore()
 
 
 @dataclass(frozen=True, slots=True)

@@ -288,7 +288,7 @@ class Run:
             done.usage.output_tokens,
             cost,
             self.snap.config.sha256,
-            self.request.key,
+            key=self.request.key,
         )
         self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
         return Result(

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from router.engine.decide import decide
 from router.engine.requests import build_request
 from router.engine.strategies import Candidate
-from router.errors import ConfigError, NoRouteError, RouterError
+from router.errors import NoRouteError, RouterError, unexpected
 from router.providers import serves_free
 from router.runtime import attempts
+from router.runtime.observed import RequestHooks
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state import spend
 from router.runtime.state.live import LiveState
@@ -32,6 +34,8 @@ from router.types import (
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.observe.events import Observer
+    from router.replay import ReplayReport
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
 
@@ -46,6 +50,45 @@ def _load(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Co
     return load_config(path, environ=environ)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(doing: str) -> Callable[[_F], _F]:
+    """Only RouterErrors leave a public method: anything else becomes one, with words."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        def guarded(self: Router, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except (RouterError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise unexpected(exc, doing) from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
+def _aguarded(doing: str) -> Callable[[_F], _F]:
+    """`_guarded` for coroutine methods."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        async def guarded(self: Router, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, **kwargs)
+            except (RouterError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise unexpected(exc, doing) from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
 class Router:
     """Routes requests by the rules of one config, and follows edits to it."""
 
@@ -57,6 +100,7 @@ class Router:
         state: LiveState | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
@@ -69,6 +113,8 @@ class Router:
         if check_tests:
             snap.check_tests()
         self._snapshot = snap
+        # The request log, the response cache and the caller's observers (metrics, traces).
+        self._hooks = RequestHooks(config, self._live, observers)
         self._reload_lock = threading.Lock()
         self._subscribers: list[ReloadCallback] = []
         self._last_error: str | None = None
@@ -86,13 +132,20 @@ class Router:
         debounce_ms: int | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> Router:
         """Load a YAML file or a directory of them; `watch=True` reloads on edits.
 
         The config's own `tests:` must pass, unless `check_tests=False` (for
         `router test`, which reports them one by one).
         """
-        router = cls(_load(path, environ), path=path, environ=environ, check_tests=check_tests)
+        router = cls(
+            _load(path, environ),
+            path=path,
+            environ=environ,
+            check_tests=check_tests,
+            observers=observers,
+        )
         if watch:
             router.watch(debounce_ms)
         return router
@@ -119,6 +172,7 @@ class Router:
     def config(self) -> Config:
         return self._snapshot.config
 
+    @_guarded("explain")
     def explain(self, prompt: str | None = None, **kwargs: Any) -> Decision:
         """The decision `route()` would take, with its trace; no model is called.
 
@@ -129,81 +183,142 @@ class Router:
         return decide(snap.ruleset, request, self._live, version=snap.version)[0]
 
     def _begin(
-        self, prompt: str | None, kwargs: dict[str, Any]
-    ) -> tuple[Snapshot, Request, Decision, list[Candidate]]:
-        """Build the request and decide, holding the snapshot; the caller releases it."""
-        request = build_request(prompt, **kwargs)
+        self, request: Request, t0: float, started: float
+    ) -> tuple[Snapshot, Decision, list[Candidate]]:
+        """Decide, holding the snapshot; the caller releases it."""
+        if self._closed:  # its spend store is closed: a request would go unrecorded
+            raise RouterError("this Router is closed: route() after close(); make a new Router")
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
             spend.check_decision(decision, snap.ruleset.configs)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
-        except BaseException:
+        except BaseException as exc:
             snap.exit()
+            self._hooks.failed(snap, request, None, exc, t0, started)
             raise
-        return snap, request, decision, cands
+        return snap, decision, cands
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+        self,
+        prompt: str | None = None,
+        *,
+        stream: Literal[False] = False,
+        cache: bool = True,
+        **kwargs: Any,
     ) -> Result: ...
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+        self, prompt: str | None = None, *, stream: Literal[True], cache: bool = True, **kwargs: Any
     ) -> Iterator[Chunk]: ...
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool, cache: bool = True, **kwargs: Any
     ) -> Result | Iterator[Chunk]: ...
 
+    @_guarded("route")
     def route(
-        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool = False, cache: bool = True, **kwargs: Any
     ) -> Result | Iterator[Chunk]:
         """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
 
         Arguments are those of `build_request`: a prompt or `messages=[...]`, and
         `use_case=`, `tags=`, `metadata=`, `tools=`, `response_format=`, `stream=`;
         any other keyword is a call parameter (`temperature=0`, `max_tokens=64`, ...).
+        `cache=False` neither reads nor fills the response cache for this request.
         """
-        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, stream=stream, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            result = hooks.serve_hit(snap, request, lookup, t0, started)
+            if request.stream:
+                return hooks.hit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
-            return HeldStream(snap, it, decision)
+            watched_it = hooks.watch(it, snap, request, decision, lookup, t0, started)
+            return HeldStream(snap, watched_it, decision)
         try:
-            return attempts.execute(snap, request, decision, cands, self._live)
+            result = attempts.execute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+        self,
+        prompt: str | None = None,
+        *,
+        stream: Literal[False] = False,
+        cache: bool = True,
+        **kwargs: Any,
     ) -> Result: ...
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+        self, prompt: str | None = None, *, stream: Literal[True], cache: bool = True, **kwargs: Any
     ) -> AsyncIterator[Chunk]: ...
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool, cache: bool = True, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]: ...
 
+    @_aguarded("aroute")
     async def aroute(
-        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool = False, cache: bool = True, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
-        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, stream=stream, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            result = hooks.serve_hit(snap, request, lookup, t0, started)
+            if request.stream:
+                return hooks.ahit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
-            return HeldAsyncStream(snap, ait, decision)
+            watched = hooks.awatch(ait, snap, request, decision, lookup, t0, started)
+            return HeldAsyncStream(snap, watched, decision)
         try:
-            return await attempts.aexecute(snap, request, decision, cands, self._live)
+            result = await attempts.aexecute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
+
+    def replay(
+        self,
+        log: Any,
+        *,
+        against: Config | str | os.PathLike[str] | None = None,
+        examples: int = 3,
+    ) -> ReplayReport:
+        """Route every logged request through this router's config, no model called,
+        and compare with what was logged (or with `against`, another config).
+
+        `log` is a request-log path, several paths, or parsed records (dicts).
+        """
+        from router.replay import replay
+
+        return replay(self.config, log, against=against, examples=examples)
 
     # -- reload -----------------------------------------------------------------
     def reload(self) -> ReloadEvent:
@@ -219,8 +334,8 @@ class Router:
                 # Providers are carried over only once the new snapshot is sure to serve.
                 snap = Snapshot.build(config, old.version + 1)
                 snap.check_tests()
-            except ConfigError as exc:
-                message = str(exc)
+            except Exception as exc:  # a ConfigError, or any surprise: words, never a crash
+                message = str(unexpected(exc, "reload"))
                 if message != self._last_error:
                     log.error(
                         "config reload failed, still serving version %d: %s", old.version, message
@@ -257,6 +372,7 @@ class Router:
                 )
                 log.info("config reloaded: version %d", snap.version)
                 self._follow_watch_settings(old.config, config)
+        self._hooks.reloaded(old.config, self._snapshot.config, event)
         for cb in list(self._subscribers):
             try:
                 cb(event)
@@ -276,6 +392,11 @@ class Router:
             return snap.model_infos()
         finally:
             snap.exit()
+
+    def add_observer(self, observer: Observer) -> Observer:
+        """Tell `observer` of every request's end and every reload (metrics, traces)."""
+        self._hooks.add(observer)
+        return observer
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.
@@ -312,6 +433,8 @@ class Router:
     def status(self) -> RouterStatus:
         """The config serving, the last reload error, and the live state; `to_dict()` for JSON."""
         snap = self._snapshot
+        watcher = self._watcher
+        health = watcher.health() if watcher is not None else None
         return RouterStatus(
             config_version=snap.version,
             loaded_at=snap.loaded_at,
@@ -319,7 +442,8 @@ class Router:
             files=tuple(snap.config.files),
             last_error=self._last_error,
             last_error_at=self._last_error_at,
-            watching=self._watcher is not None,
+            watching=health is not None and health.worker_alive,
+            watcher=health,
             providers={
                 name: ProviderInfo(p.type, p.enabled, p.disabled_reason)
                 for name, p in snap.config.providers.items()
@@ -338,6 +462,7 @@ class Router:
                 row.input_tokens,
                 row.output_tokens,
                 row.cost_usd,
+                row.cache_hits,
             )
             for row in self._live.store.rows(tuple(by), since)
         ]
@@ -350,6 +475,7 @@ class Router:
             self._watcher.stop()
             self._watcher = None
         self._snapshot.retire()
+        self._hooks.close()
         self._live.close()
 
     def __enter__(self) -> Router:

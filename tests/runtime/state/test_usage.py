@@ -152,8 +152,8 @@ def test_open_store_picks_by_path(tmp_path: Path) -> None:
 
 
 def test_rows_group_by_the_key_that_asked(store: UsageStore) -> None:
-    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 1.0, "", "alice"))
-    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 2.0, "", "alice"))
+    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 1.0, "", key="alice"))
+    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 2.0, "", key="alice"))
     store.record(rec(ts(2026, 3, 1), cost=4.0))
     rows = {r.key: (r.requests, r.cost_usd) for r in store.rows(("key",))}
     assert rows == {("alice",): (2, 3.0), ("-",): (1, 4.0)}
@@ -176,7 +176,7 @@ def test_sqlite_file_from_before_keys_gains_the_column(tmp_path: Path) -> None:
             (ts(2026, 3, 1),),
         )
     store = SQLiteUsageStore(path)
-    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 1.0, "", "bob"))
+    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 1.0, "", key="bob"))
     rows = {r.key: r.cost_usd for r in store.rows(("key",))}
     store.close()
     assert rows == {("-",): 0.5, ("bob",): 1.0}
