@@ -45,7 +45,8 @@ ALLOWED: dict[str, set[str]] = {
     "replay": {"config", "engine", "observe", "runtime"},
     "server": {"<root>"},
     # `router serve` (issue 10) starts the server: the one arrow into it.
-    "cli": {"<root>", "server"},
+    "cli": {"<root>", "commands", "server"},
+    "commands": {"<root>"},  # the bodies of `router health | compare | batch | pull | rm`
     "testing": set(),
     # the facade: the public names, loaded lazily; `python -m router`
     "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "replay", "cli"},

@@ -21,6 +21,7 @@ from router.config.model import (
     RuleConfig,
     ServerConfig,
     Settings,
+    SpillPolicy,
     UseCaseConfig,
     Where,
 )
@@ -174,9 +175,17 @@ def _rule(raw: Mapping[str, Any], where: Where) -> RuleConfig:
         retry=_retry(raw),
         weights={k: float(v) for k, v in (raw.get("weights") or {}).items()},
         deadline=_float(raw.get("deadline")),
+        spill=_spill(raw.get("spill")),
         cache=_cache_policy(raw["cache"]) if "cache" in raw else None,
         where=where,
     )
+
+
+def _spill(raw: Mapping[str, Any] | None) -> SpillPolicy | None:
+    if not raw:
+        return None
+    queue = raw.get("queue")
+    return SpillPolicy(int(queue) if queue is not None else None, _float(raw.get("wait_ms")))
 
 
 def _cache_policy(raw: Any) -> CachePolicy:
@@ -235,6 +244,7 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         deadline=_float(raw.get("deadline")),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+        exact_tokens=bool(raw.get("exact_tokens", d.exact_tokens)),
         request_log=_request_log(raw.get("request_log"), bool(raw.get("log_text", False))),
         cache=_cache_policy(raw["cache"]) if raw.get("cache") is not None else None,
         cache_store=_cache_store(raw.get("cache")),
