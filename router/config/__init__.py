@@ -2,6 +2,7 @@
 
 from router.config.loader import load_config
 from router.config.model import (
+    ApiKey,
     BreakerPolicy,
     Budget,
     Config,
@@ -11,6 +12,7 @@ from router.config.model import (
     RetryPolicy,
     RoutingTest,
     RuleConfig,
+    ServerConfig,
     Settings,
     StateSettings,
     UseCaseConfig,
@@ -18,6 +20,7 @@ from router.config.model import (
 )
 
 __all__ = [
+    "ApiKey",
     "BreakerPolicy",
     "Budget",
     "Config",
@@ -27,6 +30,7 @@ __all__ = [
     "RetryPolicy",
     "RoutingTest",
     "RuleConfig",
+    "ServerConfig",
     "Settings",
     "StateSettings",
     "UseCaseConfig",

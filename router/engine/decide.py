@@ -69,8 +69,10 @@ def decide(
         use_case = ruleset.detect(request.text)
     default_max = ruleset.config.settings.default_max_tokens
     traces: list[RuleTrace] = []
-    for rule in ruleset.rules_for(use_case):
-        if not rule.predicate(request, use_case):
+    chosen = ruleset.chosen(request.model, request.rule)
+    rules = ruleset.rules_for(use_case) if chosen is None else (chosen,)
+    for rule in rules:
+        if chosen is None and not rule.predicate(request, use_case):
             traces.append(RuleTrace(rule.name, False))
             continue
         kept, rejected = candidates(rule, request, state, default_max)

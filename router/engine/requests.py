@@ -23,9 +23,18 @@ def build_request(
     tools: Sequence[Mapping[str, Any]] | None = None,
     response_format: Mapping[str, Any] | None = None,
     stream: bool = False,
+    model: str | None = None,
+    rule: str | None = None,
+    key: str | None = None,
     **params: Any,
 ) -> Request:
-    """The engine's view of one `route()` call; keywords beyond these are call params."""
+    """The engine's view of one `route()` call; keywords beyond these are call params.
+
+    `model=` pins a configured model (no rule is matched), `rule=` forces a rule
+    (its `when:` is not checked); `key=` names who asked, for spend per key.
+    """
+    if model is not None and rule is not None:
+        raise RequestError("route() takes model= or rule=, not both")
     if tags is not None and not isinstance(tags, (str, bytes, Mapping)) and _iterable(tags):
         tags = list(tags)  # a generator is read once, here
     _check_arguments(prompt, messages, use_case, tags, metadata, tools, response_format)
@@ -73,6 +82,9 @@ def build_request(
         tools=tuple(tools) if tools else None,
         response_format=dict(response_format) if response_format else None,
         stream=stream,
+        model=model,
+        rule=rule,
+        key=key,
     )
 
 

@@ -23,7 +23,7 @@ from router.engine.conditions import (
 )
 from router.engine.strategies import STRATEGIES, Strategy
 from router.engine.templates import Template, template_error
-from router.errors import ConfigError, ConfigIssue
+from router.errors import ConfigError, ConfigIssue, NotFound
 from router.types import Rejection, RejectionKind
 
 
@@ -61,6 +61,9 @@ class Detector:
         return self.words is not None and self.words.search(text) is not None
 
 
+PINNED_PREFIX = "model:"  # the rule name a request that pins a model is served under
+
+
 class RuleSet:
     """The compiled rules of one config. Immutable once built."""
 
@@ -84,6 +87,14 @@ class RuleSet:
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self.by_name: Mapping[str, CompiledRule] = {r.name: r for r in rules}
         self.configs: Mapping[str, RuleConfig] = {r.name: r.config for r in rules}
+        # One rule per model for requests that pin it: the model alone, no templates.
+        self.pinned: Mapping[str, CompiledRule] = {}
+        pinned: dict[str, CompiledRule] = {}
+        for name in config.models:
+            one = _compile_rule(config, RuleConfig(PINNED_PREFIX + name, (name,)), -1, issues)
+            if one is not None:
+                pinned[name] = one
+        self.pinned = pinned
         # Index: for each use case a rule names at its top level, the rules that can
         # match it (its own plus the unrestricted ones), in file order. Requests with
         # other use cases only look at the unrestricted rules.
@@ -107,6 +118,27 @@ class RuleSet:
             if d.matches(text):
                 return d.use_case
         return None
+
+    def chosen(self, model: str | None, rule: str | None) -> CompiledRule | None:
+        """The one rule a request pins (`model=`) or forces (`rule=`); None when neither."""
+        if model is not None:
+            found = self.pinned.get(model)
+            if found is None:
+                raise NotFound("model", model, list(self.config.models))
+            return found
+        if rule is not None:
+            found = self.by_name.get(rule)
+            if found is None:
+                raise NotFound("rule", rule, list(self.by_name))
+            return found
+        return None
+
+    def rule_named(self, name: str) -> CompiledRule | None:
+        """A config rule by name, or the pinned rule of a model (`model:<name>`)."""
+        found = self.by_name.get(name)
+        if found is None and name.startswith(PINNED_PREFIX):
+            found = self.pinned.get(name[len(PINNED_PREFIX) :])
+        return found
 
     def rules_for(self, use_case: str | None) -> tuple[CompiledRule, ...]:
         if use_case is None:

@@ -116,7 +116,8 @@ class Run:
         self.decision = decision
         self.state = state
         self.started = time.perf_counter()
-        rule = snap.ruleset.by_name[decision.rule]
+        rule = snap.ruleset.rule_named(decision.rule)  # a config rule, or a pinned model's
+        assert rule is not None
         self.rule = rule  # the rule whose candidates are being tried
         self.queue: deque[tuple[CompiledRule, Candidate]] = deque((rule, c) for c in cands)
         self.rules_seen = {rule.name}
@@ -287,6 +288,7 @@ class Run:
             done.usage.output_tokens,
             cost,
             self.snap.config.sha256,
+            key=self.request.key,
         )
         self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
         return Result(

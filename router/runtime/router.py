@@ -259,7 +259,8 @@ class Router(ProviderManager):
             return result
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
-            return HeldStream(snap, hooks.watch(it, snap, request, decision, lookup, t0, started))
+            watched_it = hooks.watch(it, snap, request, decision, lookup, t0, started)
+            return HeldStream(snap, watched_it, decision)
         try:
             result = attempts.execute(snap, request, decision, cands, self._live)
         except BaseException as exc:
@@ -308,7 +309,7 @@ class Router(ProviderManager):
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
             watched = hooks.awatch(ait, snap, request, decision, lookup, t0, started)
-            return HeldAsyncStream(snap, watched)
+            return HeldAsyncStream(snap, watched, decision)
         try:
             result = await attempts.aexecute(snap, request, decision, cands, self._live)
         except BaseException as exc:

@@ -27,7 +27,7 @@ from router.errors import RouterError
 
 PERIODS = ("day", "month")
 SCOPES = ("global", "rule", "model")
-GROUPS = ("day", "month", "model", "rule", "provider")
+GROUPS = ("day", "month", "model", "rule", "provider", "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,7 @@ class UsageRecord:
     cost_usd: float
     config_sha: str = ""
     cached: bool = False  # served from the response cache: cost 0, counted as a hit
+    key: str | None = None  # the name of the API key that asked (the server's keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ def _group_value(r: UsageRecord, group: str) -> str:
         return _day(r.ts)
     if group == "month":
         return _day(r.ts)[:7]
-    value = {"model": r.model, "rule": r.rule, "provider": r.provider}[group]
+    value = {"model": r.model, "rule": r.rule, "provider": r.provider, "key": r.key}[group]
     return value or "-"
 
 
@@ -183,7 +184,8 @@ CREATE TABLE IF NOT EXISTS usage (
     output_tokens INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
     config_sha TEXT NOT NULL DEFAULT '',
-    cached INTEGER NOT NULL DEFAULT 0
+    cached INTEGER NOT NULL DEFAULT 0,
+    key TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 CREATE TABLE IF NOT EXISTS reservations (
@@ -207,6 +209,7 @@ _GROUP_SQL = {
     "model": "model",
     "rule": "coalesce(rule, '-')",
     "provider": "provider",
+    "key": "coalesce(key, '-')",
 }
 
 
@@ -242,6 +245,8 @@ class SQLiteUsageStore:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
                 if "cached" not in columns:  # a store written before the response cache
                     conn.execute("ALTER TABLE usage ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+                if "key" not in columns:  # a file written before spend was kept per key
+                    conn.execute("ALTER TABLE usage ADD COLUMN key TEXT")
         except (sqlite3.Error, OSError) as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -257,8 +262,8 @@ class SQLiteUsageStore:
         with self._lock:
             self._db().execute(
                 "INSERT INTO usage (ts, day, model, provider, rule, input_tokens,"
-                " output_tokens, cost_usd, config_sha, cached)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, cost_usd, config_sha, cached, key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.ts,
                     _day(rec.ts),
@@ -270,6 +275,7 @@ class SQLiteUsageStore:
                     rec.cost_usd,
                     rec.config_sha,
                     int(rec.cached),
+                    rec.key,
                 ),
             )
 
