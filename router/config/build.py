@@ -137,7 +137,8 @@ def _model(name: str, raw: Mapping[str, Any], where: Where) -> ModelConfig:
             else None
         ),
         capabilities=frozenset(raw.get("capabilities") or ()),
-        max_output=_int(raw.get("max_output")),
+        # A llama_cpp model's `max_tokens` (its default call parameter) is its max_output.
+        max_output=_int(raw.get("max_output", raw.get("max_tokens"))),
         weight=float(raw.get("weight", 1.0)),
         latency_ms=_float(raw.get("latency_ms")),
         rpm=_int(raw.get("rpm")),
@@ -187,7 +188,7 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
     d = Settings()
     return Settings(
         default_max_tokens=int(raw.get("default_max_tokens", d.default_max_tokens)),
-        deadline=_float(raw.get("deadline")),
+        deadline=_float(raw.get("deadline", d.deadline)),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
     )

@@ -133,8 +133,8 @@ class Budget:
 class Settings:
     """Top-level `settings:` block."""
 
-    default_max_tokens: int = 256  # assumed output size when a request names none
-    deadline: float | None = None
+    default_max_tokens: int = 256  # output size sent when nothing else names one
+    deadline: float | None = 120.0  # seconds per request, retries and fallbacks included
     # SQLite file for spend; None: $ROUTER_USAGE_DB or ~/.local/state/router/usage.sqlite;
     # ":memory:" keeps it in memory only.
     usage_db: str | None = None

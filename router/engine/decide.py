@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from router.config.model import ModelConfig
 from router.engine.routing_state import RoutingState
 from router.engine.ruleset import CompiledRule, RuleSet
 from router.engine.strategies import Candidate
@@ -10,25 +11,34 @@ from router.types import Decision, Request, RuleTrace
 _NO_REJECTS: dict[str, str] = {}
 
 
-def effective_max_tokens(rule: CompiledRule, request: Request, default: int) -> int:
-    """Output tokens the request may use under `rule`: request, then rule, then default."""
+def effective_max_tokens(
+    rule: CompiledRule, request: Request, default: int, model: ModelConfig | None = None
+) -> int:
+    """The one output-token figure of a request on `model` under `rule`: the request's
+    `max_tokens`, else the rule's `params`, else the model's `max_output`, else the
+    config's `default_max_tokens`. The context filter, cost, budget and rate limit use
+    it, `explain` shows it and the adapter sends it."""
     if request.max_tokens:
         return request.max_tokens
     from_rule = rule.config.params.get("max_tokens")
-    return int(from_rule) if from_rule else default
+    if from_rule:
+        return int(from_rule)
+    if model is not None and model.max_output:
+        return model.max_output
+    return default
 
 
 def candidates(
     rule: CompiledRule, request: Request, state: RoutingState, default_max_tokens: int
 ) -> tuple[list[Candidate], dict[str, str]]:
     """Survivors of `rule`'s targets in strategy order, and {model: reason} for the rest."""
-    max_tokens = effective_max_tokens(rule, request, default_max_tokens)
-    needed = request.tokens + max_tokens
     max_cost = rule.config.max_cost
     kept: list[Candidate] = []
     rejected: dict[str, str] = {}
     for t in rule.targets:
         m = t.model
+        max_tokens = effective_max_tokens(rule, request, default_max_tokens, m)
+        needed = request.tokens + max_tokens
         if t.disabled is not None:
             rejected[m.name] = t.disabled
             continue
@@ -86,7 +96,7 @@ def decide(
             rules=tuple(traces),
             use_case=use_case,
             tokens=request.tokens,
-            max_tokens=effective_max_tokens(rule, request, default_max),
+            max_tokens=effective_max_tokens(rule, request, default_max, first),
             config_version=version,
         )
         return decision, kept

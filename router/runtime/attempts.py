@@ -36,6 +36,7 @@ from router.runtime.state.live import LiveState, Ticket
 from router.runtime.state.usage import UsageRecord
 from router.types import Attempt, Chunk, Decision, Request, Result, Usage
 
+DEFAULT_PROVIDER_TIMEOUT = 60.0  # seconds per call when a provider sets no `timeout`
 SKIPPED = "skipped"  # Attempt.error of a candidate that was not called, with the reason
 
 
@@ -145,7 +146,7 @@ class _Run:
             self.expired = True
             return None
         tokens = self.request.tokens + effective_max_tokens(
-            rule, self.request, self.snap.config.settings.default_max_tokens
+            rule, self.request, self.snap.config.settings.default_max_tokens, cand.model
         )
         wait = None
         if rule.config.on_rate_limit == "wait":
@@ -184,11 +185,16 @@ class _Run:
     def call(self, rule: CompiledRule, model: ModelConfig) -> Call:
         """The call, rendered once per candidate: a template error is the request's
         fault, raised before anything is held or sent."""
-        return make_call(rule, self.request, model)
+        max_tokens = effective_max_tokens(
+            rule, self.request, self.snap.config.settings.default_max_tokens, model
+        )
+        return make_call(rule, self.request, model, max_tokens=max_tokens)
 
     def timed(self, call: Call) -> Call:
         """`call` with the provider's timeout, cut to the time the deadline leaves."""
         timeout = self.snap.config.providers[call.model.provider].timeout
+        if timeout is None:
+            timeout = DEFAULT_PROVIDER_TIMEOUT
         left = self.left()
         if left is not None:
             timeout = left if timeout is None else min(timeout, left)

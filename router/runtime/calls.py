@@ -36,9 +36,17 @@ def render_messages(rule: CompiledRule, request: Request) -> tuple[Message, ...]
 
 
 def make_call(
-    rule: CompiledRule, request: Request, model: ModelConfig, timeout: float | None = None
+    rule: CompiledRule,
+    request: Request,
+    model: ModelConfig,
+    timeout: float | None = None,
+    *,
+    max_tokens: int | None = None,
 ) -> Call:
+    """`max_tokens`: the request's one output-token figure (`effective_max_tokens`)."""
     params = {**rule.config.params, **request.params}
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
     return Call(
         model=model,
         messages=render_messages(rule, request),
