@@ -25,6 +25,9 @@ class Request:
     tools: tuple[Mapping[str, Any], ...] | None = None
     response_format: Mapping[str, Any] | None = None
     stream: bool = False
+    # `model=`: a configured model's name, or "<provider>/<the provider's model id>".
+    model: str | None = None
+    rule: str | None = None  # `rule=`: this rule serves, whatever its `when:` says
 
 
 @dataclass(frozen=True, slots=True)

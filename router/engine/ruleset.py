@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from router.config.model import Config, ModelConfig, RuleConfig
 from router.engine.conditions import (
@@ -51,6 +51,10 @@ class Detector:
         return self.words is not None and self.words.search(text) is not None
 
 
+# An ad-hoc `model="<provider>/<id>"` has no window in the config: the provider checks.
+AD_HOC_CONTEXT = 2**31 - 1
+
+
 class RuleSet:
     """The compiled rules of one config. Immutable once built."""
 
@@ -86,6 +90,35 @@ class RuleSet:
             uc: tuple(sorted(own + generic, key=lambda r: r.position))
             for uc, own in limited.items()
         }
+        self._pinned: dict[str, Target] = {}  # model= names, resolved once
+
+    def pinned(self, rule: CompiledRule, name: str) -> CompiledRule:
+        """`rule` with one target: the model `model=` names.
+
+        A configured model's name, or "<provider>/<the provider's own model id>" for a
+        model the config does not list (its window and price are then unknown here:
+        the provider says). Anything else is a target rejected with the reason.
+        """
+        target = self._pinned.get(name)
+        if target is None:
+            target = self._pinned[name] = self._pin(name)
+        return replace(rule, targets=(target,), strategy=STRATEGIES["ordered"])
+
+    def _pin(self, name: str) -> Target:
+        config = self.config
+        model = config.models.get(name)
+        if model is None:
+            provider_name, sep, model_id = name.partition("/")
+            if not sep or not model_id or provider_name not in config.providers:
+                known = ", ".join(sorted(config.models)) or "none"
+                why = (
+                    f"unknown model '{name}': not in the config (models: {known}), and not "
+                    "'<provider>/<model id>' with a configured provider"
+                )
+                return Target(ModelConfig(name, provider_name, name), why, 1.0)
+            model = ModelConfig(name, provider_name, model_id, context=AD_HOC_CONTEXT)
+        provider = config.providers[model.provider]
+        return Target(model, provider.disabled_reason, model.weight)
 
     def detect(self, text: str) -> str | None:
         for d in self.detectors:

@@ -112,8 +112,8 @@ class _Run:
 
     def _follow_fallback(self) -> bool:
         name = self.rule.config.fallback
-        if name is None or name in self.rules_seen:
-            return False
+        if name is None or name in self.rules_seen or self.request.model is not None:
+            return False  # a pinned model is not swapped for a fallback rule's
         target = self.snap.ruleset.by_name.get(name)
         if target is None:
             return False
@@ -132,7 +132,7 @@ class _Run:
         if any(c.model.name not in self.done for _, c in self.queue):
             return True
         name = self.rule.config.fallback
-        return name is not None and name not in self.rules_seen
+        return name is not None and name not in self.rules_seen and self.request.model is None
 
     # -- one try ----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ def render_messages(rule: CompiledRule, request: Request) -> tuple[Message, ...]
         return request.messages
     variables: dict[str, Any] = {
         **request.metadata,
+        "metadata": request.metadata,
         "use_case": request.use_case,
         "tags": sorted(request.tags),
         "prompt": request.text,

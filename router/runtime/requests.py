@@ -23,22 +23,30 @@ def build_request(
     tools: Sequence[Mapping[str, Any]] | None = None,
     response_format: Mapping[str, Any] | None = None,
     stream: bool = False,
+    model: str | None = None,
+    rule: str | None = None,
     **params: Any,
 ) -> Request:
-    """The engine's view of one `route()` call; keywords beyond these are call params."""
+    """The engine's view of one `route()` call; keywords beyond these are call params.
+
+    `model=` pins a model (a configured name, or "<provider>/<the provider's id>" for
+    one the config does not list); `rule=` makes a rule serve whatever its `when:` says.
+    """
     if messages is None:
         if prompt is None:
             raise BadRequest("route() needs a prompt or messages")
+        if not isinstance(prompt, str):
+            raise BadRequest(
+                f"the prompt must be a string, not {type(prompt).__name__}: "
+                "pass a conversation as messages=[{'role': 'user', 'content': ...}, ...]"
+            )
         msgs: tuple[Message, ...] = ({"role": "user", "content": prompt},)
     else:
         if prompt is not None:
             raise BadRequest("route() takes a prompt or messages, not both")
-        if not messages:
-            raise BadRequest("messages is empty")
-        for i, m in enumerate(messages):
-            if not isinstance(m, Mapping) or "role" not in m:
-                raise BadRequest(f"messages[{i}] is not a message: needs a 'role'")
-        msgs = tuple(dict(m) for m in messages)
+        if isinstance(messages, (str, bytes)) or not messages:
+            raise BadRequest("messages must be a non-empty list of messages")
+        msgs = tuple(_message(i, m) for i, m in enumerate(messages))
     tokens, images = estimate_tokens(msgs)
     text = ""
     for m in reversed(msgs):
@@ -67,4 +75,17 @@ def build_request(
         tools=tuple(tools) if tools else None,
         response_format=dict(response_format) if response_format else None,
         stream=stream,
+        model=model,
+        rule=rule,
     )
+
+
+def _message(i: int, m: Any) -> Message:
+    """A message as a dict: a mapping, or an OpenAI SDK object (`choices[0].message`)."""
+    if not isinstance(m, Mapping):
+        dump = getattr(m, "model_dump", None)  # pydantic models: the OpenAI SDK's types
+        if callable(dump):
+            m = dump(exclude_none=True)
+    if not isinstance(m, Mapping) or "role" not in m:
+        raise BadRequest(f"messages[{i}] is not a message: needs a 'role' (got {type(m).__name__})")
+    return dict(m)

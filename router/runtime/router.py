@@ -370,7 +370,10 @@ def _no_route_message(decision: Decision) -> str:
     if not decision.rules:
         return "no rule matches this request"
     reasons = "; ".join(f"{m}: {why}" for m, why in decision.rejected.items())
-    return f"no rule could serve this request ({reasons})" if reasons else "no rule matches"
+    if reasons:
+        return f"no rule could serve this request ({reasons})"
+    notes = "; ".join(t.note for t in decision.rules if t.note)
+    return f"no rule matches this request ({notes})" if notes else "no rule matches"
 
 
 # -- module-level convenience ---------------------------------------------------
