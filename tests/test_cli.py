@@ -51,7 +51,7 @@ def test_validate_ok_and_strict(config, capsys):
     assert "ok: 1 file(s), 2 providers, 2 models, 2 rules, 2 routing tests" in out
     assert "provider openai disabled: ROUTER_TEST_UNSET_KEY is not set" in out
     code, _, err = run(capsys, "validate", "--strict", str(config))
-    assert code == 2 and "--strict: 1 provider(s) disabled" in err
+    assert code == 2 and "--strict: provider openai disabled: ROUTER_TEST_UNSET_KEY" in err
 
 
 def test_validate_points_at_the_line(tmp_path, capsys):
