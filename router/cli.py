@@ -88,6 +88,10 @@ def _prompt_or_messages(ns: argparse.Namespace) -> str | None:
     return None if ns.system else ns.prompt
 
 
+def _money(cost: float | None) -> str:
+    return "price unknown" if cost is None else f"${cost:.6f}"
+
+
 def format_decision(d: Decision) -> str:
     """A readable table: rules tried, candidates kept and dropped, the order chosen."""
     lines = [
@@ -104,7 +108,7 @@ def format_decision(d: Decision) -> str:
         status = "serves" if t.rule == d.rule else "skipped"
         lines.append(f"{t.rule:<24} {status:<10} strategy {t.strategy}")
         for i, m in enumerate(t.candidates, 1):
-            lines.append(f"{'':<24} {'':<10} {i}. {m}")
+            lines.append(f"{'':<24} {'':<10} {i}. {m}{d.price_note(m)}")
         for m, why in t.rejected.items():
             lines.append(f"{'':<24} {'':<10} x {m}: {why}")
         if t.note:
@@ -166,7 +170,8 @@ def cmd_run(ns: argparse.Namespace) -> int:
     print(
         f"-- model {result.model} via {result.provider} (rule {result.rule}); "
         f"{result.usage.input_tokens}+{result.usage.output_tokens} tokens, "
-        f"${result.cost_usd:.6f}, {result.latency_s * 1000:.0f} ms",
+        f"{_money(result.cost_usd)}, {result.latency_s * 1000:.0f} ms"
+        f"{' (estimated)' if result.usage.estimated else ''}",
         file=sys.stderr,
     )
     for a in result.attempts:
@@ -256,6 +261,9 @@ def cmd_usage(ns: argparse.Namespace) -> int:
     total = sum(row["cost_usd"] for row in rows)
     count = sum(row["requests"] for row in rows)
     print(f"{'total':<{len(head)}}  {count:>8}  {'':>10}  {'':>10}  {total:>12.6f}")
+    unpriced = sum(row["unpriced_requests"] for row in rows)
+    if unpriced:
+        print(f"{unpriced} request(s) of models whose price is unknown are not in the cost")
     for b in state["budgets"]:
         who = "global" if b["scope"] == "global" else f"{b['scope']} {b['name']}"
         print(

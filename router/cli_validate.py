@@ -48,7 +48,10 @@ def check(path: str, strict: bool) -> dict[str, Any]:
             tests=len(cfg.tests),
             disabled=disabled,
             warnings=warnings(r),
+            errors=call_errors(r),
         )
+    if doc["errors"]:
+        return doc
     if strict and disabled:
         doc["errors"] = [
             {
@@ -68,7 +71,22 @@ def warnings(r: Router) -> list[str]:
     """What will not stop the config from loading but will surprise its user."""
     from router.runtime.checks import config_warnings
 
-    return config_warnings(r.config)
+    return [str(f) for f in config_warnings(r.config)]
+
+
+def call_errors(r: Router) -> list[dict[str, Any]]:
+    """Mistakes that load but break every call of a model."""
+    from router.runtime.checks import config_errors
+
+    return [
+        {
+            "file": f.model.where.file,
+            "line": f.model.where.line,
+            "pointer": f"models.{f.model.name}.model",
+            "message": f.message,
+        }
+        for f in config_errors(r.config)
+    ]
 
 
 def validate_paths(

@@ -34,6 +34,7 @@ class Request:
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
+    estimated: bool = False  # True: the provider sent no counts; these are estimates
 
     @property
     def total_tokens(self) -> int:
@@ -66,6 +67,10 @@ class Decision:
     tokens: int = 0
     max_tokens: int = 0
     config_version: int = 0
+    unpriced: tuple[str, ...] = ()  # candidates whose price is unknown
+
+    def price_note(self, model: str) -> str:
+        return " (price unknown)" if model in self.unpriced else ""
 
     @property
     def served(self) -> bool:
@@ -83,7 +88,7 @@ class Decision:
                 continue
             lines.append(f"  rule {t.rule}: matched, strategy {t.strategy}")
             for i, m in enumerate(t.candidates, 1):
-                lines.append(f"    {i}. {m}")
+                lines.append(f"    {i}. {m}{self.price_note(m)}")
             for m, why in t.rejected.items():
                 lines.append(f"    x  {m}: {why}")
             if t.note:
@@ -112,7 +117,7 @@ class Result:
     model: str
     provider: str
     usage: Usage
-    cost_usd: float
+    cost_usd: float | None  # None: the model's price is unknown (never taken as $0)
     latency_s: float
     decision: Decision
     attempts: tuple[Attempt, ...] = ()

@@ -191,6 +191,7 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         deadline=_float(raw.get("deadline", d.deadline)),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+        allow_unknown_prices=bool(raw.get("allow_unknown_prices", d.allow_unknown_prices)),
     )
 
 

@@ -139,6 +139,8 @@ class Settings:
     # ":memory:" keeps it in memory only.
     usage_db: str | None = None
     debounce_ms: int = 100
+    # True: a model of unknown price is not dropped by `max_cost` or a budget.
+    allow_unknown_prices: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,11 @@ def effective_max_tokens(
 
 
 def candidates(
-    rule: CompiledRule, request: Request, state: RoutingState, default_max_tokens: int
+    rule: CompiledRule,
+    request: Request,
+    state: RoutingState,
+    default_max_tokens: int,
+    ruleset: RuleSet | None = None,
 ) -> tuple[list[Candidate], dict[str, str]]:
     """Survivors of `rule`'s targets in strategy order, and {model: reason} for the rest."""
     max_cost = rule.config.max_cost
@@ -55,6 +59,13 @@ def candidates(
         reason = state.unavailable_reason(m.name, rule.name)
         if reason is not None:
             rejected[m.name] = reason
+            continue
+        if m.cost is None and ruleset is not None and ruleset.needs_price(rule, m.name):
+            rejected[m.name] = (
+                f"price unknown: {m.model} is not in litellm's price map, so "
+                f"{'max_cost' if max_cost is not None else 'a budget'} cannot hold it "
+                "(declare `cost: {input, output}` per 1M tokens; 0 and 0 if free)"
+            )
             continue
         cost = m.cost.estimate(request.tokens, max_tokens) if m.cost is not None else None
         if max_cost is not None and cost is not None and cost > max_cost:
@@ -88,7 +99,7 @@ def decide(
             continue
         if request.model is not None:
             rule = ruleset.pinned(rule, request.model)
-        kept, rejected = candidates(rule, request, state, default_max)
+        kept, rejected = candidates(rule, request, state, default_max, ruleset)
         names = tuple(c.model.name for c in kept)
         strategy = rule.config.strategy
         if not kept:
@@ -106,6 +117,7 @@ def decide(
             use_case=use_case,
             tokens=request.tokens,
             max_tokens=effective_max_tokens(rule, request, default_max, first),
+            unpriced=tuple(c.model.name for c in kept if c.model.cost is None),
             config_version=version,
         )
         return decision, kept

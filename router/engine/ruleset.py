@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from router.config.model import Config, ModelConfig, RuleConfig
+from router.config.model import Config, Cost, ModelConfig, ProviderConfig, RuleConfig
 from router.engine.conditions import (
     Predicate,
     compile_condition,
@@ -91,6 +91,9 @@ class RuleSet:
             for uc, own in limited.items()
         }
         self._pinned: dict[str, Target] = {}  # model= names, resolved once
+        # Prices a `model="<provider>/<id>"` may have (the runtime knows the price map).
+        self.price_of: Callable[[ModelConfig, ProviderConfig], Cost | None] | None = None
+        self._budgeted = _budget_scopes(config)
 
     def pinned(self, rule: CompiledRule, name: str) -> CompiledRule:
         """`rule` with one target: the model `model=` names.
@@ -117,8 +120,20 @@ class RuleSet:
                 )
                 return Target(ModelConfig(name, provider_name, name), why, 1.0)
             model = ModelConfig(name, provider_name, model_id, context=AD_HOC_CONTEXT)
+            if self.price_of is not None:
+                model = replace(model, cost=self.price_of(model, config.providers[provider_name]))
         provider = config.providers[model.provider]
         return Target(model, provider.disabled_reason, model.weight)
+
+    def needs_price(self, rule: CompiledRule, model: str) -> bool:
+        """Whether a price must be known to serve `model` under `rule`: the rule has a
+        `max_cost`, or a budget covers the request (and the config does not opt out)."""
+        if self.config.settings.allow_unknown_prices:
+            return False
+        if rule.config.max_cost is not None:
+            return True
+        scopes = self._budgeted
+        return "global" in scopes or f"rule:{rule.name}" in scopes or f"model:{model}" in scopes
 
     def detect(self, text: str) -> str | None:
         for d in self.detectors:
@@ -130,6 +145,12 @@ class RuleSet:
         if use_case is None:
             return self.generic
         return self.index.get(use_case, self.generic)
+
+
+def _budget_scopes(config: Config) -> frozenset[str]:
+    return frozenset(
+        "global" if b.scope == "global" else f"{b.scope}:{b.name}" for b in config.budgets
+    )
 
 
 def _compile_rule(config: Config, rc: RuleConfig, pos: int) -> CompiledRule:

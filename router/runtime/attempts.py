@@ -120,7 +120,7 @@ class _Run:
         self.rules_seen.add(name)
         self.rule = target
         default = self.snap.config.settings.default_max_tokens
-        kept, rejected = candidates(target, self.request, self.state, default)
+        kept, rejected = candidates(target, self.request, self.state, default, self.snap.ruleset)
         for model, why in rejected.items():
             if model not in self.done:
                 self.skip(self.snap.config.models[model], f"rule {name}: {why}")
@@ -252,8 +252,9 @@ class _Run:
             rule.name,
             done.usage.input_tokens,
             done.usage.output_tokens,
-            cost,
+            cost or 0.0,
             self.snap.config.sha256,
+            price_known=cost is not None,
         )
         self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
         return Result(
@@ -309,7 +310,8 @@ class _Received:
 
     def completion(self) -> Completion:
         text = "".join(self.parts)
-        return Completion(text, self.usage or Usage(), self.finish, self.tool_calls, self.cost)
+        usage = self.usage or Usage(estimated=True)
+        return Completion(text, usage, self.finish, self.tool_calls, self.cost)
 
 
 def execute(

@@ -58,11 +58,12 @@ def make_call(
     )
 
 
-def cost_of(model: ModelConfig, usage: Usage, reported: float | None) -> float:
-    """YAML prices win; else what the adapter reported (e.g. litellm's map); else 0."""
+def cost_of(model: ModelConfig, usage: Usage, reported: float | None) -> float | None:
+    """The config's price (declared, or settled from litellm's map at load) wins; else
+    what the adapter reported; else None: the price is unknown, never taken as $0."""
     if model.cost is not None:
         return model.cost.estimate(usage.input_tokens, usage.output_tokens)
-    return reported or 0.0
+    return reported
 
 
 __all__ = ["cost_of", "make_call", "render_messages"]

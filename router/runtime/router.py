@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from router.engine.decide import decide
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
+from router.providers.pricing import with_prices
 from router.runtime import attempts
 from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
@@ -51,6 +52,7 @@ class Router:
         self._environ = environ
         # Breakers, budgets, rate limits and spend: kept across reloads. Pass a
         # `state` to share one between routers or to give it a clock or a store.
+        config = with_prices(config)
         self._live = state if state is not None else LiveState(config)
         snap = Snapshot.build(config, 1)
         if check_tests:
@@ -168,7 +170,7 @@ class Router:
         with self._reload_lock:
             old = self._snapshot
             try:
-                config = _load(self._path, self._environ)
+                config = with_prices(_load(self._path, self._environ))
                 # Providers are carried over only once the new snapshot is sure to serve.
                 snap = Snapshot.build(config, old.version + 1)
                 snap.check_tests()
@@ -341,6 +343,7 @@ class Router:
                 "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens,
                 "cost_usd": row.cost_usd,
+                "unpriced_requests": row.unpriced,
             }
             for row in self._live.store.rows(tuple(by), since)
         ]

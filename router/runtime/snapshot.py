@@ -119,7 +119,11 @@ class Snapshot:
     @classmethod
     def build(cls, config: Config, version: int, previous: Snapshot | None = None) -> Snapshot:
         """Compile `config`; raises ConfigError naming the rule and line of a bad template."""
-        snap = cls(config, compile_rules(config), version)
+        from router.providers.pricing import known_cost
+
+        rules = compile_rules(config)
+        rules.price_of = known_cost
+        snap = cls(config, rules, version)
         if previous is not None:
             snap.carry_over(previous)
         return snap

@@ -39,3 +39,17 @@ def test_openai_compatible_base_without_a_key_just_works(
     assert fake.last_request.headers.get("authorization") == "Bearer no-key"
     chunks = list(provider.stream(make_call()))
     assert "".join(c.text for c in chunks) == "Hello from the fake provider."
+
+
+def test_streams_ask_for_usage_and_estimates_say_so(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    from router.providers.litellm_support import estimate_usage
+
+    provider = make_provider()
+    last = list(provider.stream(make_call()))[-1]
+    assert fake.last_request.body["stream_options"] == {"include_usage": True}
+    assert last.usage is not None and not last.usage.estimated
+    # What the adapter counts itself when a backend reports nothing is marked so.
+    guess = estimate_usage(make_call(prompt="x" * 40), "y" * 20)
+    assert guess.estimated and guess.input_tokens == 11 and guess.output_tokens == 6

@@ -31,8 +31,9 @@ class UsageRecord:
     rule: str | None
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float  # 0 when the price is unknown: see price_known
     config_sha: str = ""
+    price_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class UsageRow:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    unpriced: int = 0  # requests of models whose price is unknown: not in cost_usd
 
 
 def period_bounds(period: str, now: float) -> tuple[float, float]:
@@ -132,12 +134,16 @@ class MemoryUsageStore:
             if since is not None and r.ts < since:
                 continue
             key = tuple(_group_value(r, g) for g in by)
-            a = acc.setdefault(key, [0, 0, 0, 0.0])
+            a = acc.setdefault(key, [0, 0, 0, 0.0, 0])
             a[0] += 1
             a[1] += r.input_tokens
             a[2] += r.output_tokens
             a[3] += r.cost_usd
-        return [UsageRow(k, int(v[0]), int(v[1]), int(v[2]), v[3]) for k, v in sorted(acc.items())]
+            a[4] += not r.price_known
+        return [
+            UsageRow(k, int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]))
+            for k, v in sorted(acc.items())
+        ]
 
     def close(self) -> None:
         pass
@@ -169,7 +175,8 @@ CREATE TABLE IF NOT EXISTS usage (
     input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
-    config_sha TEXT NOT NULL DEFAULT ''
+    config_sha TEXT NOT NULL DEFAULT '',
+    price_known INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 """
@@ -210,6 +217,9 @@ class SQLiteUsageStore:
             # take the last transactions, which is the right trade for a spend log.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+            if "price_known" not in columns:  # a file written before prices could be unknown
+                conn.execute("ALTER TABLE usage ADD COLUMN price_known INTEGER NOT NULL DEFAULT 1")
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -220,7 +230,8 @@ class SQLiteUsageStore:
         with self._lock:
             self._db().execute(
                 "INSERT INTO usage (ts, day, model, provider, rule, input_tokens,"
-                " output_tokens, cost_usd, config_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, cost_usd, config_sha, price_known)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.ts,
                     _day(rec.ts),
@@ -231,6 +242,7 @@ class SQLiteUsageStore:
                     rec.output_tokens,
                     rec.cost_usd,
                     rec.config_sha,
+                    int(rec.price_known),
                 ),
             )
 
@@ -257,7 +269,8 @@ class SQLiteUsageStore:
         select = ", ".join(cols) + ", " if cols else ""
         sql = (
             f"SELECT {select}count(*), coalesce(sum(input_tokens), 0),"
-            " coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0) FROM usage"
+            " coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0),"
+            " coalesce(sum(1 - price_known), 0) FROM usage"
         )
         args: tuple[object, ...] = ()
         if since is not None:
@@ -280,6 +293,7 @@ class SQLiteUsageStore:
                     int(row[n + 1]),
                     int(row[n + 2]),
                     float(row[n + 3]),
+                    int(row[n + 4]),
                 )
             )
         return out
