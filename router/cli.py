@@ -20,6 +20,7 @@ import router
 from router import ConfigError, Decision, Router, RouterError
 from router import cli_json as jsondoc
 from router.cli_input import InputError, config_and_prompt
+from router.errors import ProviderError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -375,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except (ConfigError, UsageError, InputError) as exc:
         return _fail(str(exc), 2)
+    except ProviderError as exc:  # a stream cut after its first token, and the like
+        print(file=sys.stdout, flush=True)
+        return _fail(exc.describe(), 1)
     except RouterError as exc:
         return _fail(str(exc), 2 if ns.command in ("validate", "test") else 1)
     except FileNotFoundError as exc:

@@ -42,6 +42,12 @@ import openai
 from router import errors
 from router.config.model import ProviderConfig
 from router.providers.base import Call, Completion, Delta, Provider
+from router.providers.failure_words import (
+    endpoint_of,
+    hint_for,
+    provider_words,
+    unreachable_cause,
+)
 from router.providers.litellm_support import (
     StreamState,
     credentials,
@@ -432,12 +438,19 @@ class LiteLLMProvider(Provider):
     def _error(self, exc: Exception, call: Call, partial: bool = False) -> errors.ProviderError:
         cls, status, retry_after = _classify(exc)
         secrets = self._secrets + credentials(call.model.settings.get("headers"))
-        message = redact(error_message(exc), secrets)
+        refused = unreachable_cause(exc)
+        if refused is not None:
+            cls, status, message = errors.Unavailable, None, refused
+        else:
+            message = provider_words(redact(error_message(exc), secrets))
         kw: dict[str, Any] = {
             "provider": self.name,
             "model": call.model.name,
             "status": status,
             "partial": partial,
+            "endpoint": endpoint_of(self.config.api_base),
+            "hint": hint_for(cls.kind, status, refused is not None),
+            "unreachable": refused is not None,
         }
         if cls is errors.RateLimited:
             return errors.RateLimited(message, retry_after=retry_after, **kw)

@@ -217,8 +217,16 @@ class _Run:
         """Count a failure. Seconds to wait before calling `model` again, or None: move on."""
         self.state.failed(ticket, exc)
         self.attempts.append(
-            Attempt(model.name, model.provider, exc.kind, str(exc), time.perf_counter() - started)
+            Attempt(
+                model.name, model.provider, exc.kind, exc.describe(), time.perf_counter() - started
+            )
         )
+        if exc.unreachable:
+            # Nothing listens there: no retry against the same dead endpoint; the model
+            # is marked down for its breaker's cooldown and the next candidate tried.
+            self.state.mark_down(model.name, f"{exc.describe()}")
+            self.done.add(model.name)
+            return None
         if isinstance(exc, ContextOverflow):
             self.min_context = max(self.min_context, model.context)
         retry_after = retry_after_of(exc)
@@ -282,7 +290,9 @@ class _Run:
             f"{m} ({kind}{f' x{n}' if n > 1 else ''})" for (m, kind), n in counts.items()
         )
         head = f"deadline of {self.limit:g}s reached" if self.expired else "every candidate failed"
-        return NoRouteError(f"{head}: {tried or 'nothing was tried'}", self.decision, self.attempts)
+        lines = [f"{head}: {tried or 'nothing was tried'}"]
+        lines += [f"  {a.model} ({a.provider}, {a.error}): {a.message}" for a in self.attempts]
+        return NoRouteError("\n".join(lines), self.decision, self.attempts)
 
 
 class _Received:
