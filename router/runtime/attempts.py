@@ -28,7 +28,7 @@ from router.engine.decide import candidates, effective_max_tokens
 from router.engine.ruleset import CompiledRule
 from router.engine.strategies import Candidate
 from router.errors import BudgetExceeded, ContextOverflow, NoRouteError, ProviderError
-from router.providers.base import Call, Completion, Delta
+from router.providers.base import Call, Completion, Delta, Provider
 from router.runtime.calls import cost_of, make_call, render_messages
 from router.runtime.retry import MAX_RETRY_AFTER, backoff_delay, is_retryable, retry_after_of
 from router.runtime.snapshot import Snapshot
@@ -80,6 +80,7 @@ class _Run:
         self.decision = decision
         self.state = state
         self.started = time.perf_counter()
+        self.setup_s = 0.0  # creating adapters (importing litellm): not the request's latency
         rule = snap.ruleset.by_name[decision.rule]
         self.rule = rule  # the rule whose candidates are being tried
         self.queue: deque[tuple[CompiledRule, Candidate]] = deque((rule, c) for c in cands)
@@ -182,6 +183,15 @@ class _Run:
         )
         return self._admitted(rule, cand, got)
 
+    def provider(self, name: str) -> Provider:
+        """The snapshot's adapter; the time it takes to create (a first import of litellm,
+        seconds) is kept out of `latency_s` and of the `fastest` average."""
+        t0 = time.perf_counter()
+        try:
+            return self.snap.provider(name)
+        finally:
+            self.setup_s += time.perf_counter() - t0
+
     def call(self, rule: CompiledRule, model: ModelConfig) -> Call:
         """The call, rendered once per candidate: a template error is the request's
         fault, raised before anything is held or sent."""
@@ -271,7 +281,7 @@ class _Run:
             provider=model.provider,
             usage=done.usage,
             cost_usd=cost,
-            latency_s=time.perf_counter() - self.started,
+            latency_s=time.perf_counter() - self.started - self.setup_s,
             decision=self.decision,
             attempts=tuple(self.attempts),
             rule=rule.name,
@@ -339,7 +349,9 @@ def execute(
         while (ticket := run.admit(rule, cand)) is not None:
             started = time.perf_counter()
             try:
-                done = snap.provider(model.provider).complete(run.timed(call))
+                provider = run.provider(model.provider)
+                started = time.perf_counter()  # a library import is not the call's latency
+                done = provider.complete(run.timed(call))
             except ProviderError as exc:
                 delay = run.failed(ticket, rule, model, exc, started, tries)
                 if delay is None:
@@ -369,7 +381,9 @@ async def aexecute(
         while (ticket := await run.aadmit(rule, cand)) is not None:
             started = time.perf_counter()
             try:
-                done = await snap.provider(model.provider).acomplete(run.timed(call))
+                provider = run.provider(model.provider)
+                started = time.perf_counter()
+                done = await provider.acomplete(run.timed(call))
             except ProviderError as exc:
                 delay = run.failed(ticket, rule, model, exc, started, tries)
                 if delay is None:
@@ -400,7 +414,9 @@ def execute_stream(
             started = time.perf_counter()
             got = _Received()
             try:
-                for delta in snap.provider(model.provider).stream(run.timed(call)):
+                provider = run.provider(model.provider)
+                started = time.perf_counter()
+                for delta in provider.stream(run.timed(call)):
                     if got.take(delta):
                         yield Chunk(delta.text, model.name)
             except ProviderError as exc:
@@ -439,7 +455,9 @@ async def aexecute_stream(
             started = time.perf_counter()
             got = _Received()
             try:
-                async for delta in snap.provider(model.provider).astream(run.timed(call)):
+                provider = run.provider(model.provider)
+                started = time.perf_counter()
+                async for delta in provider.astream(run.timed(call)):
                     if got.take(delta):
                         yield Chunk(delta.text, model.name)
             except ProviderError as exc:

@@ -47,6 +47,7 @@ class Router:
         state: LiveState | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        warm: bool = True,
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
@@ -65,6 +66,27 @@ class Router:
         self._watcher: ConfigWatcher | None = None
         self._debounce_given = False  # an explicit debounce_ms wins over the config's
         self._closed = False
+        self.warmed = threading.Event()  # set once the adapters' libraries are imported
+        if warm:
+            threading.Thread(
+                target=self._warm, args=(config,), name="router-warm-up", daemon=True
+            ).start()
+        else:
+            self.warmed.set()
+
+    def _warm(self, config: Config) -> None:
+        """Import the adapters the config uses (litellm: seconds) off the request path,
+        so the first request neither pays for it nor records it as latency."""
+        from router.providers import provider_class
+
+        try:
+            for kind in sorted({p.type for p in config.providers.values() if p.enabled}):
+                try:
+                    provider_class(kind)
+                except Exception:  # a missing extra: the request that needs it will say so
+                    log.debug("warm-up of %s adapters failed", kind, exc_info=True)
+        finally:
+            self.warmed.set()
 
     @classmethod
     def from_config(
@@ -75,13 +97,21 @@ class Router:
         debounce_ms: int | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        warm: bool = True,
     ) -> Router:
         """Load a YAML file or a directory of them; `watch=True` reloads on edits.
 
         The config's own `tests:` must pass, unless `check_tests=False` (for
-        `router test`, which reports them one by one).
+        `router test`, which reports them one by one). `warm=False`: do not import the
+        adapters' libraries (litellm) in a background thread now, but on first use.
         """
-        router = cls(_load(path, environ), path=path, environ=environ, check_tests=check_tests)
+        router = cls(
+            _load(path, environ),
+            path=path,
+            environ=environ,
+            check_tests=check_tests,
+            warm=warm,
+        )
         if watch:
             router.watch(debounce_ms)
         return router
