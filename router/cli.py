@@ -152,10 +152,25 @@ def cmd_explain(ns: argparse.Namespace) -> int:
     return 0 if d.served else 1
 
 
+def loading_status(r: Router) -> None:
+    """On a terminal, say what the wait is for while the adapters' libraries load."""
+    if not sys.stderr.isatty() or r.warmed.is_set():
+        return
+    kinds = sorted({p.type for p in r.config.providers.values() if p.enabled} - {"mock"})
+    if not kinds:
+        return
+    sys.stderr.write(f"loading {', '.join(kinds)} ...")
+    sys.stderr.flush()
+    r.warmed.wait()
+    sys.stderr.write("\r\033[K")  # the line is gone once loading is done
+    sys.stderr.flush()
+
+
 def cmd_run(ns: argparse.Namespace) -> int:
     r = _open(ns)
     args = _request_args(ns)
     prompt = _prompt_or_messages(ns)
+    loading_status(r)
     if ns.stream and not ns.json:
         result = None
         for chunk in r.route(prompt, stream=True, **args):
@@ -274,20 +289,36 @@ def cmd_usage(ns: argparse.Namespace) -> int:
     return 0
 
 
+class WatchPrinter:
+    """What `router watch` prints per reload: each failure once however often the file
+    is saved, and a line when the config is good again."""
+
+    def __init__(self) -> None:
+        self.last_error: str | None = None
+
+    def __call__(self, event: Any) -> None:
+        if not event.ok:
+            if str(event.error) != self.last_error:
+                self.last_error = str(event.error)
+                print(f"reload failed, still serving version {event.version}:", flush=True)
+                for line in str(event.error).splitlines():
+                    print(f"  {line}", flush=True)
+            return
+        if self.last_error is not None:
+            self.last_error = None
+            print(f"config is good again: version {event.version} serves", flush=True)
+            if not (event.changes and event.changes.describe()):
+                return
+        print(f"reload ok: version {event.version}", flush=True)
+        for line in event.changes.describe() if event.changes else []:
+            print(f"  {line}", flush=True)
+
+
 def cmd_watch(ns: argparse.Namespace) -> int:
     r = Router.from_config(ns.config, watch=True, debounce_ms=ns.debounce_ms)
     print(f"watching {ns.config} (version {r.snapshot.version}); Ctrl-C to stop", flush=True)
 
-    def show(event: Any) -> None:
-        if event.ok:
-            print(f"reload ok: version {event.version}", flush=True)
-            for line in event.changes.describe() if event.changes else []:
-                print(f"  {line}", flush=True)
-        else:
-            print(f"reload failed, still serving version {event.version}:", flush=True)
-            for line in str(event.error).splitlines():
-                print(f"  {line}", flush=True)
-
+    show = WatchPrinter()
     r.on_reload(show)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

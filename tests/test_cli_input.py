@@ -165,3 +165,49 @@ def test_validate_examples_folder(capsys) -> None:
     code, out, err = run(capsys, "validate", str(ROOT / "examples"))
     assert code == 0, err
     assert out.count("ok: ") == len(list((ROOT / "examples").rglob("*.yaml")))
+
+
+def test_watch_prints_each_failure_once_and_when_good_again(config, capsys) -> None:
+    from router import Router
+    from router.cli import WatchPrinter
+
+    good = config.read_text()
+    with Router.from_config(config) as r:
+        r.on_reload(WatchPrinter())
+        config.write_text(good.replace("targets: [local]", "targets: [lokal]"))
+        r.reload()
+        r.reload()  # saved again, same mistake
+        config.write_text(good)
+        r.reload()
+    out = capsys.readouterr().out
+    assert out.count("reload failed, still serving version 1") == 1
+    assert out.count("unknown model 'lokal'") == 1
+    assert out.strip().endswith("config is good again: version 1 serves")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_status_line_on_a_terminal_while_adapters_load(config, monkeypatch) -> None:
+    import threading
+
+    from router import Router
+    from router.cli import loading_status
+
+    monkeypatch.setenv("ROUTER_TEST_UNSET_KEY", "sk-test")
+    with Router.from_config(config, warm=False, check_tests=False) as r:
+        r.warmed.clear()
+        err = _Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        threading.Timer(0.05, r.warmed.set).start()  # the warm-up thread finishing
+        loading_status(r)
+        assert err.getvalue().startswith("loading litellm ...")
+        assert err.getvalue().endswith("\r\033[K")
+        plain = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", plain)
+        r.warmed.clear()
+        threading.Timer(0.05, r.warmed.set).start()
+        loading_status(r)
+        assert plain.getvalue() == ""  # not a terminal: nothing

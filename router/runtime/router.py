@@ -217,8 +217,10 @@ class Router:
                 )
             else:
                 if config.sha256 == old.config.sha256 and old.config.files == config.files:
+                    recovered = self._last_error is not None
                     self._last_error = None
-                    return ReloadEvent(
+                    self._last_error_at = None
+                    unchanged = ReloadEvent(
                         old.version,
                         True,
                         diff_configs(old.config, config),
@@ -226,6 +228,11 @@ class Router:
                         old.loaded_at,
                         old.config.sha256,
                     )
+                    if not recovered:
+                        return unchanged
+                    # Back to the config that serves: subscribers hear it is good again.
+                    self._notify(unchanged)
+                    return unchanged
                 self._live.update_config(config)
                 snap.carry_over(old)
                 self._snapshot = snap
@@ -242,12 +249,15 @@ class Router:
                 )
                 log.info("config reloaded: version %d", snap.version)
                 self._follow_watch_settings(old.config, config)
+        self._notify(event)
+        return event
+
+    def _notify(self, event: ReloadEvent) -> None:
         for cb in list(self._subscribers):
             try:
                 cb(event)
             except Exception:
                 log.exception("on_reload subscriber failed")
-        return event
 
     def run_tests(self) -> list[TestOutcome]:
         """Run the config's `tests:` routing assertions; no model is called."""
