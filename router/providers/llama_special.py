@@ -1,21 +1,21 @@
 """Keep llama.cpp from writing special tokens (`<start_of_image>`, `<unused12>`) as text.
 
-A GGUF's vocabulary marks control, user-defined and unused tokens; llama.cpp renders
-user-defined ones as text, so a small model that samples one prints it. Their logits
+A GGUF's vocabulary marks control, unused and user-defined tokens; llama.cpp renders
+user-defined ones as text, so a small model that samples a marker such as
+`<start_of_image>` prints it. Their logits
 are set to -inf before sampling (end-of-generation tokens stay allowed, so the model
 can still stop). The set is read once per loaded model.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-_SPECIAL_ATTRS = (
-    "LLAMA_TOKEN_ATTR_CONTROL",
-    "LLAMA_TOKEN_ATTR_USER_DEFINED",
-    "LLAMA_TOKEN_ATTR_UNUSED",
-    "LLAMA_TOKEN_ATTR_UNKNOWN",
-)
+_SPECIAL_ATTRS = ("LLAMA_TOKEN_ATTR_CONTROL", "LLAMA_TOKEN_ATTR_UNUSED", "LLAMA_TOKEN_ATTR_UNKNOWN")
+# User-defined tokens are mostly text (Gemma's "\n\n", runs of spaces, "<table>"); only
+# the marker-like ones are not: <start_of_image>, <end_of_image>, [multimodal].
+_MARKER = re.compile(r"^(<[a-z]+(?:_[a-z]+)+>|\[[a-z_]+\])$")
 
 
 class NoSpecialTokens:
@@ -38,10 +38,19 @@ def special_token_ids(llama_cpp: Any, model: Any) -> Any:
     mask = 0
     for name in _SPECIAL_ATTRS:
         mask |= int(getattr(llama_cpp, name, 0))
+    user = int(getattr(llama_cpp, "LLAMA_TOKEN_ATTR_USER_DEFINED", 0))
     get_attr = llama_cpp.llama_vocab_get_attr
     is_eog = llama_cpp.llama_vocab_is_eog
-    n = llama_cpp.llama_vocab_n_tokens(vocab)
-    ids = [i for i in range(n) if get_attr(vocab, i) & mask and not is_eog(vocab, i)]
+    ids = []
+    for i in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+        attr = get_attr(vocab, i)
+        if attr & mask:
+            if not is_eog(vocab, i):
+                ids.append(i)
+        elif attr & user:
+            text = llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8", "replace")
+            if _MARKER.match(text):
+                ids.append(i)
     return np.array(ids, dtype=np.intp)
 
 

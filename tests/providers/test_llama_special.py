@@ -38,3 +38,7 @@ def test_the_end_of_turn_token_stays_allowed(loaded_llm: Any, llama_cpp_module: 
     end = loaded_llm.tokenize(b"<end_of_turn>", add_bos=False, special=True)
     assert loaded_llm.token_eos() not in ids and end[0] not in ids
     assert loaded_llm.tokenize(b"<start_of_image>", add_bos=False, special=True)[0] in ids
+    # Text that Gemma's vocabulary marks user-defined stays allowed.
+    for text in (b"\n", b"\n\n", b"<table>", b"    "):
+        tokens = loaded_llm.tokenize(text, add_bos=False, special=True)
+        assert len(tokens) == 1 and tokens[0] not in ids, text
