@@ -13,6 +13,8 @@ round) so that drift in machine load spreads evenly over all four.
 
     python bench/overhead.py -n 2000
     python bench/overhead.py --settings     # what each litellm setting of the adapter buys
+    python bench/overhead.py --openai       # type: openai against raw httpx and litellm:
+                                            # sync, async x200, streaming, first request
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ rules:
 """
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(reply: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    extra = ["--reply", reply] if reply is not None else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "router.testing", "--port", "0"],
+        [sys.executable, "-m", "router.testing", "--port", "0", *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -186,7 +189,16 @@ def main() -> None:
     parser.add_argument(
         "--settings", action="store_true", help="instead: what each litellm setting buys"
     )
+    parser.add_argument(
+        "--openai", action="store_true", help="instead: the type openai figures and targets"
+    )
+    parser.add_argument("-c", type=int, default=200, help="concurrency of the async figure")
     args = parser.parse_args()
+    if args.openai:
+        from openai_overhead import run_openai_figures
+
+        run_openai_figures(start_server, n=args.n, rounds=args.rounds, concurrency=args.c)
+        return
     if args.settings:
         from litellm_settings import run_ablation
 

@@ -137,8 +137,8 @@ def reload_latency(
             else:
                 latencies.append(time.perf_counter() - start)
             time.sleep(0.05)  # let the burst end before the next edit
-        if router.status()["last_error"]:
-            print("  last error:", router.status()["last_error"], file=sys.stderr)
+        if router.status().last_error:
+            print("  last error:", router.status().last_error, file=sys.stderr)
     finally:
         router.close()
     return latencies, failures

@@ -22,7 +22,7 @@ def main(path: str) -> None:
     try:
         while True:
             d = r.explain("Fix this function")
-            print(f"v{r.status()['config_version']}: rule {d.rule} -> {d.model}")
+            print(f"v{r.status().config_version}: rule {d.rule} -> {d.model}")
             time.sleep(2)
     except KeyboardInterrupt:
         r.close()

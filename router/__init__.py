@@ -17,30 +17,68 @@ from router.errors import (
     BadRequest,
     BudgetExceeded,
     ConfigError,
+    ConfigIssue,
     ContextOverflow,
     MissingDependency,
     NoRouteError,
     ProviderError,
     RateLimited,
+    RequestError,
     RouterError,
     Timeout,
     Unavailable,
 )
-from router.types import Attempt, Chunk, Decision, Request, Result, RuleTrace, Usage
+from router.types import (
+    Attempt,
+    BudgetStatus,
+    Chunk,
+    Decision,
+    LiveStatus,
+    ModelInfo,
+    ModelState,
+    ProviderInfo,
+    ProviderState,
+    Record,
+    Rejection,
+    RejectionKind,
+    Request,
+    Result,
+    RouterStatus,
+    RuleTrace,
+    SpendTotals,
+    Usage,
+    UsageRow,
+    plain,
+)
 
 if TYPE_CHECKING:
-    from router.runtime.router import Router, aroute, explain, route
+    from router.config.model import Config
+    from router.runtime.default import aroute, default_config_path, explain, route
+    from router.runtime.reload.changes import ConfigChanges, ReloadEvent
+    from router.runtime.router import Router
+    from router.runtime.state.live import LiveState
 
 __version__ = "0.1.0"
 
-_LAZY = {"Router", "route", "aroute", "explain"}
+# name -> module: loaded on first use, so `import router` stays light.
+_LAZY = {
+    "Config": "router.config.model",
+    "Router": "router.runtime.router",
+    "route": "router.runtime.default",
+    "aroute": "router.runtime.default",
+    "explain": "router.runtime.default",
+    "default_config_path": "router.runtime.default",
+    "LiveState": "router.runtime.state.live",
+    "ReloadEvent": "router.runtime.reload.changes",
+    "ConfigChanges": "router.runtime.reload.changes",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from router.runtime import router as _runtime
+        import importlib
 
-        return getattr(_runtime, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'router' has no attribute {name!r}")
 
 
@@ -49,23 +87,43 @@ __all__ = [
     "AuthError",
     "BadRequest",
     "BudgetExceeded",
+    "BudgetStatus",
     "Chunk",
+    "Config",
+    "ConfigChanges",
     "ConfigError",
+    "ConfigIssue",
     "ContextOverflow",
     "Decision",
+    "LiveState",
+    "LiveStatus",
     "MissingDependency",
+    "ModelInfo",
+    "ModelState",
     "NoRouteError",
     "ProviderError",
+    "ProviderInfo",
+    "ProviderState",
     "RateLimited",
+    "Record",
+    "Rejection",
+    "RejectionKind",
+    "ReloadEvent",
     "Request",
+    "RequestError",
     "Result",
     "Router",
     "RouterError",
+    "RouterStatus",
     "RuleTrace",
+    "SpendTotals",
     "Timeout",
     "Unavailable",
     "Usage",
+    "UsageRow",
     "aroute",
+    "default_config_path",
     "explain",
+    "plain",
     "route",
 ]

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import router
-from router import ConfigError, Decision, Router, RouterError
+from router import ConfigError, Router, RouterError, RouterStatus, plain
 from router import cli_json as jsondoc
 from router.cli_input import InputError, config_and_prompt
 from router.errors import ProviderError
@@ -93,49 +93,19 @@ def _money(cost: float | None) -> str:
     return "price unknown" if cost is None else f"${cost:.6f}"
 
 
-def format_decision(d: Decision) -> str:
-    """A readable table: rules tried, candidates kept and dropped, the order chosen."""
-    lines = [
-        f"use case: {d.use_case or '-'}   est. input tokens: {d.tokens}   "
-        f"max output: {d.max_tokens}   config version: {d.config_version}",
-        "",
-        f"{'rule':<24} {'result':<10} detail",
-        f"{'-' * 24} {'-' * 10} {'-' * 40}",
-    ]
-    for t in d.rules:
-        if not t.matched:
-            lines.append(f"{t.rule:<24} {'no match':<10}")
-            continue
-        status = "serves" if t.rule == d.rule else "skipped"
-        lines.append(f"{t.rule:<24} {status:<10} strategy {t.strategy}")
-        for i, m in enumerate(t.candidates, 1):
-            lines.append(f"{'':<24} {'':<10} {i}. {m}{d.price_note(m)}")
-        for m, why in t.rejected.items():
-            lines.append(f"{'':<24} {'':<10} x {m}: {why}")
-        if t.note:
-            lines.append(f"{'':<24} {'':<10} -> {t.note}")
-    lines.append("")
-    if d.served:
-        lines.append(f"chosen: {d.model} (provider {d.provider}, rule {d.rule})")
-    else:
-        lines.append("chosen: none: no rule can serve this request")
-    return "\n".join(lines)
-
-
-def health_lines(status: dict[str, Any]) -> list[str]:
+def health_lines(status: RouterStatus) -> list[str]:
     """Open circuits, held models and providers disabled at run time, in words."""
-    state = status.get("state") or {}
     lines = []
-    for name, m in state.get("models", {}).items():
-        breaker = m.get("breaker") or {}
-        if breaker.get("state", "closed") != "closed":
-            lines.append(f"model {name}: circuit {breaker['state']}: {breaker.get('reason')}")
-        if m.get("held"):
-            lines.append(f"model {name}: {m['held']}")
-    for name, p in state.get("providers", {}).items():
-        configured = status["providers"].get(name, {})
-        if not p.get("enabled") and configured.get("enabled"):
-            lines.append(f"provider {name} disabled: {p.get('disabled_reason')}")
+    for name, m in status.state.models.items():
+        breaker = m.breaker
+        if breaker["state"] != "closed":
+            lines.append(f"model {name}: circuit {breaker['state']}: {breaker['reason']}")
+        if m.held:
+            lines.append(f"model {name}: {m.held}")
+    for name, p in status.state.providers.items():
+        configured = status.providers.get(name)
+        if not p.enabled and configured is not None and configured.enabled:
+            lines.append(f"provider {name} disabled: {p.disabled_reason}")
     return lines
 
 
@@ -148,7 +118,7 @@ def cmd_validate(ns: argparse.Namespace) -> int:
 def cmd_explain(ns: argparse.Namespace) -> int:
     r = _open(ns)
     d = r.explain(_prompt_or_messages(ns), **_request_args(ns))
-    print(jsondoc.dumps(jsondoc.decision_doc(d)) if ns.json else format_decision(d))
+    print(jsondoc.dumps(jsondoc.decision_doc(d)) if ns.json else d.describe(table=True))
     return 0 if d.served else 1
 
 
@@ -195,7 +165,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
     for line in health_lines(r.status()):
         print(f"-- {line}", file=sys.stderr)
     if ns.explain:
-        print(format_decision(result.decision), file=sys.stderr)
+        print(result.decision.describe(table=True), file=sys.stderr)
     r.close()
     return 0
 
@@ -230,13 +200,13 @@ def cmd_models(ns: argparse.Namespace) -> int:
     with Router.from_config(ns.config) as r:
         rows = r.models()
     if ns.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
         return 0
     print(f"{'name':<22} {'provider':<12} {'context':>8}  {'id':<40} note")
     for row in rows:
-        ctx = str(row["context"]) if row["context"] else "-"
-        note = row["note"] if row["enabled"] else f"disabled: {row['note']}"
-        print(f"{row['name']:<22} {row['provider']:<12} {ctx:>8}  {row['id']:<40} {note}")
+        ctx = str(row.context) if row.context else "-"
+        note = row.note if row.enabled else f"disabled: {row.note}"
+        print(f"{row.name:<22} {row.provider:<12} {ctx:>8}  {row.id:<40} {note}")
     return 0
 
 
@@ -254,37 +224,38 @@ def cmd_usage(ns: argparse.Namespace) -> int:
             rows = r.usage(by, since.timestamp() if since else None)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        state = r.status()["state"]
+        state = r.status().state
     finally:
         r.close()
     if ns.json:
-        print(json.dumps({"rows": rows, "budgets": state["budgets"]}, indent=2))
+        report = {"rows": [row.to_dict() for row in rows], "budgets": plain(state.budgets)}
+        print(json.dumps(report, indent=2))
         return 0
-    where = state["usage_db"]
+    where = state.usage_db
     if where == ":memory:":
         print("usage_db is :memory: in this config: spend is not kept between runs")
     else:
         print(f"usage store: {where} (days in UTC)")
-    widths = [max([len(g), *(len(str(row[g])) for row in rows)]) for g in by]
+    widths = [max([len(g), *(len(str(row.group[g])) for row in rows)]) for g in by]
     head = "  ".join(f"{g:<{w}}" for g, w in zip(by, widths, strict=True))
     print(f"{head}  {'requests':>8}  {'in tokens':>10}  {'out tokens':>10}  {'cost USD':>12}")
     for row in rows:
-        keys = "  ".join(f"{row[g]!s:<{w}}" for g, w in zip(by, widths, strict=True))
+        keys = "  ".join(f"{row.group[g]!s:<{w}}" for g, w in zip(by, widths, strict=True))
         print(
-            f"{keys}  {row['requests']:>8}  {row['input_tokens']:>10}  "
-            f"{row['output_tokens']:>10}  {row['cost_usd']:>12.6f}"
+            f"{keys}  {row.requests:>8}  {row.input_tokens:>10}  "
+            f"{row.output_tokens:>10}  {row.cost_usd:>12.6f}"
         )
-    total = sum(row["cost_usd"] for row in rows)
-    count = sum(row["requests"] for row in rows)
+    total = sum(row.cost_usd for row in rows)
+    count = sum(row.requests for row in rows)
     print(f"{'total':<{len(head)}}  {count:>8}  {'':>10}  {'':>10}  {total:>12.6f}")
-    unpriced = sum(row["unpriced_requests"] for row in rows)
+    unpriced = sum(row.unpriced_requests for row in rows)
     if unpriced:
         print(f"{unpriced} request(s) of models whose price is unknown are not in the cost")
-    for b in state["budgets"]:
-        who = "global" if b["scope"] == "global" else f"{b['scope']} {b['name']}"
+    for b in state.budgets:
+        who = "global" if b.scope == "global" else f"{b.scope} {b.name}"
         print(
-            f"budget {who} {b['period']}: ${b['spent_usd']:.4f} of ${b['limit_usd']:.2f}"
-            f" spent, resets {b['resets_at']}{' (SPENT)' if b['exhausted'] else ''}"
+            f"budget {who} {b.period}: ${b.spent_usd:.4f} of ${b.limit_usd:.2f}"
+            f" spent, resets {b.resets_at}{' (SPENT)' if b.exhausted else ''}"
         )
     return 0
 

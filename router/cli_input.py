@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from router.runtime.router import default_config_path
+from router import default_config_path
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from router import ConfigError, Router
 from router import cli_json as jsondoc
-from router.config.loader import SUFFIXES
-from router.errors import ConfigError
-from router.runtime.router import Router
+
+SUFFIXES = (".yaml", ".yml")  # what a config folder's files end with
 
 
 def targets(path: str) -> Iterator[str]:
@@ -69,15 +69,11 @@ def check(path: str, strict: bool) -> dict[str, Any]:
 
 def warnings(r: Router) -> list[str]:
     """What will not stop the config from loading but will surprise its user."""
-    from router.runtime.checks import config_warnings
-
-    return [str(f) for f in config_warnings(r.config)]
+    return [str(f) for f in r.check()[1]]
 
 
 def call_errors(r: Router) -> list[dict[str, Any]]:
     """Mistakes that load but break every call of a model."""
-    from router.runtime.checks import config_errors
-
     return [
         {
             "file": f.model.where.file,
@@ -85,7 +81,7 @@ def call_errors(r: Router) -> list[dict[str, Any]]:
             "pointer": f"models.{f.model.name}.model",
             "message": f.message,
         }
-        for f in config_errors(r.config)
+        for f in r.check()[0]
     ]
 
 

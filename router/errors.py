@@ -5,12 +5,14 @@
     ├── NoRouteError           carries the Decision trace
     ├── BudgetExceeded
     ├── MissingDependency      names the extra to install
+    ├── RequestError           the caller's mistake: no prompt, bad messages, a template
+    │                          that cannot render this request; never retried
     └── ProviderError          provider, model, retryable
         ├── Timeout
         ├── RateLimited        retry_after (seconds)
         ├── Unavailable        5xx, connection refused, unknown failure
         ├── AuthError          401/403: disables the provider
-        └── BadRequest
+        └── BadRequest         the provider refused the request (its 400)
             └── ContextOverflow    the prompt does not fit the model's window
 
 Library exceptions never leak: adapters translate them into these.
@@ -97,6 +99,11 @@ class MissingDependency(RouterError):
         self.extra = extra
 
 
+class RequestError(RouterError):
+    """The request itself is wrong, before any provider saw it: fix the call, not the
+    config or the provider."""
+
+
 class ProviderError(RouterError):
     """A provider failed to serve one attempt."""
 
@@ -178,6 +185,7 @@ __all__ = [
     "NoRouteError",
     "ProviderError",
     "RateLimited",
+    "RequestError",
     "RouterError",
     "Timeout",
     "Unavailable",

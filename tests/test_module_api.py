@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import router
-from router.runtime import router as runtime
+from router.runtime import default as runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -37,7 +37,7 @@ def test_the_wheel_ships_the_default_config_and_route_finds_it(tmp_path: Path) -
     env["PYTHONPATH"] = str(site)
     code = (
         "import router, pathlib\n"
-        "from router.runtime.router import default_config_path\n"
+        "from router.runtime.default import default_config_path\n"
         "p = default_config_path()\n"
         f"assert pathlib.Path(router.__file__).is_relative_to({str(site)!r}), router.__file__\n"
         f"assert p.resolve().is_relative_to({str(site)!r}), p\n"

@@ -19,10 +19,10 @@ from router.config.model import (
     UseCaseConfig,
     Where,
 )
+from router.config.params import normalise_params
 from router.config.semantics import Merged
 from router.config.sources import Source, index, join, locate
 from router.config.yamlsrc import SECRET_KEY
-from router.providers.params import normalise_params
 from router.secrets import Secret
 
 _PROVIDER_KEYS = frozenset(

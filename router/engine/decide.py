@@ -6,9 +6,9 @@ from router.config.model import ModelConfig
 from router.engine.routing_state import RoutingState
 from router.engine.ruleset import CompiledRule, RuleSet
 from router.engine.strategies import Candidate
-from router.types import Decision, Request, RuleTrace
+from router.types import Decision, Rejection, RejectionKind, Request, RuleTrace, as_rejection
 
-_NO_REJECTS: dict[str, str] = {}
+_NO_REJECTS: dict[str, Rejection] = {}
 
 
 def effective_max_tokens(
@@ -34,11 +34,11 @@ def candidates(
     state: RoutingState,
     default_max_tokens: int,
     ruleset: RuleSet | None = None,
-) -> tuple[list[Candidate], dict[str, str]]:
-    """Survivors of `rule`'s targets in strategy order, and {model: reason} for the rest."""
+) -> tuple[list[Candidate], dict[str, Rejection]]:
+    """Survivors of `rule`'s targets in strategy order, and {model: Rejection} for the rest."""
     max_cost = rule.config.max_cost
     kept: list[Candidate] = []
-    rejected: dict[str, str] = {}
+    rejected: dict[str, Rejection] = {}
     for t in rule.targets:
         m = t.model
         max_tokens = effective_max_tokens(rule, request, default_max_tokens, m)
@@ -47,29 +47,33 @@ def candidates(
             rejected[m.name] = t.disabled
             continue
         if needed > m.context:
-            rejected[m.name] = (
+            rejected[m.name] = Rejection(
+                RejectionKind.CONTEXT,
                 f"context too small: needs {needed} tokens "
-                f"({request.tokens} in + {max_tokens} out), has {m.context}"
+                f"({request.tokens} in + {max_tokens} out), has {m.context}",
             )
             continue
         if request.needs and not request.needs <= m.capabilities:
             missing = ", ".join(sorted(request.needs - m.capabilities))
-            rejected[m.name] = f"missing capability: {missing}"
+            rejected[m.name] = Rejection(RejectionKind.CAPABILITY, f"missing capability: {missing}")
             continue
         reason = state.unavailable_reason(m.name, rule.name)
         if reason is not None:
-            rejected[m.name] = reason
+            rejected[m.name] = as_rejection(reason)
             continue
         if m.cost is None and ruleset is not None and ruleset.needs_price(rule, m.name):
-            rejected[m.name] = (
+            rejected[m.name] = Rejection(
+                RejectionKind.PRICE,
                 f"price unknown: {m.model} is not in litellm's price map, so "
                 f"{'max_cost' if max_cost is not None else 'a budget'} cannot hold it "
-                "(declare `cost: {input, output}` per 1M tokens; 0 and 0 if free)"
+                "(declare `cost: {input, output}` per 1M tokens; 0 and 0 if free)",
             )
             continue
         cost = m.cost.estimate(request.tokens, max_tokens) if m.cost is not None else None
         if max_cost is not None and cost is not None and cost > max_cost:
-            rejected[m.name] = f"estimated cost ${cost:.6f} over max_cost ${max_cost:g}"
+            rejected[m.name] = Rejection(
+                RejectionKind.COST, f"estimated cost ${cost:.6f} over max_cost ${max_cost:g}"
+            )
             continue
         kept.append(Candidate(m, cost, t.weight))
     if len(kept) > 1:
@@ -121,10 +125,11 @@ def decide(
             config_version=version,
         )
         return decision, kept
-    merged: dict[str, str] = {}
+    merged: dict[str, Rejection] = {}
     for t in traces:
         for model, why in t.rejected.items():
-            merged.setdefault(model, f"rule {t.rule}: {why}")
+            if model not in merged:
+                merged[model] = why.prefixed(f"rule {t.rule}: ")
     return (
         Decision(
             rule=None,

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from router.types import Rejection
+
 
 class RoutingState(Protocol):
-    def unavailable_reason(self, model: str, rule: str) -> str | None:
-        """Why `model` cannot be tried now (circuit open, budget spent, rate limit)."""
+    def unavailable_reason(self, model: str, rule: str) -> Rejection | str | None:
+        """Why `model` cannot be tried now (circuit open, budget spent, rate limit).
+
+        A `Rejection` says which kind; a plain str counts as `RejectionKind.OTHER`.
+        """
         ...
 
     def latency(self, model: str) -> float | None:
@@ -34,7 +39,7 @@ class NullState:
     def __init__(self) -> None:
         self._counters: dict[str, int] = {}
 
-    def unavailable_reason(self, model: str, rule: str) -> str | None:
+    def unavailable_reason(self, model: str, rule: str) -> Rejection | str | None:
         return None
 
     def latency(self, model: str) -> float | None:

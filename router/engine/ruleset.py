@@ -1,4 +1,11 @@
-"""Rules compiled once per config: predicates, targets, templates, an index by use case."""
+"""Rules compiled once per config: predicates, targets, templates, an index by use case.
+
+`RuleSet.build(config)` is the one place rules are compiled and checked: a template
+that does not compile, a condition that cannot be built or a use case's regex that does
+not compile is a `ConfigError` naming file, line and key, every such problem at once.
+(The loader reports bad regexes too, earlier and at the key's own line, with the rest of
+a file's mistakes; a Config built in code reaches the engine without that check.)
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from router.config.model import Config, Cost, ModelConfig, ProviderConfig, RuleConfig
+from router.config.model import (
+    Config,
+    Cost,
+    ModelConfig,
+    ProviderConfig,
+    RuleConfig,
+    UseCaseConfig,
+    Where,
+)
 from router.engine.conditions import (
     Predicate,
     compile_condition,
@@ -14,13 +29,15 @@ from router.engine.conditions import (
     words_pattern,
 )
 from router.engine.strategies import STRATEGIES, Strategy
-from router.engine.templates import Template
+from router.engine.templates import Template, template_error
+from router.errors import ConfigError, ConfigIssue
+from router.types import Rejection, RejectionKind
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     model: ModelConfig
-    disabled: str | None  # the provider's disabled reason, fixed for this config
+    disabled: Rejection | None  # the provider's disabled reason, fixed for this config
     weight: float
 
 
@@ -58,21 +75,26 @@ AD_HOC_CONTEXT = 2**31 - 1
 class RuleSet:
     """The compiled rules of one config. Immutable once built."""
 
+    @classmethod
+    def build(cls, config: Config) -> RuleSet:
+        """Compile and check every rule once; `ConfigError` lists each bad one at its line."""
+        return cls(config)
+
     def __init__(self, config: Config) -> None:
         self.config = config
         rules: list[CompiledRule] = []
+        issues: list[ConfigIssue] = []
         for pos, rc in enumerate(config.rules):
-            rules.append(_compile_rule(config, rc, pos))
+            compiled = _compile_rule(config, rc, pos, issues)
+            if compiled is not None:
+                rules.append(compiled)
+        detectors = [_detector(uc, issues) for uc in config.use_cases.values()]
+        if issues:
+            raise ConfigError(issues)
+        self.detectors: tuple[Detector, ...] = tuple(d for d in detectors if d is not None)
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self.by_name: Mapping[str, CompiledRule] = {r.name: r for r in rules}
-        self.detectors: tuple[Detector, ...] = tuple(
-            Detector(
-                uc.name,
-                re.compile(uc.matches) if uc.matches else None,
-                words_pattern(uc.contains) if uc.contains else None,
-            )
-            for uc in config.use_cases.values()
-        )
+        self.configs: Mapping[str, RuleConfig] = {r.name: r.config for r in rules}
         # Index: for each use case a rule names at its top level, the rules that can
         # match it (its own plus the unrestricted ones), in file order. Requests with
         # other use cases only look at the unrestricted rules.
@@ -118,12 +140,15 @@ class RuleSet:
                     f"unknown model '{name}': not in the config (models: {known}), and not "
                     "'<provider>/<model id>' with a configured provider"
                 )
-                return Target(ModelConfig(name, provider_name, name), why, 1.0)
+                unknown = Rejection(RejectionKind.UNKNOWN_MODEL, why)
+                return Target(ModelConfig(name, provider_name, name), unknown, 1.0)
             model = ModelConfig(name, provider_name, model_id, context=AD_HOC_CONTEXT)
             if self.price_of is not None:
                 model = replace(model, cost=self.price_of(model, config.providers[provider_name]))
         provider = config.providers[model.provider]
-        return Target(model, provider.disabled_reason, model.weight)
+        off = provider.disabled_reason
+        disabled = None if off is None else Rejection(RejectionKind.DISABLED, off)
+        return Target(model, disabled, model.weight)
 
     def needs_price(self, rule: CompiledRule, model: str) -> bool:
         """Whether a price must be known to serve `model` under `rule`: the rule has a
@@ -153,18 +178,58 @@ def _budget_scopes(config: Config) -> frozenset[str]:
     )
 
 
-def _compile_rule(config: Config, rc: RuleConfig, pos: int) -> CompiledRule:
+def _detector(uc: UseCaseConfig, issues: list[ConfigIssue]) -> Detector | None:
+    try:
+        pattern = re.compile(uc.matches) if uc.matches else None
+    except re.error as exc:
+        issues.append(_issue(uc.where, "matches", f"invalid regular expression: {exc}"))
+        return None
+    return Detector(uc.name, pattern, words_pattern(uc.contains) if uc.contains else None)
+
+
+def _issue(where: Where, key: str, message: str) -> ConfigIssue:
+    pointer = f"{where.pointer}.{key}" if where.pointer else key
+    return ConfigIssue(message, where.file, where.line, None, pointer)
+
+
+def _template(rc: RuleConfig, key: str, issues: list[ConfigIssue]) -> Template | None:
+    source: str | None = getattr(rc, key)
+    if not source:
+        return None
+    try:
+        return Template(source, f"rule {rc.name}: {key}")
+    except Exception as exc:  # jinja2's syntax errors, translated here
+        message, _ = template_error(exc)
+        issues.append(_issue(rc.where, key, f"bad template: {message}"))
+        return None
+
+
+def _compile_rule(
+    config: Config, rc: RuleConfig, pos: int, issues: list[ConfigIssue]
+) -> CompiledRule | None:
+    """The compiled rule, or None with its problems added to `issues`."""
+    found = len(issues)
+    system = _template(rc, "system", issues)
+    prompt = _template(rc, "prompt", issues)
+    try:
+        predicate = compile_condition(rc.when)
+    except (ValueError, re.error) as exc:
+        issues.append(_issue(rc.where, "when", f"bad condition: {exc}"))
+    if len(issues) > found:
+        return None
     targets = []
     for name in rc.targets:
         model = config.models[name]
         provider = config.providers[model.provider]
-        targets.append(Target(model, provider.disabled_reason, rc.weights.get(name, model.weight)))
+        why = provider.disabled_reason
+        disabled = None if why is None else Rejection(RejectionKind.DISABLED, why)
+        targets.append(Target(model, disabled, rc.weights.get(name, model.weight)))
     return CompiledRule(
         config=rc,
         position=pos,
-        predicate=compile_condition(rc.when),
+        predicate=predicate,
         targets=tuple(targets),
         strategy=STRATEGIES[rc.strategy],
-        system=Template(rc.system, f"rule {rc.name}: system") if rc.system else None,
-        prompt=Template(rc.prompt, f"rule {rc.name}: prompt") if rc.prompt else None,
+        system=system,
+        prompt=prompt,
     )

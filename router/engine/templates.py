@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from router.errors import BadRequest
+from router.errors import RequestError
 
 if TYPE_CHECKING:
     import jinja2
@@ -35,7 +35,7 @@ def _compile(source: str) -> jinja2.Template:
 
 
 class Template:
-    """A compiled template; `render` raises `BadRequest` naming the rule."""
+    """A compiled template; `render` raises `RequestError` naming the rule."""
 
     __slots__ = ("_compiled", "owner", "source")
 
@@ -51,9 +51,9 @@ class Template:
         try:
             return self._compiled.render(variables)
         except jinja2.UndefinedError as exc:
-            raise BadRequest(f"{self.owner} template: {exc.message}") from None
+            raise RequestError(f"{self.owner} template: {exc.message}") from None
         except jinja2.TemplateError as exc:
-            raise BadRequest(f"{self.owner} template: {exc}") from None
+            raise RequestError(f"{self.owner} template: {exc}") from None
 
 
 def template_error(exc: Exception) -> tuple[str, int | None]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from router.config.model import ModelConfig, ProviderConfig
+from router.errors import BadRequest
 from router.types import Message, Usage
 
 
@@ -45,12 +46,29 @@ class Delta:
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    """Vectors for a list of inputs, in the inputs' order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage  # input tokens only
+    cost_usd: float | None = None
+
+
 class Provider(ABC):
     """A backend. Adapters translate library errors into `router.errors` ones."""
 
     type: ClassVar[str]
     # Capabilities every model of this provider has, whatever the YAML says.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # Its models cost nothing per call (they run on the caller's own hardware): budgets
+    # never hold them back, so they are what `on_budget: fallback` falls back to.
+    free: ClassVar[bool] = False
+
+    @classmethod
+    def serves_free(cls, model: ModelConfig) -> bool:
+        """Whether `model` costs nothing per call when the YAML gives it no price."""
+        return cls.free
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -84,6 +102,18 @@ class Provider(ABC):
 
     def list_models(self) -> list[str]:
         return []
+
+    def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        """Vectors for `inputs`, in order; adapters that serve embeddings override this."""
+        raise BadRequest(
+            f"provider type {self.type!r} does not serve embeddings",
+            provider=self.name,
+            model=model.name,
+        )
+
+    async def aembed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        """Default: the sync call in a worker thread."""
+        return await asyncio.to_thread(self.embed, model, inputs, **params)
 
     def info(self) -> dict[str, Any]:
         """What the provider is, never its key."""

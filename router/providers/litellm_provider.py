@@ -40,7 +40,7 @@ import litellm
 import openai
 
 from router import errors
-from router.config.model import ProviderConfig
+from router.config.model import ModelConfig, ProviderConfig
 from router.providers.base import Call, Completion, Delta, Provider
 from router.providers.failure_words import (
     endpoint_of,
@@ -123,6 +123,11 @@ class LiteLLMProvider(Provider):
     """A provider whose models are litellm model ids."""
 
     type: ClassVar[str] = "litellm"
+
+    @classmethod
+    def serves_free(cls, model: ModelConfig) -> bool:
+        # litellm's ids for a model served by an Ollama the caller runs.
+        return model.model.startswith(("ollama/", "ollama_chat/"))
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)

@@ -1,11 +1,11 @@
-"""Pieces of the litellm adapter that need no litellm: stream state, usage, Retry-After.
+"""Pieces of the chat adapters that need no litellm: stream state, usage, Retry-After.
 
-Kept apart so the adapter module stays readable; only the adapter imports this.
+Kept apart so the litellm adapter stays readable; the `openai` adapter shares them
+(its chunks are plain dicts where litellm's are objects: `_get` reads both).
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 import time
@@ -30,20 +30,21 @@ class StreamState:
         self._calls: dict[int, _ToolCallParts] = {}  # by the stream's index, in order seen
 
     def feed(self, chunk: Any) -> str:
-        u = usage_of(getattr(chunk, "usage", None))
+        u = usage_of(_get(chunk, "usage"))
         if u is not None and (u.input_tokens or u.output_tokens):
             self.usage = u
-        choices = getattr(chunk, "choices", None)
+        choices = _get(chunk, "choices")
         if not choices:
             return ""
         choice = choices[0]
-        if choice.finish_reason:
-            self.finish_reason = choice.finish_reason
-        delta = choice.delta
-        pieces = getattr(delta, "tool_calls", None)
+        finish = _get(choice, "finish_reason")
+        if finish:
+            self.finish_reason = finish
+        delta = _get(choice, "delta")
+        pieces = _get(delta, "tool_calls")
         if pieces:
             self._feed_tool_calls(pieces)
-        text = getattr(delta, "content", None) or ""
+        text = _get(delta, "content") or ""
         if text:
             self.texts.append(text)
             self.has_text = True
@@ -106,6 +107,8 @@ class _ToolCallParts:
 
 def _get(obj: Any, name: str) -> Any:
     """A field of a litellm object or of a plain dict."""
+    if type(obj) is dict:
+        return obj.get(name)
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -126,8 +129,8 @@ def _tool_call(
 def usage_of(u: Any) -> Usage | None:
     if u is None:
         return None
-    n_in = getattr(u, "prompt_tokens", None)
-    n_out = getattr(u, "completion_tokens", None)
+    n_in = _get(u, "prompt_tokens")
+    n_out = _get(u, "completion_tokens")
     if n_in is None and n_out is None:
         return None
     return Usage(int(n_in or 0), int(n_out or 0))
@@ -150,14 +153,9 @@ def tool_calls_of(calls: Any) -> tuple[Mapping[str, Any], ...] | None:
         return None
     out = []
     for c in calls:
-        fn = getattr(c, "function", None)
+        fn = _get(c, "function")
         out.append(
-            _tool_call(
-                getattr(c, "id", None),
-                getattr(c, "type", None),
-                getattr(fn, "name", None),
-                getattr(fn, "arguments", None),
-            )
+            _tool_call(_get(c, "id"), _get(c, "type"), _get(fn, "name"), _get(fn, "arguments"))
         )
     return tuple(out)
 
@@ -209,6 +207,8 @@ def parse_retry_after(value: str) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # only for the rare HTTP-date form: ~10 ms of imports
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

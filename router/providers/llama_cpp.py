@@ -257,6 +257,7 @@ _ErrorClass = type[errors.ProviderError]
 
 class LlamaCppProvider(Provider):
     type: ClassVar[str] = "llama_cpp"
+    free: ClassVar[bool] = True  # in-process, on this machine
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ProviderConfig) -> None:

@@ -6,22 +6,34 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from router.engine.decide import decide
+from router.engine.requests import build_request
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError
+from router.providers import serves_free
 from router.providers.pricing import with_prices
 from router.runtime import attempts
-from router.runtime.requests import build_request
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
+from router.runtime.state import spend
 from router.runtime.state.live import LiveState
-from router.types import Decision, Request
+from router.types import (
+    Chunk,
+    Decision,
+    ModelInfo,
+    ProviderInfo,
+    Request,
+    Result,
+    RouterStatus,
+    UsageRow,
+)
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.runtime.checks import Finding
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
 
@@ -54,7 +66,9 @@ class Router:
         # Breakers, budgets, rate limits and spend: kept across reloads. Pass a
         # `state` to share one between routers or to give it a clock or a store.
         config = with_prices(config)
-        self._live = state if state is not None else LiveState(config)
+        self._live = state if state is not None else LiveState(config, serves_free=serves_free)
+        if self._live.serves_free is None:
+            self._live.use_price_source(serves_free)
         snap = Snapshot.build(config, 1)
         if check_tests:
             snap.check_tests()
@@ -155,7 +169,7 @@ class Router:
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
-            attempts.check_budget(snap, decision)
+            spend.check_decision(decision, snap.ruleset.configs)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
         except BaseException:
@@ -163,14 +177,31 @@ class Router:
             raise
         return snap, request, decision, cands
 
-    def route(self, prompt: str | None = None, **kwargs: Any) -> Any:
+    @overload
+    def route(
+        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+    ) -> Result: ...
+
+    @overload
+    def route(
+        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+    ) -> Iterator[Chunk]: ...
+
+    @overload
+    def route(
+        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+    ) -> Result | Iterator[Chunk]: ...
+
+    def route(
+        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+    ) -> Result | Iterator[Chunk]:
         """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
 
         Arguments are those of `build_request`: a prompt or `messages=[...]`, and
         `use_case=`, `tags=`, `metadata=`, `tools=`, `response_format=`, `stream=`;
         any other keyword is a call parameter (`temperature=0`, `max_tokens=64`, ...).
         """
-        snap, request, decision, cands = self._begin(prompt, kwargs)
+        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
             return HeldStream(snap, it)
@@ -179,9 +210,26 @@ class Router:
         finally:
             snap.exit()
 
-    async def aroute(self, prompt: str | None = None, **kwargs: Any) -> Any:
+    @overload
+    async def aroute(
+        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+    ) -> Result: ...
+
+    @overload
+    async def aroute(
+        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+    ) -> AsyncIterator[Chunk]: ...
+
+    @overload
+    async def aroute(
+        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+    ) -> Result | AsyncIterator[Chunk]: ...
+
+    async def aroute(
+        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+    ) -> Result | AsyncIterator[Chunk]:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
-        snap, request, decision, cands = self._begin(prompt, kwargs)
+        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
             return HeldAsyncStream(snap, ait)
@@ -259,68 +307,26 @@ class Router:
             except Exception:
                 log.exception("on_reload subscriber failed")
 
+    def check(self) -> tuple[list[Finding], list[Finding]]:
+        """(errors, warnings) `router validate` adds to loading: a litellm model id that
+        names no provider (every call fails); a model whose price is unknown."""
+        from router.runtime.checks import config_errors, config_warnings
+
+        config = self._snapshot.config
+        return config_errors(config), config_warnings(config)
+
     def run_tests(self) -> list[TestOutcome]:
         """Run the config's `tests:` routing assertions; no model is called."""
         # Against no live state: an open circuit must not fail a config's own tests.
         return self._snapshot.run_tests()
 
-    def models(self) -> list[dict[str, Any]]:
+    def models(self) -> list[ModelInfo]:
         """Every model of the config, plus models the enabled providers report."""
         snap = self._acquire()  # providers created here belong to a snapshot in use
         try:
-            return self._models(snap)
+            return snap.model_infos()
         finally:
             snap.exit()
-
-    def _models(self, snap: Snapshot) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        declared: set[tuple[str, str]] = set()
-        for m in snap.config.models.values():
-            p = snap.config.providers[m.provider]
-            declared.add((m.provider, m.model))
-            rows.append(
-                {
-                    "name": m.name,
-                    "provider": m.provider,
-                    "id": m.model,
-                    "context": m.context,
-                    "enabled": p.enabled,
-                    "note": p.disabled_reason or "",
-                    "cost": None if m.cost is None else (m.cost.input, m.cost.output),
-                }
-            )
-        for name, p in snap.config.providers.items():
-            if not p.enabled:
-                continue
-            try:
-                found = snap.provider(name).list_models()
-            except RouterError as exc:
-                rows.append(
-                    {
-                        "name": "-",
-                        "provider": name,
-                        "id": "-",
-                        "context": None,
-                        "enabled": True,
-                        "note": f"listing failed: {exc}",
-                        "cost": None,
-                    }
-                )
-                continue
-            for mid in found:
-                if (name, mid) not in declared:
-                    rows.append(
-                        {
-                            "name": "-",
-                            "provider": name,
-                            "id": mid,
-                            "context": None,
-                            "enabled": True,
-                            "note": "discovered",
-                            "cost": None,
-                        }
-                    )
-        return rows
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.
@@ -354,37 +360,37 @@ class Router:
         if not self._debounce_given:
             watcher.debounce = new.settings.debounce_ms / 1000
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RouterStatus:
+        """The config serving, the last reload error, and the live state; `to_dict()` for JSON."""
         snap = self._snapshot
-        out: dict[str, Any] = {
-            "config_version": snap.version,
-            "loaded_at": snap.loaded_at,
-            "sha256": snap.config.sha256,
-            "files": list(snap.config.files),
-            "last_error": self._last_error,
-            "last_error_at": self._last_error_at,
-            "watching": self._watcher is not None,
-            "providers": {
-                name: {"type": p.type, "enabled": p.enabled, "disabled_reason": p.disabled_reason}
+        return RouterStatus(
+            config_version=snap.version,
+            loaded_at=snap.loaded_at,
+            sha256=snap.config.sha256,
+            files=tuple(snap.config.files),
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+            watching=self._watcher is not None,
+            providers={
+                name: ProviderInfo(p.type, p.enabled, p.disabled_reason)
                 for name, p in snap.config.providers.items()
             },
-        }
-        out["state"] = self._live.status()
-        return out
+            state=self._live.status(),
+        )
 
     def usage(
         self, by: Sequence[str] = ("day", "model", "rule"), since: float | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[UsageRow]:
         """Spend from the usage store, grouped by day/month/model/rule/provider."""
         return [
-            {
-                **dict(zip(by, row.key, strict=True)),
-                "requests": row.requests,
-                "input_tokens": row.input_tokens,
-                "output_tokens": row.output_tokens,
-                "cost_usd": row.cost_usd,
-                "unpriced_requests": row.unpriced,
-            }
+            UsageRow(
+                dict(zip(by, row.key, strict=True)),
+                row.requests,
+                row.input_tokens,
+                row.output_tokens,
+                row.cost_usd,
+                row.unpriced,
+            )
             for row in self._live.store.rows(tuple(by), since)
         ]
 
@@ -417,47 +423,3 @@ def _no_route_message(decision: Decision) -> str:
         return f"no rule could serve this request ({reasons})"
     notes = "; ".join(t.note for t in decision.rules if t.note)
     return f"no rule matches this request ({notes})" if notes else "no rule matches"
-
-
-# -- module-level convenience ---------------------------------------------------
-_default: Router | None = None
-_default_lock = threading.Lock()
-
-
-def default_config_path() -> Path:
-    """$ROUTER_CONFIG, else ./router.yaml, else the rules/default.yaml shipped in the wheel."""
-    env = os.environ.get("ROUTER_CONFIG")
-    if env:
-        return Path(env)
-    local = Path("router.yaml")
-    if local.exists():
-        return local
-    return shipped_default_config()
-
-
-def shipped_default_config() -> Path:
-    """rules/default.yaml as installed with the package (router/rules in the wheel)."""
-    from importlib import resources
-
-    return Path(str(resources.files("router").joinpath("rules", "default.yaml")))
-
-
-def default_router() -> Router:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Router.from_config(default_config_path())
-        return _default
-
-
-def route(prompt: str | None = None, **kwargs: Any) -> Any:
-    """`Router.route` on the default config (see `default_config_path`)."""
-    return default_router().route(prompt, **kwargs)
-
-
-async def aroute(prompt: str | None = None, **kwargs: Any) -> Any:
-    return await default_router().aroute(prompt, **kwargs)
-
-
-def explain(prompt: str | None = None, **kwargs: Any) -> Decision:
-    return default_router().explain(prompt, **kwargs)

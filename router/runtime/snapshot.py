@@ -9,20 +9,19 @@ what it alone owned once its last request is done.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from router.config.model import Config, RoutingTest, RuleConfig
+from router.config.model import Config, RoutingTest
 from router.engine.decide import decide
+from router.engine.requests import build_request
 from router.engine.routing_state import NullState, RoutingState
 from router.engine.ruleset import RuleSet
 from router.errors import ConfigError, ConfigIssue, RouterError
 from router.providers import Provider, create_provider
-from router.runtime.requests import build_request
-from router.types import Chunk, Decision
+from router.types import Chunk, Decision, ModelInfo
 
 log = logging.getLogger("router.reload")
 
@@ -118,10 +117,10 @@ class Snapshot:
 
     @classmethod
     def build(cls, config: Config, version: int, previous: Snapshot | None = None) -> Snapshot:
-        """Compile `config`; raises ConfigError naming the rule and line of a bad template."""
+        """Compile `config` (`RuleSet.build`: ConfigError at the line of a bad rule)."""
         from router.providers.pricing import known_cost
 
-        rules = compile_rules(config)
+        rules = RuleSet.build(config)
         rules.price_of = known_cost
         snap = cls(config, rules, version)
         if previous is not None:
@@ -153,6 +152,29 @@ class Snapshot:
                 with self._lock:
                     self._providers[name] = inst
             return inst
+
+    def model_infos(self) -> list[ModelInfo]:
+        """Every model of the config, plus models the enabled providers report."""
+        rows: list[ModelInfo] = []
+        declared: set[tuple[str, str]] = set()
+        for m in self.config.models.values():
+            p = self.config.providers[m.provider]
+            declared.add((m.provider, m.model))
+            cost = None if m.cost is None else (m.cost.input, m.cost.output)
+            note = p.disabled_reason or ""
+            rows.append(ModelInfo(m.name, m.provider, m.model, m.context, p.enabled, note, cost))
+        for name, p in self.config.providers.items():
+            if not p.enabled:
+                continue
+            try:
+                found = self.provider(name).list_models()
+            except RouterError as exc:
+                rows.append(ModelInfo("-", name, "-", None, True, f"listing failed: {exc}", None))
+                continue
+            for mid in found:
+                if (name, mid) not in declared:
+                    rows.append(ModelInfo("-", name, mid, None, True, "discovered", None))
+        return rows
 
     def loaded_providers(self) -> dict[str, Provider]:
         return dict(self._providers)
@@ -230,51 +252,3 @@ class Snapshot:
         ]
         if issues:
             raise ConfigError(issues)
-
-
-def compile_rules(config: Config) -> RuleSet:
-    """Build the RuleSet, turning template and regex errors into ConfigError at their line."""
-    issues: list[ConfigIssue] = []
-    for rc in config.rules:
-        issues.extend(_check_rule(rc))
-    if issues:
-        raise ConfigError(issues)
-    return RuleSet(config)
-
-
-def _check_rule(rc: RuleConfig) -> list[ConfigIssue]:
-    from router.engine.templates import Template, template_error
-
-    found = []
-    for key in ("system", "prompt"):
-        source = getattr(rc, key)
-        if not source:
-            continue
-        try:
-            Template(source, f"rule {rc.name}: {key}")
-        except Exception as exc:  # jinja2's syntax errors, translated below
-            message, _ = template_error(exc)
-            found.append(
-                ConfigIssue(
-                    f"bad template: {message}",
-                    rc.where.file,
-                    rc.where.line,
-                    None,
-                    f"{rc.where.pointer}.{key}" if rc.where.pointer else key,
-                )
-            )
-    try:
-        from router.engine.conditions import compile_condition
-
-        compile_condition(rc.when)
-    except (ValueError, re.error) as exc:
-        found.append(
-            ConfigIssue(
-                f"bad condition: {exc}",
-                rc.where.file,
-                rc.where.line,
-                None,
-                f"{rc.where.pointer}.when" if rc.where.pointer else "when",
-            )
-        )
-    return found

@@ -7,7 +7,9 @@ stream pieces, and an error into the body that API sends with that status.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -42,6 +44,14 @@ def words(text: str) -> list[str]:
 def fragments(text: str, size: int = 5) -> list[str]:
     """`text` cut every `size` characters, as a model streams tool-call arguments."""
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def embedding(text: str, size: int) -> list[float]:
+    """A unit vector that depends only on the text: equal texts, equal vectors."""
+    seed = hashlib.sha256(text.encode()).digest()
+    raw = [seed[i % len(seed)] / 127.5 - 1.0 + i * 1e-3 for i in range(size)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [round(x / norm, 6) for x in raw]
 
 
 def sse(data: JSON | str, event: str | None = None) -> bytes:

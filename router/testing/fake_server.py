@@ -5,13 +5,13 @@
         ...  # point an adapter at fake.base_url (OpenAI) or fake.url (Anthropic, Ollama)
         assert fake.requests[0].headers["authorization"] == "Bearer sk-..."
 
-Endpoints: `POST /v1/chat/completions`, `GET /v1/models` (also without `/v1`),
-`POST /v1/messages`, `POST /api/chat`, `POST /api/generate`, `GET /api/tags`,
+Endpoints: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`
+(also without `/v1`), `POST /v1/messages`, `POST /api/chat`, `POST /api/generate`, `GET /api/tags`,
 `POST /api/show`. Every reply goes out in one write on a TCP_NODELAY socket with
 HTTP/1.1 keep-alive and Content-Length (streams: chunked encoding), so a client
 never waits on delayed ACKs and timings measure the client, not the fake.
 
-Each completion request takes the next scripted `Outcome` from the queue; when the
+Each completion (or embeddings) request takes the next scripted `Outcome` from the queue; when the
 queue is empty, random faults (if `fault_rate` > 0, seeded) or the default reply.
 """
 
@@ -248,6 +248,7 @@ class _Server(ThreadingMixIn, HTTPServer):
 _ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/chat/completions"): "_openai",
     ("GET", "/models"): "_openai_models",
+    ("POST", "/embeddings"): "_openai_embeddings",
     ("POST", "/messages"): "_anthropic",
     ("POST", "/api/chat"): "_ollama_chat",
     ("POST", "/api/generate"): "_ollama_generate",
@@ -408,6 +409,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _ollama_generate(self, body: dict[str, Any]) -> None:
         self._complete(_OLLAMA_GENERATE, "ollama", body)
+
+    def _openai_embeddings(self, body: dict[str, Any]) -> None:
+        """Deterministic vectors (`dimensions` long, default 8) for each input text."""
+        fake = self.server.fake
+        outcome = fake._next_outcome()
+        if outcome.delay and fake._stopping.wait(outcome.delay):
+            self._drop()
+            return
+        if outcome.disconnect_after is not None:
+            self._drop()
+            return
+        if outcome.status >= 400:
+            message = (outcome.message or _wire.CONTEXT_MESSAGES["openai"]).replace(
+                "{key}", self._sent_key()
+            )
+            error = _OPENAI.error(outcome.status, message, outcome.kind)
+            self._send_json(outcome.status, error, outcome.headers)
+            return
+        raw = body.get("input", "")
+        texts = [raw] if isinstance(raw, str) else [str(t) for t in raw]
+        size = int(body.get("dimensions") or 8)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _wire.embedding(t, size)}
+            for i, t in enumerate(texts)
+        ]
+        n = sum(len(t.split()) for t in texts)
+        reply = {
+            "object": "list",
+            "data": data,
+            "model": str(body.get("model", "fake-embedding")),
+            "usage": {"prompt_tokens": n, "total_tokens": n},
+        }
+        self._send_json(200, reply, outcome.headers)
 
     # -- listings --------------------------------------------------------------------------
 

@@ -410,11 +410,11 @@ settings: {default_max_tokens: many}
 
 def test_empty_targets_and_provider_type(write: Write) -> None:
     path = write(
-        "providers:\n  p: {type: openai}\n  q: {timeout: 3}\n"
+        "providers:\n  p: {type: anthropic}\n  q: {timeout: 3}\n"
         "models: {m: {provider: p}}\nrules: [{name: d, targets: []}]\n"
     )
     issues = issues_of(path)
-    assert "must be one of: litellm, llama_cpp, mock (got 'openai')" in (
+    assert "must be one of: openai, litellm, llama_cpp, mock (got 'anthropic')" in (
         issue_at(issues, "providers.p.type").message
     )
     assert issue_at(issues, "providers.q").message == "missing required key 'type'"

@@ -16,7 +16,7 @@ from router.config.model import (
     Settings,
     UseCaseConfig,
 )
-from router.runtime.requests import build_request
+from router.engine.requests import build_request
 from router.types import Request
 
 ConfigFactory = Callable[..., Config]

@@ -6,6 +6,7 @@ import pytest
 
 from router.config.model import ProviderConfig, Settings, UseCaseConfig
 from router.engine import STRATEGIES, NullState, RuleSet, decide
+from router.types import Rejection, RejectionKind
 from tests.engine.builders import model, req, rule
 
 
@@ -266,3 +267,57 @@ def test_describe_lists_rules_candidates_and_reasons(make_config):
     assert "rule r: matched, strategy ordered" in text
     assert "x  cloud: OPENAI_API_KEY is not set" in text
     assert "chosen: a via echo (rule r)" in text
+
+
+TOOLS = frozenset({"tools"})
+
+
+def test_every_rejection_has_a_kind_and_the_text_people_read(make_config):
+    cfg = make_config(
+        [
+            rule(
+                "r",
+                ["cloud", "small", "plain", "pricey", "down", "unpriced", "ok"],
+                max_cost=0.001,
+            )
+        ],
+        models=[
+            model("cloud", provider="openai"),
+            model("small", context=10),
+            model("plain"),
+            model("pricey", cost=(1000.0, 1000.0), capabilities=TOOLS),
+            model("down", capabilities=TOOLS),
+            model("unpriced", capabilities=TOOLS),  # no cost: max_cost cannot hold it
+            model("ok", capabilities=TOOLS, cost=(0.0, 0.0)),
+        ],
+        providers=[
+            ProviderConfig("openai", "litellm", disabled_reason="OPENAI_API_KEY is not set"),
+            ProviderConfig("echo", "mock"),
+        ],
+    )
+    circuit = Rejection(RejectionKind.CIRCUIT, "circuit open until 12:00:00")
+    d, _ = run(cfg, req("hello", tools=[{"type": "function"}]), FakeState({"down": circuit}))
+    kinds = {m: why.kind for m, why in d.rejected.items()}
+    assert kinds == {
+        "cloud": RejectionKind.DISABLED,
+        "small": RejectionKind.CONTEXT,
+        "plain": RejectionKind.CAPABILITY,
+        "pricey": RejectionKind.COST,
+        "down": RejectionKind.CIRCUIT,
+        "unpriced": RejectionKind.PRICE,
+    }
+    assert d.model == "ok"
+    assert str(d.rejected["cloud"]) == "OPENAI_API_KEY is not set"
+    assert type(str(d.rejected["down"])) is str
+
+
+def test_rejections_keep_their_kind_when_no_rule_serves(make_config):
+    cfg = make_config([rule("r", ["a"], max_cost=1e-12)], models=[model("a", cost=(1.0, 1.0))])
+    d, _ = run(cfg)
+    assert not d.served
+    assert d.rejected["a"].kind is RejectionKind.COST
+    assert d.rejected["a"].startswith("rule r: estimated cost")
+    # a reason from a state that gave no kind is still a Rejection
+    d, _ = run(make_config([rule("r", ["a"])]), state=FakeState({"a": "busy"}))
+    assert d.rejected["a"].kind is RejectionKind.OTHER
+    assert repr(d.rejected["a"]) == "Rejection(OTHER, 'rule r: busy')"

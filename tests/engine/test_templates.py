@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from router.engine.templates import Template
-from router.errors import BadRequest
+from router.errors import RequestError
 
 
 def test_renders_with_defaults_and_variables():
@@ -14,7 +14,7 @@ def test_renders_with_defaults_and_variables():
 
 def test_undefined_variable_is_an_error_naming_the_owner():
     t = Template("Hello {{ name }}", "rule greet: system")
-    with pytest.raises(BadRequest, match="rule greet: system template: 'name' is undefined"):
+    with pytest.raises(RequestError, match="rule greet: system template: 'name' is undefined"):
         t.render({})
 
 
@@ -25,5 +25,5 @@ def test_syntax_error_raises_at_compile():
 
 def test_sandbox_blocks_unsafe_attribute_access():
     t = Template("{{ x.__class__.__mro__ }}", "rule r")
-    with pytest.raises(Exception):  # noqa: B017 - jinja2's SecurityError or our BadRequest
+    with pytest.raises(Exception):  # noqa: B017 - jinja2's SecurityError or our RequestError
         t.render({"x": 1})

@@ -1,4 +1,8 @@
-"""Fixtures for the litellm adapter: one fake provider server per module, real HTTP."""
+"""Fixtures for the chat adapters: one fake provider server per module, real HTTP.
+
+`make_provider` builds a provider of the type the `adapter_type` fixture names:
+`litellm` unless a test module overrides it (the contract suite runs both).
+"""
 
 from __future__ import annotations
 
@@ -35,8 +39,13 @@ MakeProvider = Callable[..., Provider]
 
 
 @pytest.fixture
-def make_provider(fake: FakeProviderServer) -> Iterator[MakeProvider]:
-    """Build a litellm provider; defaults: the canary key and the fake's OpenAI base."""
+def adapter_type() -> str:
+    return "litellm"
+
+
+@pytest.fixture
+def make_provider(fake: FakeProviderServer, adapter_type: str) -> Iterator[MakeProvider]:
+    """Build a provider; defaults: the canary key and the fake's OpenAI base."""
     from router.providers import create_provider
 
     made: list[Provider] = []
@@ -51,7 +60,7 @@ def make_provider(fake: FakeProviderServer) -> Iterator[MakeProvider]:
         base = {"openai": fake.base_url, "root": fake.url}.get(api_base or "", api_base)
         config = ProviderConfig(
             name="fake",
-            type="litellm",
+            type=adapter_type,
             api_key=Secret(key) if key else None,
             api_base=base,
             timeout=timeout,

@@ -1,4 +1,4 @@
-"""Helpers for the litellm adapter tests: the canary key and a Call builder."""
+"""Helpers for the chat adapter tests: the canary key, shared tools and a Call builder."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ WEATHER_TOOL = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
+
+# Tool calls the fake streams in fragments (contract and litellm-only tests).
+STREAMED_CALLS = [
+    {"name": "get_weather", "arguments": {"city": "Oslo", "units": "metric", "days": [1, 2]}},
+    {"name": "get_time", "arguments": {"tz": "Europe/Oslo"}},
+]
 
 
 def make_call(

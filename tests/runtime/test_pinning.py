@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from router import NoRouteError, Router
-from router.errors import BadRequest
+from router.errors import RequestError
 from router.testing import FakeProviderServer
 
 
@@ -103,7 +103,7 @@ def test_openai_sdk_messages_are_accepted(router: Router) -> None:
 
 
 def test_a_list_of_strings_is_not_a_prompt(router: Router) -> None:
-    with pytest.raises(BadRequest, match="must be a string"):
+    with pytest.raises(RequestError, match="must be a string"):
         router.route(["one", "two"])  # type: ignore[arg-type]
-    with pytest.raises(BadRequest, match="not a message"):
+    with pytest.raises(RequestError, match="not a message"):
         router.route(messages=["one", "two"])  # type: ignore[list-item]

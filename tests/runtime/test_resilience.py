@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -16,7 +17,9 @@ import pytest
 
 from router import BudgetExceeded, NoRouteError, ProviderError, Router
 from router.cli import main as cli_main
+from router.config import load_config
 from router.runtime.state import live as state_module
+from router.runtime.state.live import LiveState
 from router.runtime.state.ratelimit import Limit, RateLimiter
 from router.testing import (
     FakeProviderServer,
@@ -29,6 +32,7 @@ from router.testing import (
     unauthorized,
 )
 from tests.providers.litellm_helpers import WEATHER_TOOL
+from tests.threads import run_threads
 
 RETRYABLE_KINDS = {"rate_limited", "unavailable", "timeout", "skipped"}
 
@@ -48,6 +52,22 @@ def good() -> Iterator[FakeProviderServer]:
 MakeRouter = Callable[..., Router]
 
 
+class ManualClock:
+    """Monotonic time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.t = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.t
+
+    def wall(self) -> float:
+        return time.time() + (self.t - time.monotonic())
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
 @pytest.fixture
 def make_router(
     tmp_path: Path, flaky: FakeProviderServer, good: FakeProviderServer
@@ -60,6 +80,7 @@ def make_router(
         *,
         retry: str = "retries: 2, backoff: 0.001, max_backoff: 0.005",
         timeout: float = 5.0,
+        clock: ManualClock | None = None,
     ) -> Router:
         path = tmp_path / "router.yaml"
         path.write_text(
@@ -70,7 +91,12 @@ def make_router(
             f" timeout: 5, {retry}}}\n"
             "settings:\n  usage_db: usage.db\n" + body
         )
-        r = Router.from_config(path)
+        if clock is None:
+            r = Router.from_config(path)
+        else:  # breakers and holds on the test's clock: a cooldown passes at once
+            config = load_config(path)
+            state = LiveState(config, clock=clock, wall=clock.wall)
+            r = Router(config, path=path, state=state)
         routers.append(r)
         return r
 
@@ -90,8 +116,13 @@ rules:
 """
 
 
+# `make test` runs 400; CI (or anyone) can set ROUTER_SOAK_REQUESTS=2000 for the full soak,
+# which `python bench/faults.py -n 2000 --rates 0.3` also runs, beside litellm.Router.
+SOAK_REQUESTS = int(os.environ.get("ROUTER_SOAK_REQUESTS", "400"))
+
+
 @pytest.mark.slow
-def test_2000_requests_with_30_percent_faults_all_succeed(
+def test_soak_requests_with_30_percent_faults_all_succeed(
     make_router: MakeRouter, flaky: FakeProviderServer, good: FakeProviderServer
 ) -> None:
     flaky.fault_rate = 0.3
@@ -100,32 +131,21 @@ def test_2000_requests_with_30_percent_faults_all_succeed(
     r = make_router(TWO_MODELS.replace("failures: 3", "failures: 20"), timeout=0.1)
     served: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
-    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def worker(n: int) -> None:
         for i in range(n):
-            try:
-                res = r.route(f"request {i}")
-            except BaseException as exc:  # every one must succeed
-                with lock:
-                    errors.append(exc)
-                continue
+            res = r.route(f"request {i}")  # every one must succeed: an error fails the test
             with lock:
                 served[res.model] += 1
                 kinds.update(a.error for a in res.attempts)
             assert res.text == ("flaky says hi" if res.model == "a" else "good says hi")
             assert res.cost_usd > 0
 
-    threads = [threading.Thread(target=worker, args=(500,)) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sum(served.values()) == 2000
+    run_threads(worker, [(SOAK_REQUESTS // 4,)] * 4)
+    assert sum(served.values()) == SOAK_REQUESTS // 4 * 4
     assert served["a"] > 0 and served["b"] > 0
-    assert len(flaky.requests) > 100
+    assert len(flaky.requests) > SOAK_REQUESTS // 20
     assert set(kinds) <= RETRYABLE_KINDS
     assert kinds["rate_limited"] + kinds["unavailable"] + kinds["timeout"] > 0
     usage = {row["model"]: row["requests"] for row in r.usage(by=("model",))}
@@ -147,7 +167,8 @@ async def test_async_requests_with_faults_all_succeed(
 def test_breaker_opens_then_a_probe_closes_it(
     make_router: MakeRouter, flaky: FakeProviderServer
 ) -> None:
-    r = make_router(TWO_MODELS, retry="retries: 0")
+    clock = ManualClock()
+    r = make_router(TWO_MODELS, retry="retries: 0", clock=clock)
     flaky.enqueue(server_error(), server_error(500), server_error(503))
     for _ in range(3):
         res = r.route("hello")
@@ -161,7 +182,7 @@ def test_breaker_opens_then_a_probe_closes_it(
     assert breaker["state"] == "open" and breaker["failures"] == 3 and breaker["open_until"]
     assert r.route("hello").model == "b"
     assert len(flaky.requests) == calls  # skipped: not called while open
-    time.sleep(0.35)
+    clock.advance(0.35)
     assert r.status()["state"]["models"]["a"]["breaker"]["state"] == "half_open"
     assert r.explain("hello").model == "a"
     res = r.route("hello")  # the probe
@@ -172,11 +193,12 @@ def test_breaker_opens_then_a_probe_closes_it(
 def test_failed_probe_opens_the_breaker_again(
     make_router: MakeRouter, flaky: FakeProviderServer
 ) -> None:
-    r = make_router(TWO_MODELS, retry="retries: 0")
+    clock = ManualClock()
+    r = make_router(TWO_MODELS, retry="retries: 0", clock=clock)
     flaky.enqueue(*(server_error() for _ in range(4)))
     for _ in range(3):
         r.route("hello")
-    time.sleep(0.35)
+    clock.advance(0.35)
     res = r.route("hello")  # the probe fails: b serves
     assert res.model == "b" and res.attempts[0].model == "a"
     why = r.explain("hello").rejected["a"]

@@ -11,7 +11,7 @@ import pytest
 
 from router import Chunk, NoRouteError, Result, Router
 from router.config.model import ProviderConfig, RetryPolicy
-from router.errors import BadRequest
+from router.errors import ProviderError, RequestError, RouterError
 from router.secrets import Secret
 from tests.engine.builders import model, rule
 
@@ -146,11 +146,11 @@ def test_no_candidate_raises_no_route_with_trace(make_config):
 
 
 def test_bad_arguments_are_clear(router):
-    with pytest.raises(BadRequest, match="needs a prompt or messages"):
+    with pytest.raises(RequestError, match="needs a prompt or messages"):
         router.route()
-    with pytest.raises(BadRequest, match="not both"):
+    with pytest.raises(RequestError, match="not both"):
         router.route("x", messages=[{"role": "user", "content": "y"}])
-    with pytest.raises(BadRequest, match=r"messages\[0\]"):
+    with pytest.raises(RequestError, match=r"messages\[0\]"):
         router.route(messages=[{"content": "no role"}])
 
 
@@ -160,7 +160,7 @@ def test_undefined_template_variable_is_a_request_error(make_config):
         models=[model("good")],
         providers=[echo_provider()],
     )
-    with pytest.raises(BadRequest, match="rule r: system template: 'name' is undefined"):
+    with pytest.raises(RequestError, match="rule r: system template: 'name' is undefined"):
         Router(cfg).route("x")
 
 
@@ -300,3 +300,47 @@ def test_a_reload_applies_the_new_debounce_unless_one_was_given(tmp_path):
         path.write_text(body.replace("debounce_ms: 100", "debounce_ms: 30"))
         assert r.reload().ok
         assert r._watcher.debounce == pytest.approx(0.005)
+
+
+def test_caller_mistakes_are_request_errors_not_provider_errors(router):
+    with pytest.raises(RequestError) as info:
+        router.route()
+    assert not isinstance(info.value, ProviderError)
+    assert isinstance(info.value, RouterError)
+
+
+def test_status_models_and_usage_are_typed_views_with_plain_json(router):
+    from router import ModelInfo, RouterStatus, UsageRow
+
+    router.route("Fix", use_case="coding")
+    status = router.status()
+    assert isinstance(status, RouterStatus)
+    assert status.config_version == 1 and status.state.models["good"].in_flight == 0
+    assert status.state.models["good"].breaker.state == "closed"
+    data = json.loads(json.dumps(status.to_dict()))
+    assert data["state"]["models"]["good"]["breaker"]["state"] == "closed"
+    assert data["providers"]["echo"] == {"type": "mock", "enabled": True, "disabled_reason": None}
+    assert CANARY not in json.dumps(data)
+    models = router.models()
+    assert all(isinstance(m, ModelInfo) for m in models)
+    assert {m.name for m in models} >= {"good", "bad"}
+    assert json.loads(json.dumps([m.to_dict() for m in models]))[0]["name"] == models[0].name
+    rows = router.usage(by=("model",))
+    assert all(isinstance(r, UsageRow) for r in rows)
+    assert rows[0].group == {"model": rows[0]["model"]} and rows[0].requests >= 1
+    assert set(rows[0].to_dict()) == {
+        "model",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "unpriced_requests",
+    }
+
+
+def test_stream_true_returns_chunks_and_the_decision_formats_itself(router):
+    chunks = list(router.route("Fix", use_case="coding", stream=True))
+    assert chunks[-1].result is not None and chunks[-1].result.model == "good"
+    table = chunks[-1].result.decision.describe(table=True)
+    assert "coding                   serves     strategy ordered" in table
+    assert chunks[-1].result.decision.to_dict()["rule"] == "coding"

@@ -20,8 +20,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from router.config.model import BreakerPolicy
+from router.types import Record
 
 Clock = Callable[[], float]
 
@@ -30,8 +32,8 @@ OPEN = "open"
 HALF_OPEN = "half_open"
 
 
-@dataclass(frozen=True, slots=True)
-class BreakerState:
+@dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
+class BreakerState(Record):
     """What `router.status()` and `explain()` show of one breaker."""
 
     state: str  # closed | open | half_open
@@ -41,7 +43,10 @@ class BreakerState:
     reason: str | None = None  # why it is not closed
     opened: int = 0  # times it has opened since it was created
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
+        return self.as_dict()
+
+    def as_dict(self) -> dict[str, Any]:
         until = None
         if self.open_until is not None:
             until = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.open_until))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from router.config.model import Budget
 from router.runtime.state.usage import UsageStore, period_bounds
+from router.types import BudgetStatus
 
 Clock = Callable[[], float]
 _Key = tuple[str, str | None, str]  # scope, name, period
@@ -192,28 +193,28 @@ class BudgetTracker:
             self._by_rule = {k: tuple(v) for k, v in by_rule.items()}
             self._counters = counters
 
-    def status(self) -> list[dict[str, object]]:
+    def status(self) -> tuple[BudgetStatus, ...]:
         """Every budget with its limit, spend, reservations and what is left."""
         with self._lock:
             now = self._clock()
-            out: list[dict[str, object]] = []
+            out: list[BudgetStatus] = []
             for c in self._counters.values():
                 if now >= c.end:
                     self._roll(c, now)
                 out.append(
-                    {
-                        "scope": c.scope,
-                        "name": c.name,
-                        "period": c.period,
-                        "limit_usd": c.limit,
-                        "spent_usd": round(c.spent, 6),
-                        "reserved_usd": round(c.reserved, 6),
-                        "remaining_usd": round(max(c.limit - c.spent, 0.0), 6),
-                        "exhausted": c.over(),
-                        "resets_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.end)),
-                    }
+                    BudgetStatus(
+                        scope=c.scope,
+                        name=c.name,
+                        period=c.period,
+                        limit_usd=c.limit,
+                        spent_usd=round(c.spent, 6),
+                        reserved_usd=round(c.reserved, 6),
+                        remaining_usd=round(max(c.limit - c.spent, 0.0), 6),
+                        exhausted=c.over(),
+                        resets_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.end)),
+                    )
                 )
-            return out
+            return tuple(out)
 
     @property
     def empty(self) -> bool:

@@ -8,9 +8,12 @@ state of every model that is still there.
 `unavailable_reason()` runs per candidate per request: it reads dicts that are only
 ever replaced whole, takes no lock and does no I/O.
 
+Reasons are `Rejection` values (a kind and the text people read); spend policy (free
+models, budgets) is `spend.SpendPolicy`'s.
+
 The attempt loop drives one try through `admit()` then `succeeded()` or `failed()`:
 
-    ticket = state.admit(model, rule, tokens, est_cost)   # a Ticket, or the reason why not
+    ticket = state.admit(model, rule, tokens, est_cost)   # a Ticket, or the Rejection
     ... call the model ...
     state.succeeded(ticket, usage_record)  |  state.failed(ticket, exc)
 """
@@ -19,26 +22,39 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from router.config.model import BreakerPolicy, Config, ModelConfig, ProviderConfig
+from router.config.model import BreakerPolicy, Config
 from router.errors import AuthError, BadRequest, ProviderError
 from router.runtime.state.breaker import BreakerState, CircuitBreaker
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import RateLimiter, limits_of
-from router.runtime.state.usage import UsageRecord, UsageStore, open_store
+from router.runtime.state.spend import ServesFree, SpendPolicy
+from router.runtime.state.usage import UsageRecord, UsageStore, open_store, usage_path
+from router.types import (
+    LiveStatus,
+    ModelState,
+    ProviderState,
+    Rejection,
+    RejectionKind,
+    SpendTotals,
+)
 
 Clock = Callable[[], float]
 log = logging.getLogger("router.state")
 
 EWMA_ALPHA = 0.2  # weight of the newest latency: a few calls move the average
 _CLOSED = BreakerState("closed", 0, None)
+_DEADLINE = Rejection(RejectionKind.RATE_LIMIT, "rate limit: deadline reached")
+
+
+def _deadline(wait_until: float) -> float | None:
+    """A rate-limit wait's monotonic deadline; inf waits as long as it takes."""
+    return None if wait_until == float("inf") else wait_until
 
 
 @dataclass(slots=True)
@@ -52,38 +68,6 @@ class Ticket:
     reservation: Reservation
     breaker: CircuitBreaker | None  # set when this try holds the half-open probe
     done: bool = False
-
-
-def is_free(model: ModelConfig, provider: ProviderConfig | None) -> bool:
-    """A model that costs nothing is never held back by a budget: it is what
-    `on_budget: fallback` falls back to."""
-    if model.cost is not None:
-        return model.cost.input == 0 and model.cost.output == 0
-    if provider is not None and provider.type == "llama_cpp":
-        return True
-    return model.model.startswith(("ollama/", "ollama_chat/"))
-
-
-def default_usage_path() -> str:
-    """Where spend is kept when the config names no `usage_db`: $ROUTER_USAGE_DB, else
-    $XDG_STATE_HOME/router/usage.sqlite (~/.local/state/router/usage.sqlite)."""
-    env = os.environ.get("ROUTER_USAGE_DB")
-    if env:
-        return env
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join("~", ".local", "state")
-    return os.path.join(os.path.expanduser(state), "router", "usage.sqlite")
-
-
-def usage_path(config: Config) -> str:
-    """`settings.usage_db`, relative to the directory of the config's first file;
-    SQLite at `default_usage_path()` when unset; ":memory:" keeps spend in memory."""
-    path = config.settings.usage_db or default_usage_path()
-    if path == ":memory:":
-        return path
-    path = os.path.expanduser(path)
-    if not os.path.isabs(path) and config.files:
-        path = os.path.join(os.path.dirname(config.files[0]), path)
-    return os.path.abspath(path)
 
 
 def counts_against_breaker(exc: ProviderError) -> bool:
@@ -101,8 +85,12 @@ class LiveState:
         clock: Clock = time.monotonic,
         wall: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        serves_free: ServesFree | None = None,
     ) -> None:
+        """`serves_free`: what providers say of a model's price (the Router passes
+        `router.providers.serves_free`); without it only YAML prices of 0 are free."""
         self._clock = clock
+        self.serves_free = serves_free
         self._wall = wall
         self._lock = threading.Lock()  # counters and config swaps; never on the read path
         self._update_lock = threading.Lock()  # one update_config at a time
@@ -121,40 +109,50 @@ class LiveState:
         self._held: dict[str, tuple[float, str]] = {}  # model -> (until, why): Retry-After
         self._apply(config)
 
+    def use_price_source(self, serves_free: ServesFree) -> None:
+        """Take what providers say of their models' prices (when built without it)."""
+        with self._lock:
+            self.serves_free = serves_free
+            self.spend = SpendPolicy(self.config, self.budgets, serves_free)
+
     def _apply(self, config: Config) -> None:
         self.config = config
         self._models = dict(config.models)
         self._provider_of = {m.name: m.provider for m in config.models.values()}
         self._provider_ids = {n: p.identity() for n, p in config.providers.items()}
-        self._free = frozenset(
-            m.name for m in config.models.values() if is_free(m, config.providers.get(m.provider))
-        )
+        self.spend = SpendPolicy(config, self.budgets, self.serves_free)
         self._wait_rules = frozenset(r.name for r in config.rules if r.on_rate_limit == "wait")
 
     # -- RoutingState (hot path) --------------------------------------------------
 
-    def unavailable_reason(self, model: str, rule: str) -> str | None:
+    def unavailable_reason(self, model: str, rule: str) -> Rejection | None:
         if self._held:
             held = self._held.get(model)
             if held is not None and self._clock() < held[0]:
-                return held[1]
+                return Rejection(RejectionKind.HELD, held[1])
         if self._disabled:
-            provider = self._provider_of.get(model)
-            why = self._disabled.get(provider) if provider is not None else None
+            why = self._disabled_reason(model)
             if why is not None:
-                return f"provider {provider} disabled: {why}"
+                return why
         breaker = self._breakers.get(model)
         if breaker is not None:
-            why = breaker.unavailable_reason()
-            if why is not None:
-                return why
-        if model not in self._free:
-            why = self.budgets.reason(model, rule)
-            if why is not None:
-                return why
+            text = breaker.unavailable_reason()
+            if text is not None:
+                return Rejection(RejectionKind.CIRCUIT, text)
+        refused = self.spend.refusal(model, rule)
+        if refused is not None:
+            return refused
         if rule not in self._wait_rules:
-            return self.rate_limits.check(model)
+            text = self.rate_limits.check(model)
+            return None if text is None else Rejection(RejectionKind.RATE_LIMIT, text)
         return None
+
+    def _disabled_reason(self, model: str) -> Rejection | None:
+        provider = self._provider_of.get(model)
+        why = self._disabled.get(provider) if provider is not None else None
+        if why is None:
+            return None
+        return Rejection(RejectionKind.DISABLED, f"provider {provider} disabled: {why}")
 
     def latency(self, model: str) -> float | None:
         return self._latency.get(model)
@@ -191,8 +189,8 @@ class LiveState:
         estimated_cost: float = 0.0,
         *,
         wait_until: float | None = None,
-    ) -> Ticket | str:
-        """Claim a try at `model`: breaker probe, rate limit, budget. The reason if refused.
+    ) -> Ticket | Rejection:
+        """Claim a try at `model`: breaker probe, rate limit, budget. The Rejection if refused.
 
         `wait_until` (a `time.monotonic` deadline, or inf): wait for the rate limit instead
         of refusing; the rule's `on_rate_limit: wait`.
@@ -200,22 +198,17 @@ class LiveState:
         probe, why = self._probe(model, rule)
         if why is not None:
             return why
-        if wait_until is not None:
-            deadline = None if wait_until == float("inf") else wait_until
+        if wait_until is None:
+            text = self.rate_limits.try_acquire(model, tokens)
+            slot = None if text is None else Rejection(RejectionKind.RATE_LIMIT, text)
+        else:
             try:
-                got = self.rate_limits.acquire_wait(model, tokens, deadline)
+                got = self.rate_limits.acquire_wait(model, tokens, _deadline(wait_until))
             except BaseException:  # interrupted while waiting: the probe goes back
                 self._unprobe(probe)
                 raise
-            if not got:
-                self._unprobe(probe)
-                return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
-        else:
-            why = self.rate_limits.try_acquire(model, tokens)
-            if why is not None:
-                self._unprobe(probe)
-                return why
-        return self._reserve(model, rule, tokens, estimated_cost, probe)
+            slot = None if got else self._rate_limited(model, tokens)
+        return self._admitted(model, rule, tokens, estimated_cost, probe, slot)
 
     async def aadmit(
         self,
@@ -225,37 +218,55 @@ class LiveState:
         estimated_cost: float = 0.0,
         *,
         wait_until: float | None = None,
-    ) -> Ticket | str:
+    ) -> Ticket | Rejection:
         """`admit()` for asyncio: a rate-limit wait does not block the event loop."""
-        if wait_until is None:
+        if wait_until is None:  # nothing to wait for: the same steps as `admit`
             return self.admit(model, rule, tokens, estimated_cost)
         probe, why = self._probe(model, rule)
         if why is not None:
             return why
-        deadline = None if wait_until == float("inf") else wait_until
         try:
-            got = await self.rate_limits.aacquire_wait(model, tokens, deadline)
+            got = await self.rate_limits.aacquire_wait(model, tokens, _deadline(wait_until))
         except BaseException:  # cancelled while waiting: the probe goes back
             self._unprobe(probe)
             raise
-        if not got:
+        slot = None if got else self._rate_limited(model, tokens)
+        return self._admitted(model, rule, tokens, estimated_cost, probe, slot)
+
+    def _admitted(
+        self,
+        model: str,
+        rule: str | None,
+        tokens: int,
+        estimated_cost: float,
+        probe: CircuitBreaker | None,
+        refused: Rejection | None,
+    ) -> Ticket | Rejection:
+        """After the rate limit (`refused` says if it said no): the budget, or give back."""
+        if refused is not None:
             self._unprobe(probe)
-            return self.rate_limits.check(model, tokens) or "rate limit: deadline reached"
+            return refused
         return self._reserve(model, rule, tokens, estimated_cost, probe)
 
-    def _probe(self, model: str, rule: str | None) -> tuple[CircuitBreaker | None, str | None]:
+    def _rate_limited(self, model: str, tokens: int) -> Rejection:
+        """A rate-limit wait ended at the deadline without a slot."""
+        text = self.rate_limits.check(model, tokens)
+        return _DEADLINE if text is None else Rejection(RejectionKind.RATE_LIMIT, text)
+
+    def _probe(
+        self, model: str, rule: str | None
+    ) -> tuple[CircuitBreaker | None, Rejection | None]:
         if self._disabled:
-            provider = self._provider_of.get(model)
-            why = self._disabled.get(provider) if provider is not None else None
+            why = self._disabled_reason(model)
             if why is not None:
-                return None, f"provider {provider} disabled: {why}"
+                return None, why
         b = self._breakers.get(model)
         if b is None:
             return None, None
         was_open = not b.closed
-        why = b.acquire()
-        if why is not None:
-            return None, why
+        text = b.acquire()
+        if text is not None:
+            return None, Rejection(RejectionKind.CIRCUIT, text)
         return (b if was_open else None), None
 
     def _unprobe(self, probe: CircuitBreaker | None) -> None:
@@ -269,15 +280,12 @@ class LiveState:
         tokens: int,
         estimated_cost: float,
         probe: CircuitBreaker | None,
-    ) -> Ticket | str:
-        if model in self._free:
-            res: Reservation | None = Reservation(model, rule, 0.0, ())
-        else:
-            res = self.budgets.reserve(model, rule, estimated_cost)
-        if res is None:
+    ) -> Ticket | Rejection:
+        res = self.spend.reserve(model, rule, estimated_cost)
+        if isinstance(res, Rejection):
             self.rate_limits.release(model, tokens)
             self._unprobe(probe)
-            return self.budgets.reason(model, rule) or "budget spent"
+            return res
         with self._lock:
             self._in_flight[model] = self._in_flight.get(model, 0) + 1
         return Ticket(model, rule, tokens, self._clock(), res, probe)
@@ -429,44 +437,45 @@ class LiveState:
         b = self._breakers.get(model)
         return _CLOSED if b is None else b.state()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LiveStatus:
         """Everything a person may want to see: for `router.status()` and the CLI."""
         config = self.config
         now = self._wall()
         levels = self.rate_limits.levels()
-        models: dict[str, Any] = {}
+        models: dict[str, ModelState] = {}
         for name, m in config.models.items():
             lat = self._latency.get(name)
             held = self._held.get(name)
-            models[name] = {
-                "provider": m.provider,
-                "held": held[1] if held is not None and held[0] > self._clock() else None,
-                "breaker": self.breaker_state(name).as_dict(),
-                "in_flight": self._in_flight.get(name, 0),
-                "latency_ms": None if lat is None else round(lat * 1000, 1),
-                "rate_limit": levels.get(name),
-                "free": name in self._free,
-            }
+            models[name] = ModelState(
+                provider=m.provider,
+                held=held[1] if held is not None and held[0] > self._clock() else None,
+                breaker=self.breaker_state(name),
+                in_flight=self._in_flight.get(name, 0),
+                latency_ms=None if lat is None else round(lat * 1000, 1),
+                rate_limit=levels.get(name),
+                free=self.spend.is_free(name),
+            )
         providers = {
-            name: {
-                "enabled": p.enabled and name not in self._disabled,
-                "disabled_reason": self._disabled.get(name) or p.disabled_reason,
-            }
+            name: ProviderState(
+                enabled=p.enabled and name not in self._disabled,
+                disabled_reason=self._disabled.get(name) or p.disabled_reason,
+            )
             for name, p in config.providers.items()
         }
-        return {
-            "models": models,
-            "providers": providers,
-            "budgets": self.budgets.status(),
-            # After close() the store is gone; status() still answers, without spend.
-            "spend": None
-            if self._closed
-            else {
-                "today_usd": round(self.store.spent("global", None, "day", now), 6),
-                "month_usd": round(self.store.spent("global", None, "month", now), 6),
-            },
-            "usage_db": self._owned_path if self._owns_store else repr(self.store),
-        }
+        # After close() the store is gone; status() still answers, without spend.
+        spend = None
+        if not self._closed:
+            spend = SpendTotals(
+                today_usd=round(self.store.spent("global", None, "day", now), 6),
+                month_usd=round(self.store.spent("global", None, "month", now), 6),
+            )
+        return LiveStatus(
+            models=models,
+            providers=providers,
+            budgets=self.budgets.status(),
+            spend=spend,
+            usage_db=str(self._owned_path) if self._owns_store else repr(self.store),
+        )
 
     def close(self) -> None:
         self._closed = True
@@ -476,4 +485,4 @@ class LiveState:
             self._old_stores.clear()
 
 
-__all__ = ["LiveState", "Ticket", "counts_against_breaker", "is_free", "usage_path"]
+__all__ = ["LiveState", "Ticket", "counts_against_breaker", "usage_path"]

@@ -16,7 +16,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from router.config.model import Config
 
 PERIODS = ("day", "month")
 SCOPES = ("global", "rule", "model")
@@ -315,6 +318,28 @@ def open_store(path: str | None) -> UsageStore:
     return MemoryUsageStore()
 
 
+def default_usage_path() -> str:
+    """Where spend is kept when the config names no `usage_db`: $ROUTER_USAGE_DB, else
+    $XDG_STATE_HOME/router/usage.sqlite (~/.local/state/router/usage.sqlite)."""
+    env = os.environ.get("ROUTER_USAGE_DB")
+    if env:
+        return env
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join("~", ".local", "state")
+    return os.path.join(os.path.expanduser(state), "router", "usage.sqlite")
+
+
+def usage_path(config: Config) -> str:
+    """`settings.usage_db`, relative to the directory of the config's first file;
+    SQLite at `default_usage_path()` when unset; ":memory:" keeps spend in memory."""
+    path = config.settings.usage_db or default_usage_path()
+    if path == ":memory:":
+        return path
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path) and config.files:
+        path = os.path.join(os.path.dirname(config.files[0]), path)
+    return os.path.abspath(path)
+
+
 __all__ = [
     "GROUPS",
     "PERIODS",
@@ -324,6 +349,8 @@ __all__ = [
     "UsageRecord",
     "UsageRow",
     "UsageStore",
+    "default_usage_path",
     "open_store",
     "period_bounds",
+    "usage_path",
 ]

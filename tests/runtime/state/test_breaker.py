@@ -7,6 +7,7 @@ import threading
 
 from router.config.model import BreakerPolicy
 from router.runtime.state.breaker import CircuitBreaker
+from tests.threads import run_threads
 
 
 class FakeClock:
@@ -135,23 +136,13 @@ def test_concurrent_callers_get_one_probe() -> None:
         start.wait()
         granted.append(b.acquire() is None)
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(worker, [()] * 16)
     assert granted.count(True) == 1
 
 
 def test_concurrent_failures_open_it_once() -> None:
     b, _ = make(failures=50, window=60)
-    threads = [
-        threading.Thread(target=lambda: [b.record_failure() for _ in range(20)]) for _ in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(lambda: [b.record_failure() for _ in range(20)], [()] * 8)
     s = b.state()
     assert s.state == "open"
     assert s.opened == 1  # later failures while open count nothing more

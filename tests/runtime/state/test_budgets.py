@@ -13,6 +13,7 @@ import pytest
 from router.config.model import Budget
 from router.runtime.state.budgets import BudgetTracker, usd
 from router.runtime.state.usage import MemoryUsageStore, SQLiteUsageStore, UsageRecord
+from tests.threads import run_threads
 
 
 def ts(y: int, m: int, d: int, h: int = 12) -> float:
@@ -160,11 +161,7 @@ def test_sixteen_threads_overshoot_by_at_most_one_request(tmp_path: Path, backen
             with lock:
                 served.append(actual)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads(worker, [(i,) for i in range(16)])
     total = sum(served)
     assert limit <= total <= limit + max_cost
     assert store.spent("global", None, "day", time.time()) == pytest.approx(total)

@@ -24,9 +24,12 @@ from router.config.model import (
 )
 from router.engine.routing_state import RoutingState
 from router.errors import AuthError, BadRequest, Unavailable
-from router.runtime.state.live import LiveState, Ticket, is_free, usage_path
+from router.providers import serves_free
+from router.runtime.state.live import LiveState, Ticket, usage_path
+from router.runtime.state.spend import is_free
 from router.runtime.state.usage import MemoryUsageStore, UsageRecord
 from router.secrets import Secret
+from tests.threads import Workers, run_threads
 
 
 class Clock:
@@ -75,7 +78,12 @@ def clock() -> Clock:
 @pytest.fixture
 def state(clock: Clock) -> LiveState:
     s = LiveState(
-        make_config(), MemoryUsageStore(), clock=clock, wall=clock.wall, sleep=clock.sleep
+        make_config(),
+        MemoryUsageStore(),
+        clock=clock,
+        wall=clock.wall,
+        sleep=clock.sleep,
+        serves_free=serves_free,
     )
     yield s  # type: ignore[misc]
     s.close()
@@ -96,11 +104,15 @@ def test_is_a_routing_state(state: LiveState) -> None:
 
 def test_free_models() -> None:
     cfg = make_config()
-    assert is_free(cfg.models["gemma"], cfg.providers["local"])
-    assert not is_free(cfg.models["gpt"], cfg.providers["cloud"])
-    assert is_free(ModelConfig("o", "p", "ollama/llama3"), None)
-    assert is_free(ModelConfig("z", "p", "x", cost=Cost(0, 0)), None)
-    assert not is_free(ModelConfig("u", "p", "x"), ProviderConfig("p", "litellm"))
+    # The provider's adapter says (Provider.free / serves_free); a YAML price wins.
+    assert is_free(cfg.models["gemma"], cfg.providers["local"], serves_free)
+    assert not is_free(cfg.models["gpt"], cfg.providers["cloud"], serves_free)
+    ollama = ProviderConfig("p", "litellm")
+    assert is_free(ModelConfig("o", "p", "ollama/llama3"), ollama, serves_free)
+    assert is_free(ModelConfig("z", "p", "x", cost=Cost(0, 0)), None, serves_free)
+    assert not is_free(ModelConfig("u", "p", "x"), ProviderConfig("p", "litellm"), serves_free)
+    # without what providers say, only a YAML price of 0 is free
+    assert not is_free(cfg.models["gemma"], cfg.providers["local"], None)
 
 
 def test_usage_path_is_relative_to_the_config(tmp_path: Path) -> None:
@@ -195,7 +207,7 @@ def test_budget_drops_paid_models_but_not_free_ones(state: LiveState) -> None:
 
 def test_global_budget_spares_the_free_model(clock: Clock) -> None:
     cfg = make_config(budgets=(Budget("global", None, daily=1.0),))
-    s = LiveState(cfg, MemoryUsageStore(), clock=clock, wall=clock.wall)
+    s = LiveState(cfg, MemoryUsageStore(), clock=clock, wall=clock.wall, serves_free=serves_free)
     s.record_usage(record("mini", 1.0))
     assert s.unavailable_reason("mini", "chat") is not None
     assert s.unavailable_reason("gemma", "chat") is None
@@ -334,11 +346,7 @@ def test_threads_admitting_concurrently_keep_counts_straight(state: LiveState) -
             assert isinstance(t, Ticket)
             state.succeeded(t, latency_s=0.01)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads(worker, [()] * 8)
     assert state.in_flight("gemma") == 0
     assert state.latency("gemma") == pytest.approx(0.01)
 
@@ -376,11 +384,11 @@ def test_requests_go_on_while_a_reload_seeds_a_new_budget(clock: Clock) -> None:
     state = LiveState(make_config(), store, clock=clock, wall=clock.wall)
     new_budget = Budget("model", "mini", daily=1.0)
     store.armed = True
-    reload = threading.Thread(
-        target=state.update_config,
-        args=(make_config(budgets=(Budget("model", "gpt", daily=2.0), new_budget)),),
+    workers = Workers(timeout=20)
+    workers.start(
+        state.update_config,
+        make_config(budgets=(Budget("model", "gpt", daily=2.0), new_budget)),
     )
-    reload.start()
     assert store.reading.wait(10)
 
     def request() -> None:
@@ -390,10 +398,8 @@ def test_requests_go_on_while_a_reload_seeds_a_new_budget(clock: Clock) -> None:
         state.succeeded(t, record("gpt", 0.25))
         store.request_done.set()
 
-    worker = threading.Thread(target=request)
-    worker.start()
-    reload.join(20)
-    worker.join(20)
+    workers.start(request)
+    workers.join()
     assert store.waits == [True]
     assert state.status()["budgets"][1]["name"] == "mini"
     state.close()

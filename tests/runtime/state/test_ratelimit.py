@@ -9,6 +9,7 @@ import pytest
 
 from router.config.model import ModelConfig
 from router.runtime.state.ratelimit import Limit, RateLimiter, TokenBucket, limits_of
+from tests.threads import run_threads
 
 
 class FakeClock:
@@ -162,11 +163,7 @@ def test_threads_never_take_more_than_the_bucket() -> None:
         with lock:
             got.append(n)
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(worker, [()] * 16)
     # 1000 requests fit the tpm bucket; refill adds ~28 per second of test time.
     assert 1000 <= sum(got) <= 1000 + 200
 

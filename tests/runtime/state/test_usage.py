@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from router.runtime.state.usage import (
     open_store,
     period_bounds,
 )
+from tests.threads import run_threads
 
 
 def ts(y: int, m: int, d: int, h: int = 12) -> float:
@@ -138,11 +138,7 @@ def test_concurrent_writers_lose_nothing(store: UsageStore) -> None:
         for _ in range(50):
             store.record(rec(t0, model=f"m{i % 4}", cost=0.01))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(worker, [(i,) for i in range(16)])
     assert store.rows(by=())[0].requests == 800
     assert store.spent("global", None, "day", t0) == pytest.approx(8.0)
 

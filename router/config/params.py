@@ -1,4 +1,6 @@
-"""Parameter aliases people write, mapped to the names adapters take."""
+"""Parameter aliases people write (in YAML `params:` and as `route()` keywords), mapped
+to the names adapters take. Part of the config language: the loader and the engine
+both normalise with it."""
 
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from router.config.params import normalise_params
 from router.engine.tokens import estimate_tokens, message_text
-from router.errors import BadRequest
-from router.providers.params import normalise_params
+from router.errors import RequestError
 from router.types import Message, Request
 
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
@@ -34,18 +34,18 @@ def build_request(
     """
     if messages is None:
         if prompt is None:
-            raise BadRequest("route() needs a prompt or messages")
+            raise RequestError("route() needs a prompt or messages")
         if not isinstance(prompt, str):
-            raise BadRequest(
+            raise RequestError(
                 f"the prompt must be a string, not {type(prompt).__name__}: "
                 "pass a conversation as messages=[{'role': 'user', 'content': ...}, ...]"
             )
         msgs: tuple[Message, ...] = ({"role": "user", "content": prompt},)
     else:
         if prompt is not None:
-            raise BadRequest("route() takes a prompt or messages, not both")
+            raise RequestError("route() takes a prompt or messages, not both")
         if isinstance(messages, (str, bytes)) or not messages:
-            raise BadRequest("messages must be a non-empty list of messages")
+            raise RequestError("messages must be a non-empty list of messages")
         msgs = tuple(_message(i, m) for i, m in enumerate(messages))
     tokens, images = estimate_tokens(msgs)
     text = ""
@@ -87,5 +87,7 @@ def _message(i: int, m: Any) -> Message:
         if callable(dump):
             m = dump(exclude_none=True)
     if not isinstance(m, Mapping) or "role" not in m:
-        raise BadRequest(f"messages[{i}] is not a message: needs a 'role' (got {type(m).__name__})")
+        raise RequestError(
+            f"messages[{i}] is not a message: needs a 'role' (got {type(m).__name__})"
+        )
     return dict(m)
