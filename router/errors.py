@@ -137,10 +137,13 @@ class ProviderError(RouterError):
     def describe(self) -> str:
         """One line for people: endpoint, status, the provider's own words, a hint."""
         where = f"{self.endpoint}: " if self.endpoint else ""
-        status = f"HTTP {self.status}: " if self.status and not self.unreachable else ""
+        said = str(self)
+        status = ""
+        if self.status and not self.unreachable and f"HTTP {self.status}" not in said:
+            status = f"HTTP {self.status}: "
         hint = f" ({self.hint})" if self.hint else ""
         partial = "; the output above is incomplete" if self.partial else ""
-        return f"{where}{status}{self}{hint}{partial}"
+        return f"{where}{status}{said}{hint}{partial}"
 
 
 class Timeout(ProviderError):

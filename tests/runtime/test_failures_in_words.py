@@ -91,3 +91,26 @@ def test_a_stream_cut_after_its_first_token_says_the_output_is_incomplete(
     out, err = capsys.readouterr()
     assert out.startswith("one two")
     assert "the output above is incomplete" in err and "litellm" not in err
+
+
+def test_the_openai_type_marks_a_refused_endpoint_down_too(
+    tmp_path: Path, fake: FakeProviderServer, closed_port: int
+) -> None:
+    path = tmp_path / "router.yaml"
+    path.write_text(
+        "providers:\n"
+        f"  dead: {{type: openai, api_base: 'http://127.0.0.1:{closed_port}/v1', retries: 2,"
+        " backoff: 0}\n"
+        f"  live: {{type: openai, api_base: '{fake.base_url}', retries: 0}}\n"
+        "models:\n"
+        "  a: {provider: dead, model: gpt-4o-mini}\n"
+        "  b: {provider: live, model: gpt-4o-mini}\n"
+        "rules: [{name: d, targets: [a, b]}]\n"
+        "settings: {usage_db: ':memory:'}\n"
+    )
+    with Router.from_config(path) as r:
+        res = r.route("hi")
+        assert res.model == "b"
+        assert [(a.model, a.error) for a in res.attempts] == [("a", "unavailable")]
+        assert "connection refused (is the server running" in res.attempts[0].message
+        assert fake.last_request.headers.get("authorization") is None  # no key: none sent
