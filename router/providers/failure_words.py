@@ -14,7 +14,11 @@ from urllib.parse import urlsplit
 
 _MAX_CHAIN = 12
 # "litellm.BadRequestError: ", "InternalServerError: ", "OpenAIException - ", ...
-_PREFIX = re.compile(r"^\s*(?:[\w.]+(?:Error|Exception)\s*(?::|-)\s*)+")
+_PREFIX = re.compile(r"^\s*(?:litellm\.\w+:\s*|[\w.]+(?:Error|Exception)\s*(?::|-)\s*)+")
+# The names of library exceptions that mean the connection broke before any answer.
+_CONNECTION = frozenset(
+    {"APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError", "WriteError"}
+)
 
 
 def endpoint_of(api_base: str | None) -> str | None:
@@ -53,9 +57,15 @@ def unreachable_cause(exc: BaseException) -> str | None:
     return None
 
 
+def connection_failed(exc: BaseException) -> bool:
+    """The connection broke (or never was) before an answer: there is no HTTP status."""
+    return any(type(e).__name__ in _CONNECTION for e in _chain(exc))
+
+
 def provider_words(text: str) -> str:
     """The provider's own message out of a library's error text."""
     text = _PREFIX.sub("", text.strip())
+    text = text.split(" Error_str:", 1)[0]  # litellm repeats the message after this
     start = text.find("{")
     if start >= 0:
         try:

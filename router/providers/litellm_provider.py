@@ -43,6 +43,7 @@ from router import errors
 from router.config.model import ModelConfig, ProviderConfig
 from router.providers.base import Call, Completion, Delta, Provider
 from router.providers.failure_words import (
+    connection_failed,
     endpoint_of,
     hint_for,
     provider_words,
@@ -448,6 +449,8 @@ class LiteLLMProvider(Provider):
             cls, status, message = errors.Unavailable, None, refused
         else:
             message = provider_words(redact(error_message(exc), secrets))
+            if connection_failed(exc) and not isinstance(exc, TimeoutError):
+                status = None  # litellm says 500 for a dropped connection: none was sent
         kw: dict[str, Any] = {
             "provider": self.name,
             "model": call.model.name,

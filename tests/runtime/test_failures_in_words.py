@@ -114,3 +114,25 @@ def test_the_openai_type_marks_a_refused_endpoint_down_too(
         assert [(a.model, a.error) for a in res.attempts] == [("a", "unavailable")]
         assert "connection refused (is the server running" in res.attempts[0].message
         assert fake.last_request.headers.get("authorization") is None  # no key: none sent
+
+
+def test_a_dropped_connection_and_a_timeout_in_words(fake: FakeProviderServer) -> None:
+    from router.config.model import ProviderConfig
+    from router.errors import ProviderError
+    from router.providers import create_provider
+    from router.secrets import Secret
+    from router.testing.outcomes import slow
+    from tests.providers.litellm_helpers import make_call
+
+    config = ProviderConfig("p", "litellm", api_key=Secret("k"), api_base=fake.base_url)
+    provider = create_provider(config)
+    fake.enqueue(disconnect(), slow(1.0))
+    lines = []
+    for _ in range(2):
+        with pytest.raises(ProviderError) as info:
+            provider.complete(make_call(timeout=0.1))
+        lines.append(info.value.describe())
+    provider.close()
+    assert lines[0] == f"127.0.0.1:{fake.port}: Connection error."  # no made-up HTTP 500
+    assert lines[1].startswith(f"127.0.0.1:{fake.port}: Request timed out. (raise the")
+    assert "litellm" not in " ".join(lines)
