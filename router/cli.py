@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, NoReturn
 
@@ -20,7 +20,7 @@ import router
 from router import ConfigError, Router, RouterError, RouterStatus, plain
 from router import cli_json as jsondoc
 from router.cli_input import InputError, config_and_prompt
-from router.errors import ProviderError
+from router.errors import ProviderError, unexpected
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,8 +132,9 @@ def loading_status(r: Router) -> None:
     sys.stderr.write(f"loading {', '.join(kinds)} ...")
     sys.stderr.flush()
     r.warmed.wait()
-    sys.stderr.write("\r\033[K")  # the line is gone once loading is done
-    sys.stderr.flush()
+    raw = getattr(sys.stderr, "_stream", sys.stderr)  # past the control-character escaping
+    raw.write("\r\033[K")  # the line is gone once loading is done
+    raw.flush()
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
@@ -367,12 +368,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# C0 and C1 control characters (and DEL) but newline and tab: a name in a config, an
+# error quoting one, or a model's reply could otherwise move the cursor, recolour the
+# terminal or retitle the window. JSON output escapes them itself.
+_CONTROLS = {
+    c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)
+}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters written as `\\xNN` escapes."""
+    return text.translate(_CONTROLS)
+
+
+class _EscapingStream:
+    """A text stream that escapes control characters in everything written to it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self._stream.write(escape_controls(text)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _escaped_output() -> Iterator[None]:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _EscapingStream(out), _EscapingStream(err)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command is None:
         parser.print_help()
         return 0
+    with _escaped_output():
+        return _main(ns)
+
+
+def _main(ns: argparse.Namespace) -> int:
     try:
         code: int = ns.func(ns)
         return code
@@ -387,3 +429,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc.filename}: no such file", 2)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # never a traceback: a bug still gets one line of words
+        return _fail(str(unexpected(exc, ns.command)), 1)

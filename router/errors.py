@@ -177,6 +177,21 @@ class ContextOverflow(BadRequest):
     kind = "context_overflow"
 
 
+def unexpected(exc: BaseException, doing: str) -> RouterError:
+    """`exc` as a RouterError: itself if it is one, else one that says what happened.
+
+    The last line of defence for exceptions nothing nearer turned into words (a bug, a
+    library's surprise): callers see the tree, and the cause stays chained for debugging.
+    """
+    if isinstance(exc, RouterError):
+        return exc
+    from router.secrets import redact
+
+    detail = redact(str(exc), ())
+    detail = detail if len(detail) <= 500 else detail[:500] + "..."
+    return RouterError(f"{doing} failed: {type(exc).__name__}: {detail or 'no details'}")
+
+
 __all__ = [
     "AuthError",
     "BadRequest",
@@ -192,4 +207,5 @@ __all__ = [
     "RouterError",
     "Timeout",
     "Unavailable",
+    "unexpected",
 ]

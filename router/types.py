@@ -320,6 +320,18 @@ class UsageRow(Record):
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
+class WatcherHealth(Record):
+    """The config watcher's threads: alive or not, and how often they were restarted."""
+
+    state: str  # running | stopped | new
+    worker_alive: bool
+    observer_alive: bool
+    restarts: int
+    last_crash: str | None
+    last_crash_at: float | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too
 class ProviderInfo(Record):
     """A provider as the serving config has it."""
 
@@ -392,3 +404,4 @@ class RouterStatus(Record):
     watching: bool
     providers: Mapping[str, ProviderInfo]
     state: LiveStatus
+    watcher: WatcherHealth | None = None  # None when not watching

@@ -23,7 +23,7 @@ from router.config.params import normalise_params
 from router.config.semantics import Merged
 from router.config.sources import Source, index, join, locate
 from router.config.yamlsrc import SECRET_KEY
-from router.secrets import Secret
+from router.secrets import MaskedURL, Secret, is_sensitive_name, mask_url
 
 _PROVIDER_KEYS = frozenset(
     {"type", "api_key", "api_base", "timeout", "retries", "backoff", "max_backoff", "enabled"}
@@ -113,7 +113,7 @@ def _provider(name: str, raw: Mapping[str, Any], unset: str | None, where: Where
         name=name,
         type=raw["type"],
         api_key=Secret(key) if key else None,
-        api_base=raw.get("api_base") or None,
+        api_base=_url(raw.get("api_base")),
         timeout=_float(raw.get("timeout")),
         disabled_reason=reason,
         retry=_retry(raw) or RetryPolicy(),
@@ -205,15 +205,25 @@ class MaskedText(str):
         return "'****'"
 
 
-def _hide_secrets(value: Any, key: str = "") -> Any:
-    """Settings named like credentials (Authorization, X-Api-Key, token...) become MaskedText."""
+def _hide_secrets(value: Any, key: str = "", header: bool = False) -> Any:
+    """Settings named like credentials (Authorization, X-Api-Key, token...) become MaskedText,
+    and so does every sensitive header (Cookie, Proxy-Authorization, any name with key,
+    token, secret or auth); a URL holding credentials becomes a MaskedURL."""
     if isinstance(value, dict):
-        return {k: _hide_secrets(v, k) for k, v in value.items()}
+        inside = key.lower().endswith("headers")
+        return {k: _hide_secrets(v, k, inside) for k, v in value.items()}
     if isinstance(value, list):
         return [_hide_secrets(v, key) for v in value]
-    if isinstance(value, str) and value and key and SECRET_KEY.search(key):
-        return MaskedText(value)
+    if isinstance(value, str) and value:
+        if key and (SECRET_KEY.search(key) or (header and is_sensitive_name(key))):
+            return MaskedText(value)
+        if "://" in value and mask_url(value) != value:
+            return MaskedURL(value)
     return value
+
+
+def _url(value: Any) -> str | None:
+    return MaskedURL(value) if isinstance(value, str) and value else None
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from router.config import schema, semantics, yamlsrc
 from router.config.build import build
+from router.config.limits import ReadLimits, RefusedFile, read_regular
 from router.config.model import Config
 from router.config.semantics import BudgetEntry, Merged
 from router.config.sources import Issues, Source, index, join, locate
@@ -29,7 +30,10 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def load_config(
-    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    limits: ReadLimits | None = None,
 ) -> Config:
     """Read, check and build the config at `path` (a YAML file or a directory of them).
 
@@ -37,10 +41,13 @@ def load_config(
     name order and merged section by section: rules, tests and budgets are concatenated,
     providers, models, use cases and settings merged by name (a name twice is an error).
     `${VAR}` and `${VAR:-default}` are read from `environ` (default: `os.environ`).
+    `limits` bound the bytes read per file and the nodes YAML aliases may add (default:
+    `ReadLimits.from_environ()`); a file past them is a ConfigError before anything is built.
 
     Raises ConfigError with every issue found.
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
+    bounds = limits if limits is not None else ReadLimits.from_environ()
     label = os.fspath(path)
     files = _find_files(Path(label), label)
     sources: list[Source] = []
@@ -52,9 +59,9 @@ def load_config(
         for shown, file in files:
             source = Source(shown, str(file.resolve()))
             sources.append(source)
-            text = _read(file, source, issues, digest)
+            text = _read(file, source, issues, digest, bounds.max_bytes)
             if text is not None:
-                _load_file(text, source, env, merged, sources, offsets, issues)
+                _load_file(text, source, env, merged, sources, offsets, issues, bounds)
         if not issues.incomplete:
             semantics.check(merged, sources, issues)
         if issues:
@@ -70,10 +77,11 @@ def _load_file(
     sources: list[Source],
     offsets: dict[str, int],
     issues: Issues,
+    limits: ReadLimits,
 ) -> None:
     # In a function of its own so the node tree is freed before the collector runs again.
     converter = yamlsrc.Converter(source, environ, offsets, issues)
-    data = converter.root(yamlsrc.compose(text, source, issues))
+    data = converter.root(yamlsrc.compose(text, source, issues, limits.max_alias_nodes))
     schema.validate(data, source, offsets, issues)
     _merge(merged, data, converter.unset, source, sources, offsets, issues)
 
@@ -93,9 +101,13 @@ def _find_files(path: Path, label: str) -> list[tuple[str, Path]]:
     return [(label, path)]
 
 
-def _read(file: Path, source: Source, issues: Issues, digest: Any) -> str | None:
+def _read(file: Path, source: Source, issues: Issues, digest: Any, max_bytes: int) -> str | None:
     try:
-        data = file.read_bytes()
+        data = read_regular(file, max_bytes)
+    except RefusedFile as exc:
+        issues.add(str(exc), source, None, "")
+        issues.incomplete = True
+        return None
     except OSError as exc:
         issues.add(f"cannot read the file: {exc.strerror or exc}", source, None, "")
         issues.incomplete = True
@@ -212,4 +224,4 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-__all__ = ["ConfigError", "ConfigIssue", "load_config"]
+__all__ = ["ConfigError", "ConfigIssue", "ReadLimits", "load_config"]

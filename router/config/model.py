@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.secrets import Secret
+from router.secrets import MaskedURL, Secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,11 @@ class ProviderConfig:
     # Type-specific settings (headers, models_dir, n_gpu_layers, max_loaded, ...).
     settings: Mapping[str, Any] = field(default_factory=dict)
     where: Where = Where()
+
+    def __post_init__(self) -> None:
+        # A config built in code gets the same masked repr as one read from YAML.
+        if type(self.api_base) is str and self.api_base:
+            object.__setattr__(self, "api_base", MaskedURL(self.api_base))
 
     @property
     def enabled(self) -> bool:

@@ -158,6 +158,8 @@ def _keyword(keyword: str, arg: Any, node: Mapping[str, Any], defs: dict[str, Ch
         return lambda v: type(v) not in _NUMBERS or v >= n
     if keyword == "exclusiveMinimum":
         return lambda v: type(v) not in _NUMBERS or v > n
+    if keyword == "maximum":
+        return lambda v: type(v) not in _NUMBERS or v <= n
     raise Unsupported(keyword)
 
 

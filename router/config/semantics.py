@@ -7,11 +7,13 @@ and every problem is reported at once.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from router.config import packages
+from router.config.paths import PathRefused, model_file
+from router.config.patterns import PatternError, check_pattern
 from router.config.sources import Issues, Source, index, join, locate
 
 
@@ -97,6 +99,8 @@ def _models(merged: Merged, issues: Issues) -> None:
             pointer = join(join("models", name), "provider")
             issues.at(pointer, _unknown("provider", provider, merged.providers))
             continue
+        if isinstance(provider, str):
+            _model_path(name, model, merged.providers[provider], issues)
         kind = merged.providers.get(provider, {}) if isinstance(provider, str) else None
         kind = kind.get("type") if isinstance(kind, dict) else None
         known = model_keys(kind) if isinstance(kind, str) else None
@@ -125,6 +129,28 @@ _MODEL_ALIASES = {
 }
 
 
+def _model_path(name: str, model: dict[str, Any], provider: Any, issues: Issues) -> None:
+    """A local model's file must stay inside models_dir (see `router.config.paths`)."""
+    if not isinstance(provider, dict) or provider.get("type") != "llama_cpp":
+        return
+    key = "path" if model.get("path") else "model"
+    written = model.get(key) or name
+    models_dir = provider.get("models_dir")
+    if not isinstance(written, str) or not isinstance(models_dir, (str, type(None))):
+        return  # the schema reports the type
+    try:
+        model_file(models_dir, written)
+    except PathRefused as exc:
+        pointer = join(join("models", name), key) if key in model else join("models", name)
+        issues.at(pointer, str(exc))
+    package = model.get("package")
+    if isinstance(package, str):
+        try:
+            packages.check(package)
+        except packages.PackageRefused as exc:
+            issues.at(join(join("models", name), "package"), str(exc))
+
+
 def _use_cases(merged: Merged, issues: Issues) -> None:
     for name, uc in merged.use_cases.items():
         pointer = join("use_cases", name)
@@ -140,10 +166,9 @@ def _regex(pattern: Any, pointer: str, issues: Issues) -> None:
     if not isinstance(pattern, str):
         return
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        issues.at(pointer, f"invalid regular expression: {exc.msg}{where}")
+        check_pattern(pattern)  # on the engine requests use: RE2
+    except PatternError as exc:
+        issues.at(pointer, str(exc))
 
 
 def _conditions(when: Any, pointer: str) -> Iterator[tuple[str, str]]:

@@ -16,7 +16,9 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from router.config.interpolate import interpolate
+from router.config.limits import DEFAULT_MAX_ALIAS_NODES
 from router.config.sources import Issues, Pos, Source, is_plain_key, join, unset_message
+from router.secrets import url_secrets
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -100,9 +102,18 @@ class _Drop:
 DROP = _Drop()
 
 
-def compose(text: str, source: Source, issues: Issues) -> Node | None:
-    """The node tree of one YAML document; None for an empty file or a syntax error."""
+def compose(
+    text: str, source: Source, issues: Issues, max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES
+) -> Node | None:
+    """The node tree of one YAML document; None for an empty file or a syntax error.
+
+    Aliases are checked first (`check_aliases`): nothing is composed from a file whose
+    aliases would expand past `max_alias_nodes` or refer to themselves.
+    """
     try:
+        if "&" in text and "*" in text and not check_aliases(text, source, issues, max_alias_nodes):
+            issues.incomplete = True
+            return None
         return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -117,6 +128,60 @@ def compose(text: str, source: Source, issues: Issues) -> Node | None:
         issues.add(f"invalid YAML: {_reader_problem(exc)}", source, pos, "")
     issues.incomplete = True
     return None
+
+
+def check_aliases(text: str, source: Source, issues: Issues, max_nodes: int) -> bool:
+    """Whether the file's aliases are safe to expand; else an issue at the alias's line.
+
+    One pass over the parser's events (no nodes are built): the size of each anchored
+    node, counted with the aliases inside it expanded, is known when the node ends, and
+    every alias adds the size of its anchor. A billion-laughs file of a few hundred
+    bytes is stopped at the alias that crosses `max_nodes`, not after gigabytes.
+    An alias inside its own anchor (a node containing itself) is reported too.
+    """
+    sizes: dict[str, int] = {}
+    open_anchors: list[tuple[str | None, int]] = []  # (anchor, total at the node's start)
+    total = 0  # nodes so far, aliases expanded
+    added = 0  # nodes added by aliases
+    for event in yaml.parse(text, Loader=_Loader):
+        kind = type(event)
+        name: str | None = getattr(event, "anchor", None)
+        if kind is yaml.ScalarEvent:
+            total += 1
+            if name is not None:
+                sizes[name] = 1
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            open_anchors.append((name, total))
+            total += 1
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            anchor, start = open_anchors.pop()
+            if anchor is not None:
+                sizes[anchor] = total - start
+        elif kind is yaml.AliasEvent:
+            mark = event.start_mark
+            pos = (mark.line + 1, mark.column + 1) if mark else None
+            if any(a == name for a, _ in open_anchors):
+                issues.add(
+                    f"alias *{name} is inside its own anchor &{name}: "
+                    "a value cannot contain itself",
+                    source,
+                    pos,
+                    "",
+                )
+                return False
+            size = sizes.get(name or "", 1)  # an undefined alias: compose reports it
+            total += size
+            added += size
+            if added > max_nodes:
+                issues.add(
+                    f"aliases expand to more than {max_nodes:,} nodes (at *{name}); "
+                    "the limit is ROUTER_MAX_ALIAS_NODES",
+                    source,
+                    pos,
+                    "",
+                )
+                return False
+    return True
 
 
 def _reader_problem(exc: yaml.YAMLError) -> str:
@@ -213,7 +278,10 @@ class Converter:
         if section is not None:
             return self._entry(section, key, node, pointer)
         if not self._secret_scope or not _is_secret(key):
-            return self.value(node, pointer)
+            value = self.value(node, pointer)
+            if self._secret_scope and type(value) is str and "://" in value:
+                self.issues.secrets.update(url_secrets(value))  # http://user:KEY@host
+            return value
         outer, self._in_secret = self._in_secret, True
         try:
             value = self.value(node, pointer)

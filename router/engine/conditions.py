@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from router.config.patterns import compile_pattern
 from router.types import Request
 
 Predicate = Callable[[Request, "str | None"], bool]
@@ -50,8 +51,8 @@ def _tokens(value: Mapping[str, float]) -> Predicate:
 
 
 def _matches(value: str) -> Predicate:
-    search = re.compile(value).search
-    return lambda req, uc: search(req.text) is not None
+    search = compile_pattern(value).search  # linear-time (RE2) or time-limited
+    return lambda req, uc: search(req.text)
 
 
 def _contains(value: Any) -> Predicate:

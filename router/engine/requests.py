@@ -32,20 +32,21 @@ def build_request(
     `model=` pins a model (a configured name, or "<provider>/<the provider's id>" for
     one the config does not list); `rule=` makes a rule serve whatever its `when:` says.
     """
+    if tags is not None and not isinstance(tags, (str, bytes, Mapping)) and _iterable(tags):
+        tags = list(tags)  # a generator is read once, here
+    _check_arguments(prompt, messages, use_case, tags, metadata, tools, response_format)
+    for name, value in (("model", model), ("rule", rule)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise RequestError(f"{name}= must be a name, not {value!r}")
     if messages is None:
         if prompt is None:
             raise RequestError("route() needs a prompt or messages")
-        if not isinstance(prompt, str):
-            raise RequestError(
-                f"the prompt must be a string, not {type(prompt).__name__}: "
-                "pass a conversation as messages=[{'role': 'user', 'content': ...}, ...]"
-            )
         msgs: tuple[Message, ...] = ({"role": "user", "content": prompt},)
     else:
         if prompt is not None:
             raise RequestError("route() takes a prompt or messages, not both")
-        if isinstance(messages, (str, bytes)) or not messages:
-            raise RequestError("messages must be a non-empty list of messages")
+        if not messages:
+            raise RequestError("messages is empty")
         msgs = tuple(_message(i, m) for i, m in enumerate(messages))
     tokens, images = estimate_tokens(msgs)
     text = ""
@@ -70,7 +71,7 @@ def build_request(
         metadata=dict(metadata or {}),
         params=norm,
         tokens=tokens,
-        max_tokens=int(max_tokens) if max_tokens else 0,
+        max_tokens=_max_tokens(max_tokens),
         needs=frozenset(needs),
         tools=tuple(tools) if tools else None,
         response_format=dict(response_format) if response_format else None,
@@ -90,4 +91,64 @@ def _message(i: int, m: Any) -> Message:
         raise RequestError(
             f"messages[{i}] is not a message: needs a 'role' (got {type(m).__name__})"
         )
+    content = m.get("content")
+    if content is not None and not isinstance(content, (str, list)):
+        raise RequestError(f"messages[{i}].content must be text or a list of parts")
     return dict(m)
+
+
+def _check_arguments(
+    prompt: Any,
+    messages: Any,
+    use_case: Any,
+    tags: Any,
+    metadata: Any,
+    tools: Any,
+    response_format: Any,
+) -> None:
+    """A RequestError that names the argument, instead of a TypeError from deep inside."""
+    if prompt is not None and not isinstance(prompt, str):
+        raise RequestError(
+            f"the prompt must be a string, not {type(prompt).__name__}: "
+            "pass a conversation as messages=[{'role': 'user', 'content': ...}, ...]"
+        )
+    if messages is not None and (isinstance(messages, (str, bytes)) or not _iterable(messages)):
+        raise RequestError("messages must be a list of messages")
+    if use_case is not None and not isinstance(use_case, str):
+        raise RequestError(f"use_case must be text, not {type(use_case).__name__}")
+    if tags is not None and (
+        isinstance(tags, (str, bytes))
+        or not _iterable(tags)
+        or not all(isinstance(t, str) for t in tags)
+    ):
+        raise RequestError("tags must be a list of strings")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise RequestError(f"metadata must be a mapping, not {type(metadata).__name__}")
+    if tools is not None and (
+        isinstance(tools, (str, bytes, Mapping))
+        or not _iterable(tools)
+        or not all(isinstance(t, Mapping) for t in tools)
+    ):
+        raise RequestError("tools must be a list of tool definitions (mappings)")
+    if response_format is not None and not isinstance(response_format, Mapping):
+        raise RequestError("response_format must be a mapping such as {'type': 'json_object'}")
+
+
+def _iterable(value: Any) -> bool:
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _max_tokens(value: Any) -> int:
+    if not value:
+        return 0
+    try:
+        count = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise RequestError(f"max_tokens must be a whole number, not {value!r}") from None
+    if count < 0:
+        raise RequestError(f"max_tokens must not be negative, not {count}")
+    return count

@@ -22,6 +22,7 @@ from router.config.model import (
     UseCaseConfig,
     Where,
 )
+from router.config.patterns import Pattern, PatternError, compile_pattern
 from router.engine.conditions import (
     Predicate,
     compile_condition,
@@ -59,7 +60,7 @@ class CompiledRule:
 @dataclass(frozen=True, slots=True)
 class Detector:
     use_case: str
-    pattern: re.Pattern[str] | None
+    pattern: Pattern | None
     words: re.Pattern[str] | None
 
     def matches(self, text: str) -> bool:
@@ -180,9 +181,9 @@ def _budget_scopes(config: Config) -> frozenset[str]:
 
 def _detector(uc: UseCaseConfig, issues: list[ConfigIssue]) -> Detector | None:
     try:
-        pattern = re.compile(uc.matches) if uc.matches else None
-    except re.error as exc:
-        issues.append(_issue(uc.where, "matches", f"invalid regular expression: {exc}"))
+        pattern = compile_pattern(uc.matches) if uc.matches else None  # RE2: linear time
+    except PatternError as exc:
+        issues.append(_issue(uc.where, "matches", str(exc)))
         return None
     return Detector(uc.name, pattern, words_pattern(uc.contains) if uc.contains else None)
 

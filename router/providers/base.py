@@ -10,7 +10,19 @@ from typing import Any, ClassVar
 
 from router.config.model import ModelConfig, ProviderConfig
 from router.errors import BadRequest
+from router.secrets import guard_client_logs, is_sensitive_name, mask_url, url_secrets
 from router.types import Message, Usage
+
+
+def config_secrets(config: ProviderConfig) -> list[str]:
+    """Every credential a provider's config holds: its key, what its api_base carries
+    (userinfo, `?key=`), sensitive header values. Error messages must show none."""
+    found = [config.api_key.reveal()] if config.api_key else []
+    found += url_secrets(config.api_base)
+    headers = config.settings.get("headers")
+    if isinstance(headers, Mapping):
+        found += [str(v) for k, v in headers.items() if v and is_sensitive_name(str(k))]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +84,9 @@ class Provider(ABC):
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+        # The HTTP clients below an adapter log URLs and headers: mask them, and this
+        # provider's credentials wherever they would show in those logs.
+        guard_client_logs(config_secrets(config))
 
     @property
     def name(self) -> str:
@@ -120,7 +135,7 @@ class Provider(ABC):
         return {
             "name": self.config.name,
             "type": self.type,
-            "api_base": self.config.api_base,
+            "api_base": mask_url(self.config.api_base) if self.config.api_base else None,
             "enabled": self.config.enabled,
         }
 

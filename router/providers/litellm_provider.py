@@ -41,7 +41,7 @@ import openai
 
 from router import errors
 from router.config.model import ModelConfig, ProviderConfig
-from router.providers.base import Call, Completion, Delta, Provider
+from router.providers.base import Call, Completion, Delta, Provider, config_secrets
 from router.providers.failure_words import (
     connection_failed,
     endpoint_of,
@@ -136,7 +136,7 @@ class LiteLLMProvider(Provider):
         headers = config.settings.get("headers") or {}
         self._headers = {str(k): str(v) for k, v in dict(headers).items()}
         # What an error message must never show: the key and credential header values.
-        self._secrets = ([self._key] if self._key else []) + credentials(self._headers)
+        self._secrets = config_secrets(config)
         self._http: httpx.Client | None = None
         self._price_known: dict[str, bool] = {}
         self._lock = threading.Lock()

@@ -12,8 +12,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from router.config.yamlsrc import SECRET_KEY
 from router.providers.base import Call
+from router.secrets import is_sensitive_name
 from router.types import Usage
 
 
@@ -226,7 +226,7 @@ def credentials(headers: Mapping[str, Any] | None) -> list[str]:
     may echo them in an error message, as it may echo the API key."""
     if not headers:
         return []
-    return [str(v) for k, v in headers.items() if v and SECRET_KEY.search(str(k))]
+    return [str(v) for k, v in headers.items() if v and is_sensitive_name(str(k))]
 
 
 def error_message(exc: Exception) -> str:

@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import importlib
 import re
 import sys
 import threading
@@ -56,6 +55,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from router import errors
+from router.config import packages as model_packages
 from router.config.model import ProviderConfig
 from router.providers.base import Call, Completion, Delta, Provider
 from router.providers.llama_pool import POOL, LoadKey, PooledModel
@@ -200,12 +200,11 @@ def _ensure_file(plan: Plan) -> None:
             "or name a model package with `package:` in the model's settings)"
         )
     try:
-        module = importlib.import_module(plan.package)
-    except ImportError:
+        assemble = model_packages.load(plan.package)
+    except model_packages.NotInstalled:
         raise errors.MissingDependency(plan.package.replace("_", "-"), "local") from None
-    assemble = getattr(module, "assemble", None)
-    if not callable(assemble):
-        raise errors.BadRequest(f"model package {plan.package} has no assemble() function")
+    except model_packages.PackageRefused as exc:
+        raise errors.BadRequest(str(exc)) from None
     with _assemble_lock:  # once, however many requests arrive together
         if plan.path.is_file():
             return

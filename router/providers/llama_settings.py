@@ -6,7 +6,6 @@ The adapter itself (loading, generating) is `router.providers.llama_cpp`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +13,11 @@ from typing import Any
 
 from router import errors
 from router.config.model import ProviderConfig
+from router.config.paths import DEFAULT_MODELS_DIR, PathRefused, model_file, models_root
 from router.providers.base import Call
 from router.providers.llama_pool import LoadKey
 from router.types import Message
 
-DEFAULT_MODELS_DIR = "~/.cache/router/models"
 DEFAULT_MAX_TOKENS = 256
 
 # ggml's type ids (stable ABI values; kept here so validating a config needs no import).
@@ -115,7 +114,7 @@ def coerce(name: str, value: Any) -> Any:
     if name in _STRINGS:
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string, not {value!r}")
-        if name == "package" and not value.replace(".", "_").isidentifier():
+        if name == "package" and not value.replace(".", "_").replace("-", "_").isidentifier():
             raise ValueError(f"package {value!r} is not a module name")
         return value
     return value
@@ -142,7 +141,7 @@ def check_provider(config: ProviderConfig) -> None:
 
 
 def models_dir(config: ProviderConfig) -> Path:
-    return Path(os.path.expanduser(str(config.settings.get("models_dir") or DEFAULT_MODELS_DIR)))
+    return models_root(str(config.settings.get("models_dir") or "") or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,20 +179,14 @@ class Planner:
         return default if value is None else value
 
     def resolve_path(self, call: Call) -> Path:
-        """The model's GGUF file; relative ids must stay inside models_dir."""
+        """The model's GGUF file (see `router.config.paths`: confined to models_dir)."""
         explicit = self.setting(call, "path") if "path" in call.model.settings else None
-        raw = os.path.expanduser(explicit or call.model.model)
-        if os.path.isabs(raw):
-            return Path(raw).resolve()  # the config names it: trusted as written
-        root = self.root.resolve()
-        path = (root / raw).resolve()  # symlinks followed, so a link out is caught too
-        if not path.is_relative_to(root):
+        try:
+            return model_file(str(self.root), explicit or call.model.model)
+        except PathRefused as exc:
             raise errors.BadRequest(
-                f"model path {raw!r} resolves to {path}, outside models_dir {root}",
-                provider=self.config.name,
-                model=call.model.name,
-            )
-        return path
+                str(exc), provider=self.config.name, model=call.model.name
+            ) from None
 
     def plan(self, call: Call) -> Plan:
         path = self.resolve_path(call)

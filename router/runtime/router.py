@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from router.engine.decide import decide
 from router.engine.requests import build_request
 from router.engine.strategies import Candidate
-from router.errors import ConfigError, NoRouteError, RouterError
+from router.errors import NoRouteError, RouterError, unexpected
 from router.providers import serves_free
 from router.providers.pricing import with_prices
 from router.runtime import attempts
@@ -46,6 +47,45 @@ def _load(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Co
     from router.config.loader import load_config
 
     return load_config(path, environ=environ)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(doing: str) -> Callable[[_F], _F]:
+    """Only RouterErrors leave a public method: anything else becomes one, with words."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        def guarded(self: Router, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except (RouterError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise unexpected(exc, doing) from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
+def _aguarded(doing: str) -> Callable[[_F], _F]:
+    """`_guarded` for coroutine methods."""
+
+    def wrap(method: _F) -> _F:
+        @functools.wraps(method)
+        async def guarded(self: Router, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, **kwargs)
+            except (RouterError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise unexpected(exc, doing) from exc
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
 
 
 class Router:
@@ -152,6 +192,7 @@ class Router:
     def config(self) -> Config:
         return self._snapshot.config
 
+    @_guarded("explain")
     def explain(self, prompt: str | None = None, **kwargs: Any) -> Decision:
         """The decision `route()` would take, with its trace; no model is called.
 
@@ -165,6 +206,8 @@ class Router:
         self, prompt: str | None, kwargs: dict[str, Any]
     ) -> tuple[Snapshot, Request, Decision, list[Candidate]]:
         """Build the request and decide, holding the snapshot; the caller releases it."""
+        if self._closed:  # its spend store is closed: a request would go unrecorded
+            raise RouterError("this Router is closed: route() after close(); make a new Router")
         request = build_request(prompt, **kwargs)
         snap = self._acquire()
         try:
@@ -192,6 +235,7 @@ class Router:
         self, prompt: str | None = None, *, stream: bool, **kwargs: Any
     ) -> Result | Iterator[Chunk]: ...
 
+    @_guarded("route")
     def route(
         self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
     ) -> Result | Iterator[Chunk]:
@@ -225,6 +269,7 @@ class Router:
         self, prompt: str | None = None, *, stream: bool, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]: ...
 
+    @_aguarded("aroute")
     async def aroute(
         self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]:
@@ -252,8 +297,8 @@ class Router:
                 # Providers are carried over only once the new snapshot is sure to serve.
                 snap = Snapshot.build(config, old.version + 1)
                 snap.check_tests()
-            except ConfigError as exc:
-                message = str(exc)
+            except Exception as exc:  # a ConfigError, or any surprise: words, never a crash
+                message = str(unexpected(exc, "reload"))
                 if message != self._last_error:
                     log.error(
                         "config reload failed, still serving version %d: %s", old.version, message
@@ -363,6 +408,8 @@ class Router:
     def status(self) -> RouterStatus:
         """The config serving, the last reload error, and the live state; `to_dict()` for JSON."""
         snap = self._snapshot
+        watcher = self._watcher
+        health = watcher.health() if watcher is not None else None
         return RouterStatus(
             config_version=snap.version,
             loaded_at=snap.loaded_at,
@@ -370,7 +417,8 @@ class Router:
             files=tuple(snap.config.files),
             last_error=self._last_error,
             last_error_at=self._last_error_at,
-            watching=self._watcher is not None,
+            watching=health is not None and health.worker_alive,
+            watcher=health,
             providers={
                 name: ProviderInfo(p.type, p.enabled, p.disabled_reason)
                 for name, p in snap.config.providers.items()

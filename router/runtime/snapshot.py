@@ -19,7 +19,7 @@ from router.engine.decide import decide
 from router.engine.requests import build_request
 from router.engine.routing_state import NullState, RoutingState
 from router.engine.ruleset import RuleSet
-from router.errors import ConfigError, ConfigIssue, RouterError
+from router.errors import ConfigError, ConfigIssue, RouterError, unexpected
 from router.providers import Provider, create_provider
 from router.types import Chunk, Decision, ModelInfo
 
@@ -63,6 +63,12 @@ class HeldStream(_Held):
     def __next__(self) -> Chunk:
         try:
             return next(self._it)
+        except (StopIteration, RouterError, KeyboardInterrupt, SystemExit, GeneratorExit):
+            self._release()
+            raise
+        except Exception as exc:
+            self._release()
+            raise unexpected(exc, "stream") from exc
         except BaseException:
             self._release()
             raise
@@ -89,6 +95,12 @@ class HeldAsyncStream(_Held):
     async def __anext__(self) -> Chunk:
         try:
             return await self._it.__anext__()
+        except (StopAsyncIteration, RouterError, KeyboardInterrupt, SystemExit, GeneratorExit):
+            self._release()
+            raise
+        except Exception as exc:
+            self._release()
+            raise unexpected(exc, "stream") from exc
         except BaseException:
             self._release()
             raise

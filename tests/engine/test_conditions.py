@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 
+from router.config.patterns import PatternError
 from router.engine.conditions import compile_condition, indexed_use_cases
 from tests.engine.builders import req
 
@@ -72,7 +72,7 @@ def test_unknown_condition_is_refused():
 
 
 def test_bad_regex_fails_at_compile():
-    with pytest.raises(re.error):
+    with pytest.raises(PatternError, match="invalid regular expression"):
         compile_condition({"matches": "(unclosed"})
 
 

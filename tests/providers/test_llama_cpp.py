@@ -340,7 +340,9 @@ def test_missing_file_is_a_clear_error(make_provider: Any, tmp_path: Path) -> No
     assert info.value.provider == "local" and info.value.model == "gemma"
 
 
-@pytest.mark.parametrize("model_id", ["../outside.gguf", "sub/../../outside.gguf"])
+@pytest.mark.parametrize(
+    "model_id", ["../outside.gguf", "sub/../../outside.gguf", "~/" + "../" * 30 + "tmp/x/s.gguf"]
+)
 def test_paths_escaping_models_dir_are_refused(
     make_provider: Any, tmp_path: Path, model_id: str
 ) -> None:
@@ -519,3 +521,20 @@ def test_default_config_answers_with_no_key(models_dir: Path) -> None:
         assert final.usage.output_tokens <= 64  # the model's own max_tokens default
     finally:
         r.close()
+
+
+def test_a_package_in_the_working_directory_is_not_imported(
+    make_provider: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark = tmp_path / "ran.txt"
+    (tmp_path / "evilpkg.py").write_text(
+        f"open({str(mark)!r}, 'w').write('ran')\ndef assemble(path): pass\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend("")
+    provider = make_provider(tmp_path / "models")
+    with pytest.raises(errors.MissingDependency):
+        provider.complete(make_call("x", model=model_config("absent.gguf", package="evilpkg")))
+    with pytest.raises(errors.BadRequest, match="standard library"):
+        provider.complete(make_call("x", model=model_config("absent.gguf", package="this")))
+    assert not mark.exists()

@@ -51,6 +51,9 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
+from router.config.limits import ReadLimits, RefusedFile, read_regular
+from router.types import WatcherHealth
+
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
@@ -72,6 +75,7 @@ _EVENT_FILTER: list[type[FileSystemEvent]] = [
     DirMovedEvent,
 ]
 _IGNORED_EVENTS = (FileOpenedEvent, FileClosedNoWriteEvent, DirModifiedEvent)
+HEALTH_INTERVAL = 2.0  # seconds between checks that watchdog's observer thread lives
 
 
 def is_config_name(name: str) -> bool:
@@ -103,15 +107,19 @@ def fingerprint(paths: Iterable[str | Path]) -> str:
     """sha256 over the names and contents of the files `paths` stand for.
 
     Symlinks are followed (a ConfigMap's files are links), a missing or unreadable
-    file counts as its own state, so deleting a file changes the fingerprint.
+    file counts as its own state, so deleting a file changes the fingerprint. Only
+    regular files within the config size limit are read (the loader refuses the rest).
     """
     h = hashlib.sha256()
+    max_bytes = ReadLimits.from_environ().max_bytes
     for path in config_files(paths):
         encoded = os.fsencode(path)
         h.update(len(encoded).to_bytes(8, "big") + encoded)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_regular(path, max_bytes)
+        except RefusedFile as exc:  # a FIFO, a device, a huge file: never block or fill memory
+            h.update(b"\xfe" * 8 + str(exc).encode())
+            continue
         except OSError:
             h.update(b"\xff" * 8)  # no length can be this: "missing"
             continue
@@ -200,6 +208,10 @@ class ConfigWatcher:
         self._worker: threading.Thread | None = None
         self.events_seen = 0  # events that concerned the config
         self.callbacks_run = 0
+        self.restarts = 0  # the worker's loop or the observer, restarted after dying
+        self.last_crash: str | None = None
+        self.last_crash_at: float | None = None
+        self._last_poll = time.monotonic()
         self.last_event_at: float | None = None  # time.time() of the latest such event
 
     # -- public --------------------------------------------------------------------
@@ -345,19 +357,46 @@ class ConfigWatcher:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        """Supervise `_loop`: a crash is logged, counted in `health()`, and the loop restarts
+        at once with a check of the files (the change in flight may have been lost)."""
+        while True:
+            try:
+                self._loop()
+                return
+            except BaseException as exc:  # a thread that dies silently stops all reloads
+                with self._cond:
+                    if self._stopping:
+                        return
+                    self._crashed(f"{type(exc).__name__}: {exc}")
+                    self._due = time.monotonic()
+                    self._burst_start = None
+                log.error("config watcher crashed (%s); restarted it", self.last_crash)
+                time.sleep(min(0.01 * 2 ** min(self.restarts, 9), 5.0))  # no hot crash loop
+
+    def _crashed(self, what: str) -> None:
+        self.restarts += 1
+        self.last_crash = what
+        self.last_crash_at = time.time()
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 polled = False
                 while not self._stopping:
                     if self._due is None:
-                        if not self._cond.wait(self.poll_interval) and self.poll_interval:
+                        wait = min(self.poll_interval or HEALTH_INTERVAL, HEALTH_INTERVAL)
+                        if self._cond.wait(wait):
+                            continue
+                        if self._observer_died():
+                            break  # `_due` is set: check the files now
+                        if self.poll_interval and self._poll_due():
                             polled = True
                             break
                         continue
                     remaining = self._due - time.monotonic()
                     if remaining <= 0:
                         break
-                    self._cond.wait(remaining)
+                    self._cond.wait(min(remaining, HEALTH_INTERVAL))
                 if self._stopping:
                     return
                 self._due = None
@@ -366,6 +405,40 @@ class ConfigWatcher:
                 self._fire(polled)
             except Exception:  # never let the worker die
                 log.exception("config watcher: error while checking for changes")
+
+    def _poll_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_poll >= (self.poll_interval or 0):
+            self._last_poll = now
+            return True
+        return False
+
+    def _observer_died(self) -> bool:
+        """Restart watchdog's observer if its thread ended (holding `_cond`)."""
+        observer = self._observer
+        if observer is None or observer.is_alive() or self._stopping:
+            return False
+        self._crashed("the file observer thread stopped")
+        log.error("config watcher: the file observer stopped; restarting it")
+        fresh = self._make_observer()
+        self._observer = fresh
+        self._watches.clear()
+        self._schedule(self._targets.dirs)
+        fresh.start()
+        self._due = time.monotonic()
+        return True
+
+    def health(self) -> WatcherHealth:
+        """Whether the threads live, and how often and why they were restarted."""
+        worker, observer = self._worker, self._observer
+        return WatcherHealth(
+            state="running" if self.running else ("stopped" if self._stopping else "new"),
+            worker_alive=bool(worker and worker.is_alive()),
+            observer_alive=bool(observer and observer.is_alive()),
+            restarts=self.restarts,
+            last_crash=self.last_crash,
+            last_crash_at=self.last_crash_at,
+        )
 
     def _fire(self, polled: bool) -> None:
         if self.check_content or polled:

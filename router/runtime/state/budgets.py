@@ -6,6 +6,12 @@ seen, so no request waits on SQLite. Concurrency is handled by reserve/commit:
     res = tracker.reserve(model, rule, estimated_cost)   # None: a budget is spent
     ... call the model ...
     tracker.commit(res, actual_cost)                     # or tracker.release(res)
+    store.record(...); tracker.forget(res)               # the spend is in the file
+
+With a SQLite spend file, `reserve` also holds the estimate in the file, in one
+`BEGIN IMMEDIATE` transaction that reads every process's spend and holds, so
+processes sharing the file share the budgets; `forget` drops the hold once the
+spend is recorded (a hold of a process that died expires after RESERVATION_TTL).
 
 A reservation is granted while a budget has any room left (spent + reserved < limit),
 and it holds its estimate until committed. So however many threads race, the total can
@@ -15,6 +21,7 @@ which it is: the estimate assumes all of `max_tokens` comes back).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +30,8 @@ from dataclasses import dataclass
 from router.config.model import Budget
 from router.runtime.state.usage import UsageStore, period_bounds
 from router.types import BudgetStatus
+
+log = logging.getLogger("router.budgets")
 
 Clock = Callable[[], float]
 _Key = tuple[str, str | None, str]  # scope, name, period
@@ -68,6 +77,7 @@ class Reservation:
     rule: str | None
     amount: float
     counters: tuple[_Counter, ...]
+    shared_id: int | None = None  # its row in a spend file other processes share
 
 
 class BudgetTracker:
@@ -105,7 +115,12 @@ class BudgetTracker:
     # -- reserve / commit ---------------------------------------------------------
 
     def reserve(self, model: str, rule: str | None, estimated_cost: float) -> Reservation | None:
-        """Hold `estimated_cost` against every budget that applies; None if one is spent."""
+        """Hold `estimated_cost` against every budget that applies; None if one is spent.
+
+        With a spend file other processes may share (SQLite), the hold is also made
+        there, in one transaction that sees every process's spend and holds: the
+        budgets are shared, not multiplied by the number of processes.
+        """
         amount = max(float(estimated_cost), 0.0)
         if not self._counters:
             return Reservation(model, rule, amount, ())
@@ -119,7 +134,39 @@ class BudgetTracker:
                     return None
             for c in counters:
                 c.reserved += amount
-            return Reservation(model, rule, amount, counters)
+        shared_id = None
+        if counters and getattr(self._store, "shares_budgets", False):
+            checks = [(c.scope, c.name, c.period, c.limit) for c in counters]
+            try:
+                shared_id, spent = self._store.reserve_budget(  # type: ignore[attr-defined]
+                    checks, model, rule, amount, now
+                )
+            except BaseException:
+                self._release(counters, amount)
+                raise
+            with self._lock:
+                for c in counters:  # what every process spent, as the file says
+                    c.spent = spent.get((c.scope, c.name, c.period), c.spent)
+            if shared_id is None:
+                self._release(counters, amount)
+                return None
+        return Reservation(model, rule, amount, counters, shared_id)
+
+    def forget(self, reservation: Reservation) -> None:
+        """Drop the shared hold once its spend is in the file (or nothing was spent)."""
+        if reservation.shared_id is None:
+            return
+        try:
+            self._store.unreserve(reservation.shared_id)  # type: ignore[attr-defined]
+        except Exception as exc:  # the hold expires on its own; the request goes on
+            log.error(
+                "budget hold %d in %s not dropped: %s", reservation.shared_id, self._store, exc
+            )
+
+    def _release(self, counters: tuple[_Counter, ...], amount: float) -> None:
+        with self._lock:
+            for c in counters:
+                c.reserved = max(c.reserved - amount, 0.0)
 
     def commit(self, reservation: Reservation, actual_cost: float) -> None:
         """The call is done: free the estimate, count what it really cost."""
@@ -142,6 +189,7 @@ class BudgetTracker:
             return
         with self._lock:
             self._unreserve(reservation)
+        self.forget(reservation)
 
     def add(self, model: str, rule: str | None, cost: float) -> None:
         """Count spend that had no reservation."""

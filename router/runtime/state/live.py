@@ -34,7 +34,13 @@ from router.runtime.state.breaker import BreakerState, CircuitBreaker
 from router.runtime.state.budgets import BudgetTracker, Reservation
 from router.runtime.state.ratelimit import RateLimiter, limits_of
 from router.runtime.state.spend import ServesFree, SpendPolicy
-from router.runtime.state.usage import UsageRecord, UsageStore, open_store, usage_path
+from router.runtime.state.usage import (
+    UsageRecord,
+    UsageStore,
+    UsageStoreError,
+    open_store,
+    usage_path,
+)
 from router.types import (
     LiveStatus,
     ModelState,
@@ -309,6 +315,9 @@ class LiveState:
                 # The answer is served and paid for; this process's budgets counted it
                 # above. Losing the caller's result over a spend-log row would be worse.
                 log.error("usage of %s not recorded in %s: %s", record.model, self.store, exc)
+        # Only now, with the spend in the file, may other processes stop seeing the hold.
+        self.budgets.forget(ticket.reservation)
+        if record is not None:
             self.rate_limits.settle(
                 ticket.model, ticket.tokens, record.input_tokens + record.output_tokens
             )
@@ -393,7 +402,7 @@ class LiveState:
             if self._owns_store and new_path != self._owned_path:
                 try:
                     store = open_store(new_path)
-                except (OSError, sqlite3.Error) as exc:
+                except (OSError, sqlite3.Error, UsageStoreError) as exc:
                     # A reload must not fail on the usage file: keep counting in the old one.
                     log.error("cannot open usage_db %s, keeping %s: %s", new_path, self.store, exc)
             if store is not None:

@@ -10,16 +10,20 @@ on when a daily budget starts again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from router.config.model import Config
+
+from router.errors import RouterError
 
 PERIODS = ("day", "month")
 SCOPES = ("global", "rule", "model")
@@ -182,7 +186,19 @@ CREATE TABLE IF NOT EXISTS usage (
     price_known INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY,
+    expires REAL NOT NULL,
+    model TEXT NOT NULL,
+    rule TEXT,
+    amount REAL NOT NULL
+);
 """
+
+# A reservation of a process that died is forgotten after this long.
+RESERVATION_TTL = 600.0
+
+BudgetCheck = tuple[str, "str | None", str, float]  # scope, name, period, limit
 
 # Column expressions a report may group by; fixed strings, never user text, in the SQL.
 _GROUP_SQL = {
@@ -204,25 +220,35 @@ class SQLiteUsageStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            self.path = os.path.abspath(os.path.expanduser(self.path))
-            parent = os.path.dirname(self.path)
-            if parent:
-                os.makedirs(parent, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        with self._lock:
-            conn = self._conn
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a crash of this process; only power loss may
-            # take the last transactions, which is the right trade for a spend log.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
-            if "price_known" not in columns:  # a file written before prices could be unknown
-                conn.execute("ALTER TABLE usage ADD COLUMN price_known INTEGER NOT NULL DEFAULT 1")
+        self._conn: sqlite3.Connection | None = None
+        try:
+            if self.path != ":memory:":
+                self.path = os.path.abspath(os.path.expanduser(self.path))
+                _refuse_special(self.path)
+                parent = os.path.dirname(self.path)
+                if parent:
+                    os.makedirs(parent, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=10.0
+            )
+            with self._lock:
+                conn = self._conn
+                conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a crash of this process; only power loss may
+                # take the last transactions, which is the right trade for a spend log.
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+                if "price_known" not in columns:  # written before prices could be unknown
+                    conn.execute(
+                        "ALTER TABLE usage ADD COLUMN price_known INTEGER NOT NULL DEFAULT 1"
+                    )
+        except (sqlite3.Error, OSError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise UsageStoreError(f"usage store {self.path}: {_words(exc)}") from None
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -260,7 +286,7 @@ class SQLiteUsageStore:
         elif scope == "rule":
             sql += " AND rule = ?"
             args += (name,)
-        with self._lock:
+        with self._lock, _sql_errors(self.path):
             (value,) = self._db().execute(sql, args).fetchone()
         return float(value)
 
@@ -282,7 +308,7 @@ class SQLiteUsageStore:
         if cols:
             order = ", ".join(str(i + 1) for i in range(len(cols)))
             sql += f" GROUP BY {order} ORDER BY {order}"
-        with self._lock:
+        with self._lock, _sql_errors(self.path):
             fetched = self._db().execute(sql, args).fetchall()
         n = len(cols)
         out = []
@@ -301,6 +327,63 @@ class SQLiteUsageStore:
             )
         return out
 
+    # -- budgets shared by the processes that use this file ------------------------
+
+    shares_budgets = True
+
+    def reserve_budget(
+        self,
+        checks: Iterable[BudgetCheck],
+        model: str,
+        rule: str | None,
+        amount: float,
+        now: float,
+    ) -> tuple[int | None, dict[tuple[str, str | None, str], float]]:
+        """Hold `amount` against every budget in `checks` for all processes at once.
+
+        One `BEGIN IMMEDIATE` transaction (one writer at a time, across processes)
+        reads each budget's spend in its period plus the live reservations, and adds
+        this one only if every budget has room left. So processes overshoot a budget
+        by at most one request, as threads do. Returns the reservation's id (None if
+        a budget is spent) and the spend read per budget.
+        """
+        spent: dict[tuple[str, str | None, str], float] = {}
+        with self._lock, _sql_errors(self.path):
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM reservations WHERE expires < ?", (now,))
+                for scope, name, period, limit in checks:
+                    start, end = period_bounds(period, now)
+                    where, args = _scope_filter(scope, name)
+                    (used,) = db.execute(
+                        f"SELECT coalesce(sum(cost_usd), 0) FROM usage WHERE ts >= ? AND ts < ?"
+                        f"{where}",
+                        (start, end, *args),
+                    ).fetchone()
+                    (held,) = db.execute(
+                        "SELECT coalesce(sum(amount), 0) FROM reservations WHERE 1 = 1" + where,
+                        args,
+                    ).fetchone()
+                    spent[(scope, name, period)] = float(used)
+                    if float(used) + float(held) >= limit:
+                        db.execute("COMMIT")
+                        return None, spent
+                cursor = db.execute(
+                    "INSERT INTO reservations (expires, model, rule, amount) VALUES (?, ?, ?, ?)",
+                    (now + RESERVATION_TTL, model, rule, amount),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return cursor.lastrowid, spent
+
+    def unreserve(self, reservation_id: int) -> None:
+        """Drop a reservation: its spend is recorded, or nothing was spent."""
+        with self._lock, _sql_errors(self.path):
+            self._db().execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -309,6 +392,46 @@ class SQLiteUsageStore:
 
     def __repr__(self) -> str:
         return f"<SQLiteUsageStore {self.path!r}>"
+
+
+def _scope_filter(scope: str, name: str | None) -> tuple[str, tuple[object, ...]]:
+    if scope == "model":
+        return " AND model = ?", (name,)
+    if scope == "rule":
+        return " AND rule = ?", (name,)
+    return "", ()
+
+
+class UsageStoreError(RouterError):
+    """The usage store cannot be opened or read; the message names the file."""
+
+
+def _refuse_special(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise UsageStoreError(f"usage store {path}: is a directory, not a SQLite file")
+    if not stat.S_ISREG(mode):
+        raise UsageStoreError(f"usage store {path}: not a regular file (a device or a FIFO)")
+
+
+def _words(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+        return f"not a SQLite database ({text})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return text
+
+
+@contextlib.contextmanager
+def _sql_errors(path: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise UsageStoreError(f"usage store {path}: {_words(exc)}") from None
 
 
 def open_store(path: str | None) -> UsageStore:
