@@ -15,6 +15,7 @@ round) so that drift in machine load spreads evenly over all four.
     python bench/overhead.py --settings     # what each litellm setting of the adapter buys
     python bench/overhead.py --openai       # type: openai against raw httpx and litellm:
                                             # sync, async x200, streaming, first request
+    python bench/overhead.py --observe      # request log + metrics cost; cache hit vs miss
 """
 
 from __future__ import annotations
@@ -192,8 +193,16 @@ def main() -> None:
     parser.add_argument(
         "--openai", action="store_true", help="instead: the type openai figures and targets"
     )
+    parser.add_argument(
+        "--observe", action="store_true", help="instead: request log + metrics; cache hit/miss"
+    )
     parser.add_argument("-c", type=int, default=200, help="concurrency of the async figure")
     args = parser.parse_args()
+    if args.observe:
+        from observe_overhead import run_observe
+
+        run_observe(start_server, n=args.n, rounds=args.rounds)
+        return
     if args.openai:
         from openai_overhead import run_openai_figures
 

@@ -52,9 +52,11 @@ from router.types import (
 )
 
 if TYPE_CHECKING:
+    from router.config.loader import load_config
     from router.config.model import Config
+    from router.replay import ReplayReport, replay_log
     from router.runtime.default import aroute, default_config_path, explain, route
-    from router.runtime.reload.changes import ConfigChanges, ReloadEvent
+    from router.runtime.reload.changes import ConfigChanges, ReloadEvent, diff_configs
     from router.runtime.router import Router
     from router.runtime.state.live import LiveState
 
@@ -71,6 +73,10 @@ _LAZY = {
     "LiveState": "router.runtime.state.live",
     "ReloadEvent": "router.runtime.reload.changes",
     "ConfigChanges": "router.runtime.reload.changes",
+    "diff_configs": "router.runtime.reload.changes",
+    "load_config": "router.config.loader",
+    "ReplayReport": "router.replay",
+    "replay_log": "router.replay",
 }
 
 
@@ -109,6 +115,7 @@ __all__ = [
     "Rejection",
     "RejectionKind",
     "ReloadEvent",
+    "ReplayReport",
     "Request",
     "RequestError",
     "Result",
@@ -123,7 +130,10 @@ __all__ = [
     "UsageRow",
     "aroute",
     "default_config_path",
+    "diff_configs",
     "explain",
+    "load_config",
     "plain",
+    "replay_log",
     "route",
 ]

@@ -1,4 +1,4 @@
-"""`router validate | explain | run | test | models | usage | watch`.
+"""`router validate | explain | run | test | models | usage | watch | replay | diff`.
 
 Bad input gets a one-line error (per config issue) and exit code 2, never a
 traceback; a request that fails at run time exits 1.
@@ -239,16 +239,20 @@ def cmd_usage(ns: argparse.Namespace) -> int:
         print(f"usage store: {where} (days in UTC)")
     widths = [max([len(g), *(len(str(row.group[g])) for row in rows)]) for g in by]
     head = "  ".join(f"{g:<{w}}" for g, w in zip(by, widths, strict=True))
-    print(f"{head}  {'requests':>8}  {'in tokens':>10}  {'out tokens':>10}  {'cost USD':>12}")
+    print(
+        f"{head}  {'requests':>8}  {'cache hits':>10}  {'in tokens':>10}  {'out tokens':>10}"
+        f"  {'cost USD':>12}"
+    )
     for row in rows:
         keys = "  ".join(f"{row.group[g]!s:<{w}}" for g, w in zip(by, widths, strict=True))
         print(
-            f"{keys}  {row.requests:>8}  {row.input_tokens:>10}  "
+            f"{keys}  {row.requests:>8}  {row.cache_hits:>10}  {row.input_tokens:>10}  "
             f"{row.output_tokens:>10}  {row.cost_usd:>12.6f}"
         )
     total = sum(row.cost_usd for row in rows)
     count = sum(row.requests for row in rows)
-    print(f"{'total':<{len(head)}}  {count:>8}  {'':>10}  {'':>10}  {total:>12.6f}")
+    hits = sum(row.cache_hits for row in rows)
+    print(f"{'total':<{len(head)}}  {count:>8}  {hits:>10}  {'':>10}  {'':>10}  {total:>12.6f}")
     unpriced = sum(row.unpriced_requests for row in rows)
     if unpriced:
         print(f"{unpriced} request(s) of models whose price is unknown are not in the cost")
@@ -298,6 +302,37 @@ def cmd_watch(ns: argparse.Namespace) -> int:
         stop.wait(ns.seconds if ns.seconds else None)
     r.close()
     return 0
+
+
+def cmd_replay(ns: argparse.Namespace) -> int:
+    from router import replay_log as replay
+
+    logs = ns.log
+    report = replay(
+        ns.config, logs if len(logs) > 1 else logs[0], against=ns.against, examples=ns.examples
+    )
+    problems = report.violations(ns.max_moved, ns.max_cost_increase)
+    if ns.json:
+        print(json.dumps({**report.to_dict(), "violations": problems}, indent=2))
+    else:
+        print(report.describe())
+        for p in problems:
+            print(f"FAIL: {p}")
+    if report.requests == 0:
+        return _fail(f"no logged request could be read from {', '.join(logs)}", 2)
+    checked = ns.max_moved is not None or ns.max_cost_increase is not None
+    return 1 if problems and (checked or report.tests_failed) else 0
+
+
+def cmd_diff(ns: argparse.Namespace) -> int:
+    from router import diff_configs, load_config
+
+    changes = diff_configs(load_config(ns.old), load_config(ns.new))
+    if ns.json:
+        print(json.dumps({"changed": not changes.is_empty, "changes": changes.describe()}))
+    else:
+        print(str(changes))
+    return 1 if ns.exit_code and not changes.is_empty else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,6 +400,29 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--debounce-ms", type=int)
     sp.add_argument("--seconds", type=float, help="stop after this long (default: never)")
     sp.set_defaults(func=cmd_watch)
+
+    sp = sub.add_parser(
+        "replay", help="route logged requests through a config (no model called) and compare"
+    )
+    sp.add_argument("config", help="the new config")
+    sp.add_argument(
+        "--log", action="append", required=True, help="a request log (repeatable: rotated files)"
+    )
+    sp.add_argument("--against", help="the old config (default: the decisions as logged)")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--examples", type=int, default=3, help="examples per change (default 3)")
+    sp.add_argument("--max-moved", type=float, metavar="PCT", help="fail above this %% moved")
+    sp.add_argument(
+        "--max-cost-increase", type=float, metavar="PCT", help="fail above this %% cost rise"
+    )
+    sp.set_defaults(func=cmd_replay)
+
+    sp = sub.add_parser("diff", help="what changed between two configs, in words")
+    sp.add_argument("old")
+    sp.add_argument("new")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--exit-code", action="store_true", help="exit 1 when they differ")
+    sp.set_defaults(func=cmd_diff)
     return p
 
 

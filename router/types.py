@@ -214,6 +214,7 @@ class Result:
     rule: str | None = None
     finish_reason: str | None = None
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    cached: bool = False  # served from the response cache: no call made, cost 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +300,7 @@ class UsageRow(Record):
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    cache_hits: int = 0  # of `requests`, how many the response cache served (at $0)
     unpriced_requests: int = 0  # requests of models whose price is unknown: not in cost_usd
 
     def _keys(self) -> tuple[str, ...]:
@@ -308,6 +310,7 @@ class UsageRow(Record):
             "input_tokens",
             "output_tokens",
             "cost_usd",
+            "cache_hits",
             "unpriced_requests",
         )
 
@@ -359,6 +362,7 @@ class ModelState(Record):
     latency_ms: float | None  # moving average, None before any call
     rate_limit: Mapping[str, Mapping[str, float]] | None  # rpm/tpm: limit, available
     free: bool  # never held back by a budget
+    rate_limit_waits: tuple[int, float] = (0, 0.0)  # requests that waited, seconds slept
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # equal as mappings, to dicts too

@@ -27,12 +27,27 @@ ALLOWED: dict[str, set[str]] = {
     "providers": {"config", "engine"},
     "runtime.state": {"config"},
     "runtime.reload": {"config", "runtime", "runtime.state"},
-    "runtime": {"config", "engine", "providers", "runtime.state", "runtime.reload"},
+    "runtime": {
+        "config",
+        "engine",
+        "providers",
+        "runtime.state",
+        "runtime.reload",
+        "cache",
+        "observe",
+        "replay",
+    },
+    # The response cache: keyed by the rule's config, answers as `Result`s.
+    "cache": {"config"},
+    # Request log, metrics, traces: observers of `RequestEnded` and `ReloadEvent`.
+    "observe": {"config", "runtime.reload"},
+    # Replay: logged requests decided again by the engine, on a snapshot of a config.
+    "replay": {"config", "engine", "observe", "runtime"},
     "server": {"<root>"},
     "cli": {"<root>"},
     "testing": set(),
     # the facade: the public names, loaded lazily; `python -m router`
-    "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "cli"},
+    "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "replay", "cli"},
 }
 NOBODY_IMPORTS = {"cli", "server"}  # except the package's own entry points
 

@@ -8,10 +8,13 @@ from typing import Any
 from router.config.model import (
     BreakerPolicy,
     Budget,
+    CachePolicy,
+    CacheStore,
     Config,
     Cost,
     ModelConfig,
     ProviderConfig,
+    RequestLogSettings,
     RetryPolicy,
     RoutingTest,
     RuleConfig,
@@ -169,7 +172,46 @@ def _rule(raw: Mapping[str, Any], where: Where) -> RuleConfig:
         retry=_retry(raw),
         weights={k: float(v) for k, v in (raw.get("weights") or {}).items()},
         deadline=_float(raw.get("deadline")),
+        cache=_cache_policy(raw["cache"]) if "cache" in raw else None,
         where=where,
+    )
+
+
+def _cache_policy(raw: Any) -> CachePolicy:
+    """`cache: false`, `cache: true` or `cache: {ttl: 600, sampled: true}`."""
+    if isinstance(raw, bool):
+        return CachePolicy(enabled=raw)
+    d = CachePolicy()
+    return CachePolicy(
+        enabled=bool(raw.get("enabled", True)),
+        ttl=float(raw.get("ttl", d.ttl)),
+        sampled=bool(raw.get("sampled", d.sampled)),
+    )
+
+
+def _cache_store(raw: Any) -> CacheStore:
+    d = CacheStore()
+    if not isinstance(raw, Mapping):
+        return d
+    return CacheStore(
+        backend=str(raw.get("backend", d.backend)),
+        path=raw.get("path") or None,
+        max_bytes=int(raw.get("max_bytes", d.max_bytes)),
+    )
+
+
+def _request_log(raw: Any, log_text: bool) -> RequestLogSettings | None:
+    """`request_log: path` or `request_log: {path, max_bytes, backups, log_text}`."""
+    if not raw:
+        return None
+    if isinstance(raw, str):
+        return RequestLogSettings(path=raw, log_text=log_text)
+    d = RequestLogSettings(path="")
+    return RequestLogSettings(
+        path=str(raw["path"]),
+        max_bytes=int(raw.get("max_bytes", d.max_bytes)),
+        backups=int(raw.get("backups", d.backups)),
+        log_text=bool(raw.get("log_text", log_text)),
     )
 
 
@@ -192,6 +234,9 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
         allow_unknown_prices=bool(raw.get("allow_unknown_prices", d.allow_unknown_prices)),
+        request_log=_request_log(raw.get("request_log"), bool(raw.get("log_text", False))),
+        cache=_cache_policy(raw["cache"]) if raw.get("cache") is not None else None,
+        cache_store=_cache_store(raw.get("cache")),
     )
 
 

@@ -89,6 +89,34 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """`cache: {ttl: 600}` in `settings` (every rule) or on one rule (`cache: false` off)."""
+
+    enabled: bool = True
+    ttl: float = 600.0  # seconds an answer is served again
+    sampled: bool = False  # also cache requests with temperature > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStore:
+    """Where cached answers live: `settings.cache.backend` (memory LRU or SQLite)."""
+
+    backend: str = "memory"  # memory | sqlite
+    path: str | None = None  # SQLite file, relative to the config's directory
+    max_bytes: int = 64 * 1024 * 1024  # memory: least recently used go first beyond this
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLogSettings:
+    """`settings.request_log`: one JSON line per request, rotated by size."""
+
+    path: str
+    max_bytes: int = 100 * 1024 * 1024
+    backups: int = 5  # rotated files kept: path.1 ... path.N
+    log_text: bool = False  # prompt and answer text; off by default
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
     targets: tuple[str, ...]
@@ -104,6 +132,7 @@ class RuleConfig:
     retry: RetryPolicy | None = None  # overrides the providers' policy
     weights: Mapping[str, float] = field(default_factory=dict)
     deadline: float | None = None  # seconds for all retries and fallbacks together
+    cache: CachePolicy | None = None  # None: as `settings.cache` says
     where: Where = Where()
 
 
@@ -146,6 +175,9 @@ class Settings:
     debounce_ms: int = 100
     # True: a model of unknown price is not dropped by `max_cost` or a budget.
     allow_unknown_prices: bool = False
+    request_log: RequestLogSettings | None = None
+    cache: CachePolicy | None = None  # for every rule that does not say otherwise
+    cache_store: CacheStore = CacheStore()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from router.errors import NoRouteError, RouterError, unexpected
 from router.providers import serves_free
 from router.providers.pricing import with_prices
 from router.runtime import attempts
+from router.runtime.observed import RequestHooks
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state import spend
 from router.runtime.state.live import LiveState
@@ -34,6 +35,8 @@ from router.types import (
 
 if TYPE_CHECKING:
     from router.config.model import Config
+    from router.observe.events import Observer
+    from router.replay import ReplayReport
     from router.runtime.checks import Finding
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
@@ -100,6 +103,7 @@ class Router:
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
         warm: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
@@ -113,6 +117,8 @@ class Router:
         if check_tests:
             snap.check_tests()
         self._snapshot = snap
+        # The request log, the response cache and the caller's observers (metrics, traces).
+        self._hooks = RequestHooks(config, self._live, observers)
         self._reload_lock = threading.Lock()
         self._subscribers: list[ReloadCallback] = []
         self._last_error: str | None = None
@@ -152,6 +158,7 @@ class Router:
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
         warm: bool = True,
+        observers: Sequence[Observer] = (),
     ) -> Router:
         """Load a YAML file or a directory of them; `watch=True` reloads on edits.
 
@@ -165,6 +172,7 @@ class Router:
             environ=environ,
             check_tests=check_tests,
             warm=warm,
+            observers=observers,
         )
         if watch:
             router.watch(debounce_ms)
@@ -203,85 +211,141 @@ class Router:
         return decide(snap.ruleset, request, self._live, version=snap.version)[0]
 
     def _begin(
-        self, prompt: str | None, kwargs: dict[str, Any]
-    ) -> tuple[Snapshot, Request, Decision, list[Candidate]]:
-        """Build the request and decide, holding the snapshot; the caller releases it."""
+        self, request: Request, t0: float, started: float
+    ) -> tuple[Snapshot, Decision, list[Candidate]]:
+        """Decide, holding the snapshot; the caller releases it."""
         if self._closed:  # its spend store is closed: a request would go unrecorded
             raise RouterError("this Router is closed: route() after close(); make a new Router")
-        request = build_request(prompt, **kwargs)
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
             spend.check_decision(decision, snap.ruleset.configs)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
-        except BaseException:
+        except BaseException as exc:
             snap.exit()
+            self._hooks.failed(snap, request, None, exc, t0, started)
             raise
-        return snap, request, decision, cands
+        return snap, decision, cands
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+        self,
+        prompt: str | None = None,
+        *,
+        stream: Literal[False] = False,
+        cache: bool = True,
+        **kwargs: Any,
     ) -> Result: ...
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+        self, prompt: str | None = None, *, stream: Literal[True], cache: bool = True, **kwargs: Any
     ) -> Iterator[Chunk]: ...
 
     @overload
     def route(
-        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool, cache: bool = True, **kwargs: Any
     ) -> Result | Iterator[Chunk]: ...
 
     @_guarded("route")
     def route(
-        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool = False, cache: bool = True, **kwargs: Any
     ) -> Result | Iterator[Chunk]:
         """Route and run a request: a `Result`, or an iterator of `Chunk` with stream=True.
 
         Arguments are those of `build_request`: a prompt or `messages=[...]`, and
         `use_case=`, `tags=`, `metadata=`, `tools=`, `response_format=`, `stream=`;
         any other keyword is a call parameter (`temperature=0`, `max_tokens=64`, ...).
+        `cache=False` neither reads nor fills the response cache for this request.
         """
-        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, stream=stream, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            result = hooks.serve_hit(snap, request, lookup, t0, started)
+            if request.stream:
+                return hooks.hit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
-            return HeldStream(snap, it)
+            return HeldStream(snap, hooks.watch(it, snap, request, decision, lookup, t0, started))
         try:
-            return attempts.execute(snap, request, decision, cands, self._live)
+            result = attempts.execute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: Literal[False] = False, **kwargs: Any
+        self,
+        prompt: str | None = None,
+        *,
+        stream: Literal[False] = False,
+        cache: bool = True,
+        **kwargs: Any,
     ) -> Result: ...
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: Literal[True], **kwargs: Any
+        self, prompt: str | None = None, *, stream: Literal[True], cache: bool = True, **kwargs: Any
     ) -> AsyncIterator[Chunk]: ...
 
     @overload
     async def aroute(
-        self, prompt: str | None = None, *, stream: bool, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool, cache: bool = True, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]: ...
 
     @_aguarded("aroute")
     async def aroute(
-        self, prompt: str | None = None, *, stream: bool = False, **kwargs: Any
+        self, prompt: str | None = None, *, stream: bool = False, cache: bool = True, **kwargs: Any
     ) -> Result | AsyncIterator[Chunk]:
         """Async `route()`: a `Result`, or an async iterator of `Chunk` with stream=True."""
-        snap, request, decision, cands = self._begin(prompt, {**kwargs, "stream": stream})
+        t0, started = time.perf_counter(), time.time()
+        request = build_request(prompt, stream=stream, **kwargs)
+        snap, decision, cands = self._begin(request, t0, started)
+        hooks = self._hooks
+        lookup = hooks.lookup(snap, request, decision, cache)
+        if lookup is not None and lookup.hit is not None:
+            result = hooks.serve_hit(snap, request, lookup, t0, started)
+            if request.stream:
+                return hooks.ahit_stream(snap, request, lookup, result, t0, started)
+            return result
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
-            return HeldAsyncStream(snap, ait)
+            watched = hooks.awatch(ait, snap, request, decision, lookup, t0, started)
+            return HeldAsyncStream(snap, watched)
         try:
-            return await attempts.aexecute(snap, request, decision, cands, self._live)
+            result = await attempts.aexecute(snap, request, decision, cands, self._live)
+        except BaseException as exc:
+            hooks.failed(snap, request, decision, exc, t0, started)
+            raise
         finally:
             snap.exit()
+        hooks.finished(snap, request, result, lookup, t0, started)
+        return result
+
+    def replay(
+        self,
+        log: Any,
+        *,
+        against: Config | str | os.PathLike[str] | None = None,
+        examples: int = 3,
+    ) -> ReplayReport:
+        """Route every logged request through this router's config, no model called,
+        and compare with what was logged (or with `against`, another config).
+
+        `log` is a request-log path, several paths, or parsed records (dicts).
+        """
+        from router.replay import replay
+
+        return replay(self.config, log, against=against, examples=examples)
 
     # -- reload -----------------------------------------------------------------
     def reload(self) -> ReloadEvent:
@@ -342,6 +406,7 @@ class Router:
                 )
                 log.info("config reloaded: version %d", snap.version)
                 self._follow_watch_settings(old.config, config)
+        self._hooks.reloaded(old.config, self._snapshot.config, event)
         self._notify(event)
         return event
 
@@ -372,6 +437,11 @@ class Router:
             return snap.model_infos()
         finally:
             snap.exit()
+
+    def add_observer(self, observer: Observer) -> Observer:
+        """Tell `observer` of every request's end and every reload (metrics, traces)."""
+        self._hooks.add(observer)
+        return observer
 
     def on_reload(self, callback: ReloadCallback) -> ReloadCallback:
         """Call `callback(event)` after every reload that changed the config or failed.
@@ -437,6 +507,7 @@ class Router:
                 row.input_tokens,
                 row.output_tokens,
                 row.cost_usd,
+                row.cache_hits,
                 row.unpriced,
             )
             for row in self._live.store.rows(tuple(by), since)
@@ -450,6 +521,7 @@ class Router:
             self._watcher.stop()
             self._watcher = None
         self._snapshot.retire()
+        self._hooks.close()
         self._live.close()
 
     def __enter__(self) -> Router:

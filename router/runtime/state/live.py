@@ -451,6 +451,7 @@ class LiveState:
         config = self.config
         now = self._wall()
         levels = self.rate_limits.levels()
+        waits = self.rate_limits.waits()
         models: dict[str, ModelState] = {}
         for name, m in config.models.items():
             lat = self._latency.get(name)
@@ -463,6 +464,7 @@ class LiveState:
                 latency_ms=None if lat is None else round(lat * 1000, 1),
                 rate_limit=levels.get(name),
                 free=self.spend.is_free(name),
+                rate_limit_waits=waits.get(name, (0, 0.0)),
             )
         providers = {
             name: ProviderState(

@@ -109,6 +109,8 @@ class RateLimiter:
         self._sleep = sleep
         self._asleep = asleep
         self._models: dict[str, _ModelLimits] = {}
+        # Per model: [requests that waited, seconds slept]; for metrics and status.
+        self._waits: dict[str, list[float]] = {}
         self.update(limits or {})
 
     def update(self, limits: Mapping[str, Limit]) -> None:
@@ -170,25 +172,40 @@ class RateLimiter:
 
     def acquire_wait(self, model: str, tokens: int = 0, deadline: float | None = None) -> bool:
         """Wait until the request fits; False when it cannot before `deadline` (clock time)."""
+        first = True
         while True:
             step = self._try_or_wait(model, tokens, deadline)
             if step is None:
                 return False
             if step == 0:
                 return True
+            self._count_wait(model, step, first)
+            first = False
             self._sleep(step)
 
     async def aacquire_wait(
         self, model: str, tokens: int = 0, deadline: float | None = None
     ) -> bool:
         """`acquire_wait` for asyncio: sleeps without blocking the loop."""
+        first = True
         while True:
             step = self._try_or_wait(model, tokens, deadline)
             if step is None:
                 return False
             if step == 0:
                 return True
+            self._count_wait(model, step, first)
+            first = False
             await self._asleep(step)
+
+    def _count_wait(self, model: str, seconds: float, first: bool) -> None:
+        w = self._waits.setdefault(model, [0, 0.0])
+        w[0] += first
+        w[1] += seconds
+
+    def waits(self) -> dict[str, tuple[int, float]]:
+        """Per model: how many requests waited for a slot, and the seconds they slept."""
+        return {m: (int(w[0]), w[1]) for m, w in list(self._waits.items())}
 
     def settle(self, model: str, reserved_tokens: int, actual_tokens: int) -> None:
         """Correct the tpm bucket once the real count is known (refund or debt)."""

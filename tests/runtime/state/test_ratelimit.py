@@ -175,3 +175,14 @@ def test_limits_of_models() -> None:
         ModelConfig("c", "p", "c", tpm=500),
     ]
     assert limits_of(models) == {"a": Limit(10, None), "c": Limit(None, 500)}
+
+
+def test_waits_are_counted_per_model_with_the_seconds_slept() -> None:
+    rl, clock = limiter(gpt=Limit(rpm=60))
+    assert rl.waits() == {}
+    for _ in range(60):
+        assert rl.try_acquire("gpt") is None
+    assert rl.acquire_wait("gpt", deadline=clock.t + 5)
+    assert rl.acquire_wait("gpt", deadline=clock.t + 5)
+    count, seconds = rl.waits()["gpt"]
+    assert count == 2 and seconds == pytest.approx(sum(clock.slept))
