@@ -199,15 +199,16 @@ def cmd_test(ns: argparse.Namespace) -> int:
 
 def cmd_models(ns: argparse.Namespace) -> int:
     with Router.from_config(ns.config) as r:
-        rows = r.models()
+        rows = r.models(discover=ns.discover)
     if ns.json:
         print(json.dumps([row.to_dict() for row in rows], indent=2))
         return 0
-    print(f"{'name':<22} {'provider':<12} {'context':>8}  {'id':<40} note")
+    print(f"{'name':<22} {'provider':<12} {'context':>8}  {'$/1M in/out':<14} {'id':<40} note")
     for row in rows:
         ctx = str(row.context) if row.context else "-"
+        cost = f"{row.cost[0]:g}/{row.cost[1]:g}" if row.cost else "unknown"
         note = row.note if row.enabled else f"disabled: {row.note}"
-        print(f"{row.name:<22} {row.provider:<12} {ctx:>8}  {row.id:<40} {note}")
+        print(f"{row.name:<22} {row.provider:<12} {ctx:>8}  {cost:<14} {row.id:<40} {note}")
     return 0
 
 
@@ -386,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("models", help="list models of every provider, discovered ones too")
     sp.add_argument("config")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--discover", action="store_true", help="also ask each provider what it offers")
     sp.set_defaults(func=cmd_models)
 
     sp = sub.add_parser("usage", help="spend per day, model and rule from the usage store")
@@ -423,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--exit-code", action="store_true", help="exit 1 when they differ")
     sp.set_defaults(func=cmd_diff)
+
+    from router.commands import register
+
+    register(sub)
     return p
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +104,7 @@ class RuleTrace:
     candidates: tuple[str, ...] = ()  # survivors, in the strategy's order
     rejected: Mapping[str, Rejection] = field(default_factory=dict)  # model -> why not
     strategy: str = "ordered"
-    note: str = ""  # why a matched rule did not serve, or why it did not match
+    note: str = ""  # why a matched rule did not serve or did not match; a spill-over
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +224,21 @@ class Chunk:
     text: str
     model: str
     result: Result | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResult:
+    """`Router.embed()`'s answer: one vector per text, in order, and what it cost."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    model: str
+    provider: str
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    decision: Decision | None  # None when the caller named the model
+    attempts: tuple[Attempt, ...] = ()
+    rule: str | None = None
 
 
 # -- what status(), models() and usage() return ---------------------------------------
@@ -409,3 +424,8 @@ class RouterStatus(Record):
     providers: Mapping[str, ProviderInfo]
     state: LiveStatus
     watcher: WatcherHealth | None = None  # None when not watching
+    # Router.health()'s last row per provider (probed providers only): "enabled" alone
+    # says nothing of a server that is down.
+    health: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # add_provider()/add_model()/remove_*(): names added and removed, by section
+    runtime_changes: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)

@@ -114,7 +114,10 @@ def test_models_lists_every_model(config, capsys):
     code, out, _ = run(capsys, "models", str(config))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["name", "provider", "context", "id", "note"]
+    assert lines[0].split() == ["name", "provider", "context", "$/1M", "in/out", "id", "note"]
+    assert any(line.startswith("local") and " 1/1 " in line for line in lines)
+    # no cost: in the config: litellm's price map says what the model costs
+    assert any(line.startswith("cloud") and " 0.15/0.6 " in line for line in lines)
     assert any(line.startswith("cloud") and "disabled" in line for line in lines)
     assert any(line.startswith("local") and "4096" in line for line in lines)
 

@@ -44,7 +44,8 @@ ALLOWED: dict[str, set[str]] = {
     # Replay: logged requests decided again by the engine, on a snapshot of a config.
     "replay": {"config", "engine", "observe", "runtime"},
     "server": {"<root>"},
-    "cli": {"<root>"},
+    "cli": {"<root>", "commands"},
+    "commands": {"<root>"},  # the bodies of `router health | compare | batch | pull | rm`
     "testing": set(),
     # the facade: the public names, loaded lazily; `python -m router`
     "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "replay", "cli"},

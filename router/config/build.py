@@ -19,6 +19,7 @@ from router.config.model import (
     RoutingTest,
     RuleConfig,
     Settings,
+    SpillPolicy,
     UseCaseConfig,
     Where,
 )
@@ -172,9 +173,17 @@ def _rule(raw: Mapping[str, Any], where: Where) -> RuleConfig:
         retry=_retry(raw),
         weights={k: float(v) for k, v in (raw.get("weights") or {}).items()},
         deadline=_float(raw.get("deadline")),
+        spill=_spill(raw.get("spill")),
         cache=_cache_policy(raw["cache"]) if "cache" in raw else None,
         where=where,
     )
+
+
+def _spill(raw: Mapping[str, Any] | None) -> SpillPolicy | None:
+    if not raw:
+        return None
+    queue = raw.get("queue")
+    return SpillPolicy(int(queue) if queue is not None else None, _float(raw.get("wait_ms")))
 
 
 def _cache_policy(raw: Any) -> CachePolicy:
@@ -234,6 +243,7 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
         allow_unknown_prices=bool(raw.get("allow_unknown_prices", d.allow_unknown_prices)),
+        exact_tokens=bool(raw.get("exact_tokens", d.exact_tokens)),
         request_log=_request_log(raw.get("request_log"), bool(raw.get("log_text", False))),
         cache=_cache_policy(raw["cache"]) if raw.get("cache") is not None else None,
         cache_store=_cache_store(raw.get("cache")),

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,31 @@ from router.errors import ConfigError, ConfigIssue
 SUFFIXES = (".yaml", ".yml")
 
 
+RUNTIME = "<runtime>"  # how errors name what add_provider()/add_model() wrote
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Changes made at run time (`Router.add_provider()` ...), laid over the files.
+
+    `removed` names are taken out of what the files define; `added` (providers and
+    models) is then read as one more YAML document, named `<runtime>` in errors,
+    through the same interpolation, schema and semantic checks as a file.
+    """
+
+    added: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    removed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.added.values()) and not any(self.removed.values())
+
+
 def load_config(
     path: str | os.PathLike[str],
     *,
     environ: Mapping[str, str] | None = None,
+    overlay: Overlay | None = None,
     limits: ReadLimits | None = None,
 ) -> Config:
     """Read, check and build the config at `path` (a YAML file or a directory of them).
@@ -62,11 +85,14 @@ def load_config(
             text = _read(file, source, issues, digest, bounds.max_bytes)
             if text is not None:
                 _load_file(text, source, env, merged, sources, offsets, issues, bounds)
+        if overlay is not None and not overlay.empty and not issues.incomplete:
+            _apply_overlay(overlay, env, merged, sources, offsets, issues, digest, bounds)
         if not issues.incomplete:
             semantics.check(merged, sources, issues)
         if issues:
             raise ConfigError(issues.result())
-        return build(merged, sources, tuple(s.abspath for s in sources), digest.hexdigest())
+        read = tuple(s.abspath for s in sources if s.abspath != RUNTIME)
+        return build(merged, sources, read, digest.hexdigest())
 
 
 def _load_file(
@@ -84,6 +110,34 @@ def _load_file(
     data = converter.root(yamlsrc.compose(text, source, issues, limits.max_alias_nodes))
     schema.validate(data, source, offsets, issues)
     _merge(merged, data, converter.unset, source, sources, offsets, issues)
+
+
+def _apply_overlay(
+    overlay: Overlay,
+    environ: Mapping[str, str],
+    merged: Merged,
+    sources: list[Source],
+    offsets: dict[str, int],
+    issues: Issues,
+    digest: Any,
+    limits: ReadLimits,
+) -> None:
+    removed = {k: sorted(v) for k, v in overlay.removed.items() if v}
+    digest.update(json.dumps(removed, sort_keys=True).encode())  # a removal is a change too
+    for section in ("providers", "models"):
+        target: dict[str, Any] = getattr(merged, section)
+        for name in overlay.removed.get(section, ()):
+            target.pop(name, None)  # gone from the files too: nothing left to remove
+            if section == "providers":
+                merged.unset.pop(name, None)
+    added = {k: dict(v) for k, v in overlay.added.items() if v}
+    if not added:
+        return
+    text = json.dumps(added, sort_keys=True)  # JSON is YAML: one reader for both
+    digest.update(text.encode())
+    source = Source(RUNTIME, RUNTIME)
+    sources.append(source)
+    _load_file(text, source, environ, merged, sources, offsets, issues, limits)
 
 
 def _find_files(path: Path, label: str) -> list[tuple[str, Path]]:
@@ -224,4 +278,4 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-__all__ = ["ConfigError", "ConfigIssue", "ReadLimits", "load_config"]
+__all__ = ["RUNTIME", "ConfigError", "ConfigIssue", "Overlay", "ReadLimits", "load_config"]

@@ -89,6 +89,14 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SpillPolicy:
+    """Local-first: the rule's first candidate gives way to the next while it is busy."""
+
+    queue: int | None = None  # more than this many requests already waiting
+    wait_ms: float | None = None  # expected wait (in flight x measured latency) longer than this
+
+
+@dataclass(frozen=True, slots=True)
 class CachePolicy:
     """`cache: {ttl: 600}` in `settings` (every rule) or on one rule (`cache: false` off)."""
 
@@ -132,6 +140,7 @@ class RuleConfig:
     retry: RetryPolicy | None = None  # overrides the providers' policy
     weights: Mapping[str, float] = field(default_factory=dict)
     deadline: float | None = None  # seconds for all retries and fallbacks together
+    spill: SpillPolicy | None = None
     cache: CachePolicy | None = None  # None: as `settings.cache` says
     where: Where = Where()
 
@@ -175,6 +184,9 @@ class Settings:
     debounce_ms: int = 100
     # True: a model of unknown price is not dropped by `max_cost` or a budget.
     allow_unknown_prices: bool = False
+    # Count input tokens with the model's own tokenizer / the provider's counting
+    # endpoint before deciding (I/O on the decision path); off: a fast estimate.
+    exact_tokens: bool = False
     request_log: RequestLogSettings | None = None
     cache: CachePolicy | None = None  # for every rule that does not say otherwise
     cache_store: CacheStore = CacheStore()

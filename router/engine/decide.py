@@ -5,6 +5,7 @@ from __future__ import annotations
 from router.config.model import ModelConfig
 from router.engine.routing_state import RoutingState
 from router.engine.ruleset import CompiledRule, RuleSet
+from router.engine.spill import spill
 from router.engine.strategies import Candidate
 from router.types import Decision, Rejection, RejectionKind, Request, RuleTrace, as_rejection
 
@@ -104,12 +105,15 @@ def decide(
         if request.model is not None:
             rule = ruleset.pinned(rule, request.model)
         kept, rejected = candidates(rule, request, state, default_max, ruleset)
-        names = tuple(c.model.name for c in kept)
         strategy = rule.config.strategy
         if not kept:
             traces.append(RuleTrace(rule.name, True, (), rejected, strategy, "no candidate left"))
             continue
-        traces.append(RuleTrace(rule.name, True, names, rejected, strategy))
+        note = ""
+        if rule.config.spill is not None:
+            kept, note = spill(rule.config.spill, kept, state)
+        names = tuple(c.model.name for c in kept)
+        traces.append(RuleTrace(rule.name, True, names, rejected, strategy, note))
         first = kept[0].model
         decision = Decision(
             rule=rule.name,

@@ -67,12 +67,27 @@ class Embeddings:
     cost_usd: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One model a backend offers, with what the backend says about it."""
+
+    id: str
+    context: int | None = None
+    cost_input: float | None = None  # USD per 1M tokens
+    cost_output: float | None = None
+
+
+PROBE_PROMPT: tuple[Message, ...] = ({"role": "user", "content": "ping"},)
+
+
 class Provider(ABC):
     """A backend. Adapters translate library errors into `router.errors` ones."""
 
     type: ClassVar[str]
     # Capabilities every model of this provider has, whatever the YAML says.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # Whether `list_models` asks the backend (a probe then needs no paid request).
+    lists_models: ClassVar[bool] = False
     # Its models cost nothing per call (they run on the caller's own hardware): budgets
     # never hold them back, so they are what `on_budget: fallback` falls back to.
     free: ClassVar[bool] = False
@@ -116,6 +131,40 @@ class Provider(ABC):
             yield item
 
     def list_models(self) -> list[str]:
+        """Model ids the backend offers; raises ProviderError when it cannot say."""
+        return [m.id for m in self.discover()]
+
+    def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
+        """What the backend offers, with context and price where it says.
+
+        `model_ids`: the ids the config uses with this provider (a hint to which API
+        to ask when no `api_base` says it). Raises ProviderError when listing fails.
+        """
+        if type(self).list_models is not Provider.list_models:  # an adapter that lists ids
+            return [Listed(i) for i in self.list_models()]
+        return []
+
+    def probe(self, models: Sequence[ModelConfig], timeout: float = 5.0) -> str:
+        """A real check that the backend answers; what was done, or a ProviderError.
+
+        A listing where the backend offers one, else a 1-token request to the first model.
+        """
+        if self.lists_models:
+            found = self.discover([m.model for m in models])
+            return f"listed {len(found)} models"
+        if not models:
+            return "nothing to probe: no model uses this provider"
+        model = models[0]
+        self.complete(Call(model, PROBE_PROMPT, {"max_tokens": 1}, timeout=timeout))
+        return f"1-token request to {model.name}"
+
+    def count_tokens(self, model: ModelConfig, messages: Sequence[Message]) -> int | None:
+        """Input tokens of `messages` as `model` counts them; None where this backend
+        offers no exact count (the caller falls back to the estimate)."""
+        return None
+
+    def health_notes(self) -> list[str]:
+        """Things a person should know about this backend (e.g. no GPU offload)."""
         return []
 
     def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:

@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 # Before litellm is imported: read the price map shipped in the wheel instead of fetching
@@ -41,7 +41,15 @@ import openai
 
 from router import errors
 from router.config.model import ModelConfig, ProviderConfig
-from router.providers.base import Call, Completion, Delta, Provider, config_secrets
+from router.providers.base import (
+    Call,
+    Completion,
+    Delta,
+    Embeddings,
+    Listed,
+    Provider,
+    config_secrets,
+)
 from router.providers.failure_words import (
     connection_failed,
     endpoint_of,
@@ -49,9 +57,12 @@ from router.providers.failure_words import (
     provider_words,
     unreachable_cause,
 )
+from router.providers.listing import Catalog
 from router.providers.litellm_support import (
     StreamState,
     credentials,
+    embed_kwargs,
+    embeddings_of,
     error_message,
     estimate_usage,
     parse_retry_after,
@@ -61,7 +72,7 @@ from router.providers.litellm_support import (
     usage_of,
 )
 from router.secrets import redact
-from router.types import Usage
+from router.types import Message, Usage
 
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
@@ -124,6 +135,7 @@ class LiteLLMProvider(Provider):
     """A provider whose models are litellm model ids."""
 
     type: ClassVar[str] = "litellm"
+    lists_models: ClassVar[bool] = True
 
     @classmethod
     def serves_free(cls, model: ModelConfig) -> bool:
@@ -137,7 +149,8 @@ class LiteLLMProvider(Provider):
         self._headers = {str(k): str(v) for k, v in dict(headers).items()}
         # What an error message must never show: the key and credential header values.
         self._secrets = config_secrets(config)
-        self._http: httpx.Client | None = None
+        # The server's listing, OpenRouter's prices and Anthropic's token counts.
+        self._catalog = Catalog(config, self._key, self._headers, self._secrets, _model_info)
         self._price_known: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._sdk: openai.OpenAI | None = None
@@ -284,6 +297,9 @@ class LiteLLMProvider(Provider):
         """litellm's price when the YAML gives none; None when litellm does not know one."""
         if call.model.cost is not None:
             return None
+        listed = self._catalog.openrouter_price(call.model.model)
+        if listed is not None:
+            return (usage.input_tokens * listed[0] + usage.output_tokens * listed[1]) / 1e6
         if response is not None:
             hidden = getattr(response, "_hidden_params", None) or {}
             cost = hidden.get("response_cost")
@@ -385,38 +401,48 @@ class LiteLLMProvider(Provider):
             raise failure from None
         yield self._last(call, acc)
 
+    # -- embeddings ------------------------------------------------------------------------
+
+    def _embed_kwargs(
+        self, model: ModelConfig, inputs: Sequence[str], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        timeout = params.get("timeout", self.config.timeout)
+        return embed_kwargs(
+            model, inputs, params, self._key, self.config.api_base, timeout, self._headers
+        )
+
+    def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        try:
+            response = litellm.embedding(**self._embed_kwargs(model, inputs, params))
+        except Exception as exc:
+            failure = self._error(exc, Call(model, ()))
+        else:
+            return self._embeddings(model, response)
+        raise failure from None
+
+    async def aembed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        try:
+            response = await litellm.aembedding(**self._embed_kwargs(model, inputs, params))
+        except Exception as exc:
+            failure = self._error(exc, Call(model, ()))
+        else:
+            return self._embeddings(model, response)
+        raise failure from None
+
+    def _embeddings(self, model: ModelConfig, response: Any) -> Embeddings:
+        vectors, usage = embeddings_of(response)
+        return Embeddings(vectors, usage, self._cost(Call(model, ()), usage, response))
+
     def _last(self, call: Call, acc: StreamState) -> Delta:
         usage = acc.usage or estimate_usage(call, acc.output_text())
         cost = self._cost(call, usage)
         return Delta("", usage, acc.finish_reason, cost, acc.tool_calls())
 
-    def list_models(self) -> list[str]:
-        """Models the server lists: Ollama's /api/tags or an OpenAI-compatible /v1/models."""
-        base = (self.config.api_base or "").rstrip("/")
-        if not base:
-            return []
-        api = str(self.config.settings.get("api", ""))
-        try:
-            if api == "ollama" or (api != "openai" and not base.endswith("/v1")):
-                names = self._get_names(base + "/api/tags", "models", "name", auth=False)
-                if names is not None or api == "ollama":
-                    return names or []
-                base += "/v1"
-            return self._get_names(base + "/models", "data", "id", auth=True) or []
-        except (httpx.HTTPError, ValueError, TypeError, KeyError):
-            return []
+    def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
+        return self._catalog.discover(model_ids)
 
-    def _get_names(self, url: str, field: str, key: str, auth: bool) -> list[str] | None:
-        if self._http is None:
-            self._http = httpx.Client(timeout=httpx.Timeout(3.0, connect=1.0))
-        headers = dict(self._headers)
-        if auth and self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
-        resp = self._http.get(url, headers=headers)
-        if resp.status_code == 404:
-            return None
-        resp.raise_for_status()
-        return [str(item[key]) for item in resp.json()[field]]
+    def count_tokens(self, model: ModelConfig, messages: Sequence[Message]) -> int | None:
+        return self._catalog.count_tokens(model.model, messages)
 
     def info(self) -> dict[str, Any]:
         out = super().info()
@@ -435,9 +461,7 @@ class LiteLLMProvider(Provider):
             sdk, self._sdk = self._sdk, None
         if sdk is not None:
             sdk.close()
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        self._catalog.close()
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -492,6 +516,10 @@ def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
         return errors.BadRequest, status, None
     # 5xx, ServiceUnavailable, InternalServerError and anything unknown.
     return errors.Unavailable, status, None
+
+
+def _model_info(model: str) -> Any:
+    return litellm.get_model_info(model)
 
 
 def _litellm_version() -> str:

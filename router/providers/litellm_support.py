@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from router.config.model import ModelConfig
 from router.providers.base import Call
 from router.secrets import is_sensitive_name
 from router.types import Usage
@@ -233,3 +234,52 @@ def error_message(exc: Exception) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     text = str(text)
     return text if len(text) <= 1000 else text[:1000] + "..."
+
+
+def embeddings_of(response: Any) -> tuple[tuple[tuple[float, ...], ...], Usage]:
+    """Vectors in input order and input tokens from litellm's EmbeddingResponse."""
+    data = sorted(response.data, key=lambda d: _field(d, "index") or 0)
+    vectors = tuple(tuple(float(x) for x in _field(d, "embedding")) for d in data)
+    n_in = int(getattr(getattr(response, "usage", None), "prompt_tokens", 0) or 0)
+    return vectors, Usage(n_in, 0)
+
+
+def _field(item: Any, name: str) -> Any:
+    """litellm gives embedding items as dicts or as objects, depending on the backend."""
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+class NoRetries(int):
+    """A zero that is true. litellm's OpenAI embedding path reads `max_retries or 2`, so a
+    plain 0 gives the OpenAI SDK two retries of its own; the router does the retrying."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+NO_RETRIES = NoRetries(0)
+
+
+def embed_kwargs(
+    model: ModelConfig,
+    inputs: Sequence[str],
+    params: Mapping[str, Any],
+    key: str | None,
+    api_base: str | None,
+    timeout: float | None,
+    headers: Mapping[str, str],
+) -> dict[str, Any]:
+    """`litellm.embedding`'s keywords for one call; no retries of its own."""
+    kw: dict[str, Any] = {"model": model.model, "input": list(inputs)}
+    kw.update((k, v) for k, v in params.items() if k in ("dimensions", "encoding_format", "user"))
+    if key:
+        kw["api_key"] = key
+    if api_base:
+        kw["api_base"] = api_base
+    if timeout is not None:
+        kw["timeout"] = timeout
+    if headers:
+        kw["extra_headers"] = dict(headers)
+    kw["num_retries"] = 0
+    kw["max_retries"] = NO_RETRIES
+    return kw

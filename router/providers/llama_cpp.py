@@ -43,21 +43,32 @@ while generating becomes ContextOverflow / BadRequest / Unavailable.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
+import logging
 import re
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from router import errors
 from router.config import packages as model_packages
-from router.config.model import ProviderConfig
-from router.providers.base import Call, Completion, Delta, Provider
+from router.config.model import ModelConfig, ProviderConfig
+from router.providers.base import (
+    Call,
+    Completion,
+    Delta,
+    Embeddings,
+    Listed,
+    Provider,
+)
 from router.providers.llama_pool import POOL, LoadKey, PooledModel
 from router.providers.llama_settings import (
     CACHE_TYPES,
@@ -70,8 +81,9 @@ from router.providers.llama_settings import (
     sampling,
 )
 from router.providers.llama_special import with_no_special
-from router.types import Usage
+from router.types import Message, Usage
 
+log = logging.getLogger("router.llama_cpp")
 _OVERFLOW = re.compile(r"context window", re.IGNORECASE)
 _LOG_KEEP = re.compile(r"offload|buffer size|flash_attn|n_ctx |type_[kv]|GPU|CUDA|Metal|Vulkan")
 _LOG_DEVICE = re.compile(r"layer\s+\d+ assigned to device (\S+?),?\s")
@@ -219,9 +231,59 @@ def _ensure_file(plan: Plan) -> None:
         raise errors.Unavailable(f"model package {plan.package} did not write {plan.path}")
 
 
+NO_OFFLOAD = (
+    "n_gpu_layers={n} asks for GPU offload, but this llama-cpp-python build cannot "
+    "offload: every layer runs on the CPU (install a CUDA or Metal build: see the README)"
+)
+_warned_no_offload = False
+
+
+def gpu_warning(n_gpu_layers: Any) -> str | None:
+    """Why `n_gpu_layers` will not be honoured, when the installed build has no GPU backend."""
+    mod = sys.modules.get("llama_cpp")
+    if not n_gpu_layers or mod is None or mod.llama_supports_gpu_offload():
+        return None
+    return NO_OFFLOAD.format(n=n_gpu_layers)
+
+
+def _warn_no_offload(plan: Plan) -> None:
+    global _warned_no_offload
+    why = gpu_warning(plan.load_kwargs.get("n_gpu_layers", -1))
+    if why is not None and not _warned_no_offload:
+        _warned_no_offload = True  # once per process: every load would say the same
+        log.warning("%s", why)
+
+
+_VOCABULARIES: dict[str, Any] = {}
+_vocabulary_lock = threading.Lock()
+
+
+def _vocabulary(path: str) -> Any:
+    """A vocabulary-only Llama: tokenizes without loading weights (milliseconds, little RAM)."""
+    with _vocabulary_lock:
+        vocab = _VOCABULARIES.get(path)
+        if vocab is None:
+            if not _VOCABULARIES:
+                atexit.register(_close_vocabularies)  # before the interpreter tears down
+            vocab = _VOCABULARIES[path] = _llama_cpp().Llama(
+                model_path=path, vocab_only=True, verbose=False
+            )
+        return vocab
+
+
+def _close_vocabularies() -> None:
+    with _vocabulary_lock:
+        vocabs = list(_VOCABULARIES.values())
+        _VOCABULARIES.clear()
+    for vocab in vocabs:
+        with contextlib.suppress(Exception):
+            vocab.close()
+
+
 def _load(plan: Plan) -> tuple[Any, dict[str, Any]]:
     llama_cpp = _llama_cpp()
     _ensure_file(plan)
+    _warn_no_offload(plan)
     cls = _llama_class()
     started = time.monotonic()
     try:
@@ -416,11 +478,71 @@ class LlamaCppProvider(Provider):
         finally:
             stop.set()  # the worker stops at the next token and frees the model
 
-    def list_models(self) -> list[str]:
+    def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
+        """Mean-pooled embeddings from the GGUF, loaded a second time with embedding=True
+        (a separate pool entry: generation and embedding contexts differ)."""
+        as_call = Call(model, (), timeout=params.get("timeout"))
+        try:
+            plan = self._plan(as_call)
+            load = {
+                **plan.load_kwargs,
+                "embedding": True,
+                "pooling_type": int(_llama_cpp().LLAMA_POOLING_TYPE_MEAN),
+            }
+            plan = replace(plan, key=(plan.key[0], tuple(sorted(load.items()))), load_kwargs=load)
+            with self._lease(as_call, plan) as entry:
+                out = entry.model.create_embedding(list(inputs))
+        except Exception as exc:
+            failure = self._translate(exc, as_call)
+        else:
+            vectors = tuple(tuple(float(x) for x in d["embedding"]) for d in out["data"])
+            return Embeddings(vectors, Usage(int(out["usage"]["prompt_tokens"]), 0), 0.0)
+        raise failure from None
+
+    def count_tokens(self, model: ModelConfig, messages: Sequence[Message]) -> int | None:
+        """The GGUF's own tokenizer (its vocabulary alone is loaded, once per file)."""
+        call = Call(model, tuple(messages))
+        try:
+            plan = self._plan(call)
+            if not plan.path.is_file():
+                return None  # not assembled yet: no download on the decision path
+            vocab = _vocabulary(str(plan.path))
+            text = plain_prompt(messages)
+            return len(vocab.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+        except Exception as exc:
+            raise self._translate(exc, call) from None
+
+    def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
+        """The GGUF files under `models_dir` (none yet is no error: packages assemble)."""
         root = self.models_dir
         if not root.is_dir():
             return []
-        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.gguf") if p.is_file())
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.gguf") if p.is_file())
+        return [Listed(f) for f in files]
+
+    def probe(self, models: Sequence[ModelConfig], timeout: float = 5.0) -> str:
+        """Local: llama.cpp importable and the GGUF files there (loading would take seconds)."""
+        _llama_cpp()
+        found = {m.id for m in self.discover()}
+        missing = [
+            m.name
+            for m in models
+            if m.model not in found
+            and not Path(m.model).is_absolute()
+            and not m.settings.get("path")
+            and not m.settings.get("package")
+        ]
+        if missing:
+            raise errors.Unavailable(
+                f"no GGUF file for {', '.join(missing)} under {self.models_dir}",
+                provider=self.name,
+            )
+        return f"{len(found)} GGUF files under {self.models_dir}"
+
+    def health_notes(self) -> list[str]:
+        _llama_cpp()  # imported here so the GPU check can ask the build
+        why = gpu_warning(self.config.settings.get("n_gpu_layers", -1))
+        return [why] if why else []
 
     def info(self) -> dict[str, Any]:
         out = super().info()

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 from router import errors
-from router.providers.base import Call, Completion, Delta, Provider
+from router.providers.base import Call, Completion, Delta, Listed, Provider
 from router.types import Usage
 
 _FAILURES: dict[str, type[errors.ProviderError]] = {
@@ -83,5 +83,5 @@ class MockProvider(Provider):
         n_in = sum(len(str(m.get("content", ""))) for m in call.messages) // 4 + 1
         yield Delta("", Usage(n_in, len(text) // 4 + 1), "stop")
 
-    def list_models(self) -> list[str]:
-        return [str(m) for m in self.config.settings.get("models", [])]
+    def discover(self, model_ids: Sequence[str] = ()) -> list[Listed]:
+        return [Listed(str(m)) for m in self.config.settings.get("models", [])]

@@ -24,6 +24,7 @@ from router.providers.base import Call, Completion, Delta, Embeddings, Provider
 from router.providers.http11 import Endpoint, Response, SSEParser, proxy_for
 from router.providers.http11_async import AsyncPool
 from router.providers.http11_sync import SyncPool
+from router.providers.listing import http_error
 from router.providers.litellm_support import (
     StreamState,
     credentials,
@@ -39,6 +40,7 @@ from router.providers.openai_errors import (
 from router.providers.openai_settings import OpenAISettings
 from router.providers.openai_wire import chat_body, embeddings_body, json_object, vectors_of
 from router.providers.prices import ModelFacts, shared_price_map
+from router.secrets import redact
 from router.types import Usage
 
 _ACCEPT_JSON = b"Accept: application/json\r\n"
@@ -49,6 +51,7 @@ class OpenAIProvider(Provider):
     """A provider whose models are the API's own model ids (`gpt-4o-mini`, ...)."""
 
     type: ClassVar[str] = "openai"
+    lists_models: ClassVar[bool] = True  # GET /models: a health probe spends no tokens
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
@@ -275,15 +278,35 @@ class OpenAIProvider(Provider):
     # -- models and embeddings ---------------------------------------------------------------
 
     def list_models(self) -> list[str]:
-        """The ids `GET /models` lists; empty when the server cannot be reached or says no."""
+        """The ids `GET /models` lists. A server that cannot be reached or says no is a
+        ProviderError with the endpoint, the status and its words, never an empty list."""
+        target = self._target("/models")
+        where = self._errors.where("GET", target)
         head = self._head + _ACCEPT_JSON
         try:
-            resp = self._sync.request("GET", self._target("/models"), head, None, 5.0)
+            resp = self._sync.request("GET", target, head, None, 5.0)
+        except OSError as exc:
+            failure: errors.ProviderError = errors.Unavailable(
+                f"{where}: {type(exc).__name__}: {exc}", provider=self.name
+            )
+        else:
             if resp.status != 200:
-                return []
-            return [str(item["id"]) for item in json.loads(resp.body)["data"]]
-        except (OSError, ValueError, TypeError, KeyError):
-            return []
+                body = resp.body[:2000].decode("utf-8", "replace")
+                raise http_error(
+                    self.name,
+                    "GET",
+                    where.split(" ", 1)[1],
+                    resp.status,
+                    body,
+                    lambda t: redact(t, self._errors.secrets),
+                ) from None
+            try:
+                return [str(item["id"]) for item in json.loads(resp.body)["data"]]
+            except (ValueError, TypeError, KeyError) as exc:
+                failure = errors.Unavailable(
+                    f"{where}: unexpected answer ({type(exc).__name__}: {exc})", provider=self.name
+                )
+        raise failure from None
 
     def embed(self, model: ModelConfig, inputs: Sequence[str], **params: Any) -> Embeddings:
         target = self._target("/embeddings")

@@ -11,13 +11,16 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from router.config.loader import Overlay
 from router.engine.decide import decide
 from router.engine.requests import build_request
 from router.engine.strategies import Candidate
-from router.errors import NoRouteError, RouterError, unexpected
+from router.errors import ConfigError, NoRouteError, RouterError, unexpected
 from router.providers import serves_free
 from router.providers.pricing import with_prices
 from router.runtime import attempts
+from router.runtime.exact_tokens import redecide
+from router.runtime.manager import ProviderManager
 from router.runtime.observed import RequestHooks
 from router.runtime.snapshot import HeldAsyncStream, HeldStream, Snapshot, TestOutcome
 from router.runtime.state import spend
@@ -25,7 +28,6 @@ from router.runtime.state.live import LiveState
 from router.types import (
     Chunk,
     Decision,
-    ModelInfo,
     ProviderInfo,
     Request,
     Result,
@@ -46,10 +48,14 @@ log = logging.getLogger("router.reload")
 ReloadCallback = Callable[["ReloadEvent"], None]
 
 
-def _load(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Config:
+def _load(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None,
+    overlay: Overlay | None = None,
+) -> Config:
     from router.config.loader import load_config
 
-    return load_config(path, environ=environ)
+    return load_config(path, environ=environ, overlay=overlay)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -91,7 +97,7 @@ def _aguarded(doing: str) -> Callable[[_F], _F]:
     return wrap
 
 
-class Router:
+class Router(ProviderManager):
     """Routes requests by the rules of one config, and follows edits to it."""
 
     def __init__(
@@ -147,6 +153,8 @@ class Router:
                     log.debug("warm-up of %s adapters failed", kind, exc_info=True)
         finally:
             self.warmed.set()
+        self._overlay = Overlay()  # runtime additions and removals, laid over the files
+        self._last_health: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_config(
@@ -207,8 +215,14 @@ class Router:
         Takes exactly the arguments of `route()`.
         """
         request = build_request(prompt, **kwargs)
-        snap = self._snapshot
-        return decide(snap.ruleset, request, self._live, version=snap.version)[0]
+        snap = self._acquire()
+        try:
+            decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
+            if snap.config.settings.exact_tokens:
+                decision = redecide(snap, request, self._live, decision, cands)[1]
+            return decision
+        finally:
+            snap.exit()
 
     def _begin(
         self, request: Request, t0: float, started: float
@@ -219,6 +233,8 @@ class Router:
         snap = self._acquire()
         try:
             decision, cands = decide(snap.ruleset, request, self._live, version=snap.version)
+            if snap.config.settings.exact_tokens:
+                _, decision, cands = redecide(snap, request, self._live, decision, cands)
             spend.check_decision(decision, snap.ruleset.configs)
             if not cands:
                 raise NoRouteError(_no_route_message(decision), decision)
@@ -349,68 +365,96 @@ class Router:
 
     # -- reload -----------------------------------------------------------------
     def reload(self) -> ReloadEvent:
-        """Load the config again; swap only if all of it is valid. Never raises for a bad file."""
-        from router.runtime.reload.changes import ReloadEvent, diff_configs
+        """Load the config again; swap only if all of it is valid. Never raises for a bad file.
 
+        Changes made at run time (`add_provider()`, ...) are laid over the files again.
+        """
         if self._path is None:
             raise RouterError("this router was not built from a file: nothing to reload")
         with self._reload_lock:
-            old = self._snapshot
-            try:
-                config = with_prices(_load(self._path, self._environ))
-                # Providers are carried over only once the new snapshot is sure to serve.
-                snap = Snapshot.build(config, old.version + 1)
-                snap.check_tests()
-            except Exception as exc:  # a ConfigError, or any surprise: words, never a crash
-                message = str(unexpected(exc, "reload"))
-                if message != self._last_error:
-                    log.error(
-                        "config reload failed, still serving version %d: %s", old.version, message
-                    )
-                self._last_error = message
-                self._last_error_at = time.time()
-                event = ReloadEvent(
-                    old.version, False, None, message, time.time(), old.config.sha256
-                )
-            else:
-                if config.sha256 == old.config.sha256 and old.config.files == config.files:
-                    recovered = self._last_error is not None
-                    self._last_error = None
-                    self._last_error_at = None
-                    unchanged = ReloadEvent(
-                        old.version,
-                        True,
-                        diff_configs(old.config, config),
-                        None,
-                        old.loaded_at,
-                        old.config.sha256,
-                    )
-                    if not recovered:
-                        return unchanged
-                    # Back to the config that serves: subscribers hear it is good again.
-                    self._notify(unchanged)
-                    return unchanged
-                self._live.update_config(config)
-                snap.carry_over(old)
-                self._snapshot = snap
-                old.retire()
-                self._last_error = None
-                self._last_error_at = None
-                event = ReloadEvent(
-                    snap.version,
-                    True,
-                    diff_configs(old.config, config),
-                    None,
-                    snap.loaded_at,
-                    config.sha256,
-                )
-                log.info("config reloaded: version %d", snap.version)
-                self._follow_watch_settings(old.config, config)
-        self._hooks.reloaded(old.config, self._snapshot.config, event)
-        self._notify(event)
+            old = self._snapshot.config
+            event, changed = self._rebuild(self._overlay)
+            if not changed:
+                return event
+        self._notify(event, old)
         return event
 
-    def _notify(self, event: ReloadEvent) -> None:
+    def _apply_overlay(self, overlay: Overlay) -> ReloadEvent:
+        """Rebuild with `overlay` instead of the current one; raise ConfigError if invalid."""
+        if self._path is None:
+            raise RouterError(
+                "runtime changes need a router built from a file (Router.from_config)"
+            )
+        with self._reload_lock:
+            old = self._snapshot.config
+            event, changed = self._rebuild(overlay, keep_error=True)
+            if not event.ok:
+                raise ConfigError(str(event.error))
+            self._overlay = overlay
+        if changed:
+            self._notify(event, old)
+        return event
+
+    def _rebuild(self, overlay: Overlay, keep_error: bool = False) -> tuple[ReloadEvent, bool]:
+        """Build and swap under the reload lock: (the event, whether anything changed)."""
+        from router.runtime.reload.changes import ReloadEvent, diff_configs
+
+        assert self._path is not None
+        old = self._snapshot
+        try:
+            config = with_prices(_load(self._path, self._environ, overlay))
+            # Providers are carried over only once the new snapshot is sure to serve.
+            snap = Snapshot.build(config, old.version + 1)
+            snap.check_tests()
+        except Exception as exc:  # a ConfigError, or any surprise: words, never a crash
+            message = str(unexpected(exc, "reload"))
+            if keep_error:  # a runtime change the caller is told about: serving is unchanged
+                return ReloadEvent(
+                    old.version, False, None, message, time.time(), old.config.sha256
+                ), False
+            if message != self._last_error:
+                log.error(
+                    "config reload failed, still serving version %d: %s", old.version, message
+                )
+            self._last_error = message
+            self._last_error_at = time.time()
+            return ReloadEvent(
+                old.version, False, None, message, time.time(), old.config.sha256
+            ), True
+        if config.sha256 == old.config.sha256 and old.config.files == config.files:
+            # Back to the config that serves after a failed reload: subscribers hear it
+            # is good again (the event counts as a change); otherwise nothing to tell.
+            recovered = self._last_error is not None
+            self._last_error = None
+            self._last_error_at = None
+            return ReloadEvent(
+                old.version,
+                True,
+                diff_configs(old.config, config),
+                None,
+                old.loaded_at,
+                old.config.sha256,
+            ), recovered
+        self._live.update_config(config)
+        snap.carry_over(old)
+        self._snapshot = snap
+        old.retire()
+        self._last_error = None
+        self._last_error_at = None
+        log.info("config reloaded: version %d", snap.version)
+        self._follow_watch_settings(old.config, config)
+        event = ReloadEvent(
+            snap.version,
+            True,
+            diff_configs(old.config, config),
+            None,
+            snap.loaded_at,
+            config.sha256,
+        )
+        return event, True
+
+    def _notify(self, event: ReloadEvent, old: Config) -> None:
+        self._hooks.reloaded(old, self._snapshot.config, event)
         for cb in list(self._subscribers):
             try:
                 cb(event)
@@ -429,14 +473,6 @@ class Router:
         """Run the config's `tests:` routing assertions; no model is called."""
         # Against no live state: an open circuit must not fail a config's own tests.
         return self._snapshot.run_tests()
-
-    def models(self) -> list[ModelInfo]:
-        """Every model of the config, plus models the enabled providers report."""
-        snap = self._acquire()  # providers created here belong to a snapshot in use
-        try:
-            return snap.model_infos()
-        finally:
-            snap.exit()
 
     def add_observer(self, observer: Observer) -> Observer:
         """Tell `observer` of every request's end and every reload (metrics, traces)."""
@@ -494,6 +530,8 @@ class Router:
                 for name, p in snap.config.providers.items()
             },
             state=self._live.status(),
+            health=dict(self._last_health),
+            runtime_changes=self.runtime_changes(),
         )
 
     def usage(

@@ -21,7 +21,7 @@ from router.engine.routing_state import NullState, RoutingState
 from router.engine.ruleset import RuleSet
 from router.errors import ConfigError, ConfigIssue, RouterError, unexpected
 from router.providers import Provider, create_provider
-from router.types import Chunk, Decision, ModelInfo
+from router.types import Chunk, Decision
 
 log = logging.getLogger("router.reload")
 
@@ -164,29 +164,6 @@ class Snapshot:
                 with self._lock:
                     self._providers[name] = inst
             return inst
-
-    def model_infos(self) -> list[ModelInfo]:
-        """Every model of the config, plus models the enabled providers report."""
-        rows: list[ModelInfo] = []
-        declared: set[tuple[str, str]] = set()
-        for m in self.config.models.values():
-            p = self.config.providers[m.provider]
-            declared.add((m.provider, m.model))
-            cost = None if m.cost is None else (m.cost.input, m.cost.output)
-            note = p.disabled_reason or ""
-            rows.append(ModelInfo(m.name, m.provider, m.model, m.context, p.enabled, note, cost))
-        for name, p in self.config.providers.items():
-            if not p.enabled:
-                continue
-            try:
-                found = self.provider(name).list_models()
-            except RouterError as exc:
-                rows.append(ModelInfo("-", name, "-", None, True, f"listing failed: {exc}", None))
-                continue
-            for mid in found:
-                if (name, mid) not in declared:
-                    rows.append(ModelInfo("-", name, mid, None, True, "discovered", None))
-        return rows
 
     def loaded_providers(self) -> dict[str, Provider]:
         return dict(self._providers)

@@ -6,7 +6,9 @@
         assert fake.requests[0].headers["authorization"] == "Bearer sk-..."
 
 Endpoints: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`
-(also without `/v1`), `POST /v1/messages`, `POST /api/chat`, `POST /api/generate`, `GET /api/tags`,
+(also without `/v1`), `POST /v1/messages`, `POST /v1/messages/count_tokens`,
+`POST /api/chat`, `POST /api/generate`, `GET /api/tags`, `POST /api/pull` (a progress
+stream), `DELETE /api/delete`,
 `POST /api/show`. Every reply goes out in one write on a TCP_NODELAY socket with
 HTTP/1.1 keep-alive and Content-Length (streams: chunked encoding), so a client
 never waits on delayed ACKs and timings measure the client, not the fake.
@@ -70,6 +72,8 @@ class FakeProviderServer:
         input_tokens: int = 10,
         output_tokens: int | None = None,  # None: one per word of the reply
         models: Iterable[str] = ("gpt-4o-mini", "llama3:latest"),
+        # Extra fields per model in /v1/models, e.g. OpenRouter's context_length, pricing.
+        model_details: Mapping[str, Mapping[str, Any]] | None = None,
         fault_rate: float = 0.0,
         fault_kinds: Iterable[str] = ("rate_limited", "server_error", "disconnect"),
         fault_delay: float = 0.0,  # also sleep this long before a faulty reply
@@ -85,6 +89,7 @@ class FakeProviderServer:
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
         self.models = tuple(models)
+        self.model_details = dict(model_details or {})
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self.fault_delay = fault_delay
@@ -250,10 +255,13 @@ _ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/models"): "_openai_models",
     ("POST", "/embeddings"): "_openai_embeddings",
     ("POST", "/messages"): "_anthropic",
+    ("POST", "/messages/count_tokens"): "_anthropic_count",
     ("POST", "/api/chat"): "_ollama_chat",
     ("POST", "/api/generate"): "_ollama_generate",
     ("GET", "/api/tags"): "_ollama_tags",
     ("POST", "/api/show"): "_ollama_show",
+    ("POST", "/api/pull"): "_ollama_pull",
+    ("DELETE", "/api/delete"): "_ollama_delete",
 }
 
 
@@ -279,6 +287,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
         self._dispatch()
 
     # -- plumbing --------------------------------------------------------------------------
@@ -404,6 +415,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _anthropic(self, body: dict[str, Any]) -> None:
         self._complete(_ANTHROPIC, "anthropic", body)
 
+    def _anthropic_count(self, body: dict[str, Any]) -> None:
+        """Anthropic's count_tokens: one token per word plus 3 per message, as a tokenizer would."""
+        messages = body.get("messages") or []
+        words = sum(len(str(m.get("content", "")).split()) for m in messages)
+        system = len(str(body.get("system", "")).split())
+        self._send_json(200, {"input_tokens": words + system + 3 * len(messages)})
+
     def _ollama_chat(self, body: dict[str, Any]) -> None:
         self._complete(_OLLAMA_CHAT, "ollama", body)
 
@@ -446,9 +464,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- listings --------------------------------------------------------------------------
 
     def _openai_models(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
         data = [
             {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-            for m in self.server.fake.models
+            | dict(fake.model_details.get(m, {}))
+            for m in fake.models
         ]
         self._send_json(200, {"object": "list", "data": data})
 
@@ -465,6 +485,45 @@ class _Handler(BaseHTTPRequestHandler):
             for m in self.server.fake.models
         ]
         self._send_json(200, {"models": models})
+
+    def _ollama_pull(self, body: dict[str, Any]) -> None:
+        """Ollama's progress stream; a name starting with "missing" is not in the library."""
+        fake = self.server.fake
+        name = str(body.get("model") or body.get("name") or "")
+        if not name or name.startswith("missing"):
+            error = {"error": "pull model manifest: file does not exist"}
+            self._send_json(500 if name else 400, error)
+            return
+        total = 3000
+        steps: list[dict[str, Any]] = [{"status": "pulling manifest"}]
+        digest = "sha256:" + "ab" * 32
+        steps += [
+            {"status": f"pulling {digest[7:19]}", "digest": digest, "total": total, "completed": c}
+            for c in (0, 1000, 2000, 3000)
+        ]
+        steps += [{"status": s} for s in ("verifying sha256 digest", "writing manifest")]
+        steps.append({"status": "success"})
+        with fake._lock:
+            if name not in fake.models:
+                fake.models = (*fake.models, name)
+        head = {"Content-Type": "application/x-ndjson", "Transfer-Encoding": "chunked"}
+        out = [self._head(200, head)]
+        for step in steps:
+            data = _wire.ndjson(step)
+            out.append(b"%x\r\n%s\r\n" % (len(data), data))
+        out.append(b"0\r\n\r\n")
+        self.wfile.write(b"".join(out))
+
+    def _ollama_delete(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        name = str(body.get("model") or body.get("name") or "")
+        with fake._lock:
+            known = name in fake.models
+            fake.models = tuple(m for m in fake.models if m != name)
+        if not known:
+            self._send_json(404, {"error": f"model '{name}' not found"})
+            return
+        self._send_json(200, {})
 
     def _ollama_show(self, body: dict[str, Any]) -> None:
         info = {"general.architecture": "fake", "fake.context_length": 8192}

@@ -536,9 +536,23 @@ def test_list_models_from_openai_compatible_base(
     assert sent.headers["authorization"] == f"Bearer {CANARY}"
 
 
-def test_list_models_empty_when_unreachable(make_provider: MakeProvider, closed_port: int) -> None:
-    assert make_provider(f"http://127.0.0.1:{closed_port}").list_models() == []
-    assert make_provider(f"http://127.0.0.1:{closed_port}/v1").list_models() == []
+def test_list_models_unreachable_is_an_error_in_words(
+    make_provider: MakeProvider, closed_port: int
+) -> None:
+    # A down server is down, not a provider with no models (`router health` says so).
+    for base in (f"http://127.0.0.1:{closed_port}", f"http://127.0.0.1:{closed_port}/v1"):
+        with pytest.raises(errors.Unavailable) as info:
+            make_provider(base).list_models()
+        assert f"127.0.0.1:{closed_port}" in str(info.value)
+        assert CANARY not in str(info.value)
+
+
+def test_list_models_refused_is_an_error_with_the_servers_words(
+    make_provider: MakeProvider, fake: FakeProviderServer
+) -> None:
+    with pytest.raises(errors.BadRequest) as info:
+        make_provider(fake.base_url + "/nope/v1").list_models()
+    assert "404" in str(info.value) and "no route GET" in str(info.value)
 
 
 def test_info_names_no_key(adapter: Adapter, make_provider: MakeProvider) -> None:

@@ -137,8 +137,8 @@ def test_openrouter_through_an_openai_compatible_base(
 ) -> None:
     done = make_provider().complete(make_call("openrouter/meta-llama/llama-3-8b-instruct"))
     assert done.text == "Hello from the fake provider."
-    sent = fake.last_request
-    assert sent.path == "/v1/chat/completions"
+    # With no price in the YAML the provider also reads OpenRouter's /models once.
+    (sent,) = [q for q in fake.requests if q.path == "/v1/chat/completions"]
     assert sent.headers["authorization"] == f"Bearer {CANARY}"
     assert sent.body["model"] == "meta-llama/llama-3-8b-instruct"
 
