@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROMPT ?= The three primary colours are
 CONFIG ?= rules/default.yaml
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run serve test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/router run $(CONFIG) "$(PROMPT)" --explain
+
+serve: $(STAMP)
+	$(BIN)/router serve $(CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/ruff check router tests bench examples

@@ -21,6 +21,7 @@ from router.errors import (
     ContextOverflow,
     MissingDependency,
     NoRouteError,
+    NotFound,
     ProviderError,
     RateLimited,
     RequestError,
@@ -54,7 +55,7 @@ from router.types import (
 
 if TYPE_CHECKING:
     from router.config.loader import load_config
-    from router.config.model import Config
+    from router.config.model import ApiKey, Config
     from router.replay import ReplayReport, replay_log
     from router.runtime.default import aroute, default_config_path, explain, route
     from router.runtime.reload.changes import ConfigChanges, ReloadEvent, diff_configs
@@ -65,6 +66,7 @@ __version__ = "0.1.0"
 
 # name -> module: loaded on first use, so `import router` stays light.
 _LAZY = {
+    "ApiKey": "router.config.model",
     "Config": "router.config.model",
     "Router": "router.runtime.router",
     "route": "router.runtime.default",
@@ -90,6 +92,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApiKey",
     "Attempt",
     "AuthError",
     "BadRequest",
@@ -109,6 +112,7 @@ __all__ = [
     "ModelInfo",
     "ModelState",
     "NoRouteError",
+    "NotFound",
     "ProviderError",
     "ProviderInfo",
     "ProviderState",

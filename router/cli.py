@@ -1,4 +1,4 @@
-"""`router validate | explain | run | test | models | usage | watch | replay | diff`.
+"""`router validate | explain | run | test | models | usage | watch | replay | diff | serve`.
 
 Bad input gets a one-line error (per config issue) and exit code 2, never a
 traceback; a request that fails at run time exits 1.
@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, NoReturn
 
 import router
@@ -305,6 +306,28 @@ def cmd_watch(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(ns: argparse.Namespace) -> int:
+    try:
+        from router.server.serve import ServeError, ServeOptions, serve
+    except RouterError as exc:  # MissingDependency: the `server` extra is not installed
+        return _fail(str(exc), 2)
+    opts = ServeOptions(
+        config=Path(ns.config) if ns.config else router.default_config_path(),
+        host=ns.host,
+        port=ns.port,
+        workers=ns.workers,
+        watch=not ns.no_watch,
+        allow_unauthenticated=ns.allow_unauthenticated,
+        graceful_timeout=ns.graceful_timeout,
+        log_level=ns.log_level,
+        access_log=ns.access_log,
+    )
+    try:
+        return serve(opts)
+    except ServeError as exc:
+        return _fail(str(exc), 2)
+
+
 def cmd_replay(ns: argparse.Namespace) -> int:
     from router import replay_log as replay
 
@@ -392,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("usage", help="spend per day, model and rule from the usage store")
     sp.add_argument("config")
-    sp.add_argument("--by", default="day,model,rule", help="columns: day,month,model,rule,provider")
+    sp.add_argument(
+        "--by", default="day,model,rule", help="columns: day,month,model,rule,provider,key"
+    )
     sp.add_argument("--since", help="from this UTC day on (YYYY-MM-DD)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_usage)
@@ -425,6 +450,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--exit-code", action="store_true", help="exit 1 when they differ")
     sp.set_defaults(func=cmd_diff)
+
+    sp = sub.add_parser("serve", help="serve the config as an OpenAI-compatible HTTP API")
+    sp.add_argument("config", nargs="?", help="default: $ROUTER_CONFIG, ./router.yaml, rules/")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    sp.add_argument("--workers", type=int, default=1, help="worker processes")
+    sp.add_argument("--no-watch", action="store_true", help="do not reload on config edits")
+    sp.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="listen beyond loopback with no server.keys",
+    )
+    sp.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds to drain")
+    sp.add_argument("--log-level", default="info")
+    sp.add_argument("--access-log", action="store_true")
+    sp.set_defaults(func=cmd_serve)
 
     from router.commands import register
 

@@ -6,7 +6,8 @@
     ├── BudgetExceeded
     ├── MissingDependency      names the extra to install
     ├── RequestError           the caller's mistake: no prompt, bad messages, a template
-    │                          that cannot render this request; never retried
+    │   │                      that cannot render this request; never retried
+    │   └── NotFound           a pinned model or forced rule the config does not have
     └── ProviderError          provider, model, retryable
         ├── Timeout
         ├── RateLimited        retry_after (seconds)
@@ -102,6 +103,16 @@ class MissingDependency(RouterError):
 class RequestError(RouterError):
     """The request itself is wrong, before any provider saw it: fix the call, not the
     config or the provider."""
+
+
+class NotFound(RequestError):
+    """`model=` or `rule=` names nothing in the config; `what` is "model" or "rule"."""
+
+    def __init__(self, what: str, name: str, known: Sequence[str] = ()) -> None:
+        listed = ", ".join(sorted(known)[:20])
+        super().__init__(f"unknown {what} '{name}'" + (f" (known: {listed})" if listed else ""))
+        self.what = what
+        self.name = name
 
 
 class ProviderError(RouterError):
@@ -201,6 +212,7 @@ __all__ = [
     "ContextOverflow",
     "MissingDependency",
     "NoRouteError",
+    "NotFound",
     "ProviderError",
     "RateLimited",
     "RequestError",

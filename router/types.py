@@ -27,9 +27,9 @@ class Request:
     tools: tuple[Mapping[str, Any], ...] | None = None
     response_format: Mapping[str, Any] | None = None
     stream: bool = False
-    # `model=`: a configured model's name, or "<provider>/<the provider's model id>".
-    model: str | None = None
-    rule: str | None = None  # `rule=`: this rule serves, whatever its `when:` says
+    model: str | None = None  # pinned: only this model serves (no rule is matched)
+    rule: str | None = None  # forced: this rule serves, whatever its `when:` says
+    key: str | None = None  # who asked (an API key's name): spend is recorded under it
 
 
 @dataclass(frozen=True, slots=True)

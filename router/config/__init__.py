@@ -2,6 +2,7 @@
 
 from router.config.loader import load_config
 from router.config.model import (
+    ApiKey,
     BreakerPolicy,
     Budget,
     Config,
@@ -11,12 +12,14 @@ from router.config.model import (
     RetryPolicy,
     RoutingTest,
     RuleConfig,
+    ServerConfig,
     Settings,
     UseCaseConfig,
     Where,
 )
 
 __all__ = [
+    "ApiKey",
     "BreakerPolicy",
     "Budget",
     "Config",
@@ -26,6 +29,7 @@ __all__ = [
     "RetryPolicy",
     "RoutingTest",
     "RuleConfig",
+    "ServerConfig",
     "Settings",
     "UseCaseConfig",
     "Where",

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from router.config.model import (
+    ApiKey,
     BreakerPolicy,
     Budget,
     CachePolicy,
@@ -18,6 +19,7 @@ from router.config.model import (
     RetryPolicy,
     RoutingTest,
     RuleConfig,
+    ServerConfig,
     Settings,
     SpillPolicy,
     UseCaseConfig,
@@ -101,6 +103,7 @@ def build(merged: Merged, sources: Sequence[Source], files: tuple[str, ...], sha
         tests=tests,
         budgets=budgets,
         settings=_settings(merged.settings),
+        server=_server(merged.server, where),
         files=files,
         sha256=sha256,
     )
@@ -247,6 +250,28 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         request_log=_request_log(raw.get("request_log"), bool(raw.get("log_text", False))),
         cache=_cache_policy(raw["cache"]) if raw.get("cache") is not None else None,
         cache_store=_cache_store(raw.get("cache")),
+    )
+
+
+def _server(raw: Mapping[str, Any], where: Any) -> ServerConfig:
+    d = ServerConfig()
+    keys = tuple(
+        ApiKey(
+            name=entry["name"],
+            key=Secret(entry["key"]),
+            models=frozenset(entry["models"]) if "models" in entry else None,
+            rules=frozenset(entry["rules"]) if "rules" in entry else None,
+            daily=_float((entry.get("budget") or {}).get("daily")),
+            monthly=_float((entry.get("budget") or {}).get("monthly")),
+            rpm=_int(entry.get("rpm")),
+            where=where(index(join("server", "keys"), i)),
+        )
+        for i, entry in enumerate(raw.get("keys") or ())
+    )
+    return ServerConfig(
+        keys=keys,
+        max_body_bytes=int(raw.get("max_body_bytes", d.max_body_bytes)),
+        max_concurrent=int(raw.get("max_concurrent", d.max_concurrent)),
     )
 
 

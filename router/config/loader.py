@@ -211,16 +211,19 @@ def _merge(
             getattr(merged, section).extend(items)
             offsets[section] = offsets.get(section, 0) + len(items)
     _merge_budgets(merged, data.get("budgets"), source, offsets)
-    settings = data.get("settings")
-    if isinstance(settings, dict):
-        for key, value in settings.items():
-            pointer = join("settings", key)
-            if key in merged.settings:
+    for section in ("settings", "server"):
+        values = data.get(section)
+        if not isinstance(values, dict):
+            continue
+        target = getattr(merged, section)
+        for key, value in values.items():
+            pointer = join(section, key)
+            if key in target:
                 first, pos = locate(sources, pointer)
                 where = f"{first.label}:{pos[0]}" if first and pos else "another file"
                 issues.at(pointer, f"setting '{key}' is set twice (first at {where})", source)
             else:
-                merged.settings[key] = value
+                target[key] = value
 
 
 def _merge_budgets(merged: Merged, budgets: Any, source: Source, offsets: dict[str, int]) -> None:

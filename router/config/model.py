@@ -193,6 +193,29 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One key of `server.keys`: who may call `router serve`, and what they may use."""
+
+    name: str
+    key: Secret
+    models: frozenset[str] | None = None  # None: every model
+    rules: frozenset[str] | None = None  # None: every rule
+    daily: float | None = None  # USD per UTC day
+    monthly: float | None = None
+    rpm: int | None = None
+    where: Where = Where()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Top-level `server:` block, read by `router serve`."""
+
+    keys: tuple[ApiKey, ...] = ()
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_concurrent: int = 256
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     providers: Mapping[str, ProviderConfig]
     models: Mapping[str, ModelConfig]
@@ -201,6 +224,7 @@ class Config:
     tests: tuple[RoutingTest, ...] = ()
     budgets: tuple[Budget, ...] = ()
     settings: Settings = Settings()
+    server: ServerConfig = ServerConfig()
     files: tuple[str, ...] = ()  # absolute paths the config was read from
     sha256: str = ""  # over all files, in order
 

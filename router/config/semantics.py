@@ -39,6 +39,7 @@ class Merged:
     tests: list[Any] = field(default_factory=list)
     budgets: list[BudgetEntry] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)
     unset: dict[str, str] = field(default_factory=dict)  # provider -> first unset variable
 
 
@@ -50,6 +51,7 @@ def check(merged: Merged, sources: Sequence[Source], issues: Issues) -> None:
     _fallbacks(merged, rule_at, issues)
     _tests(merged, rule_at, issues)
     _budgets(merged, rule_at, sources, issues)
+    _server_keys(merged, issues)
 
 
 def _hint(word: str, known: Mapping[str, Any] | Sequence[str]) -> str:
@@ -328,3 +330,37 @@ def _budgets(
         if first is not budget:
             where = _place(sources, first.pointer, pointer, first.source, src)
             issues.at(pointer, f"duplicate budget (first at {where})", src)
+
+
+def _server_keys(merged: Merged, issues: Issues) -> None:
+    keys = merged.server.get("keys")
+    if not isinstance(keys, list):
+        return
+    rules = {r.get("name") for r in merged.rules if isinstance(r, dict)}
+    names: dict[str, int] = {}
+    values: dict[str, int] = {}
+    for i, entry in enumerate(keys):
+        if not isinstance(entry, dict):
+            continue
+        pointer = index(join("server", "keys"), i)
+        name, value = entry.get("name"), entry.get("key")
+        if isinstance(name, str):
+            if name in names:
+                issues.at(
+                    join(pointer, "name"),
+                    f"key name '{name}' used twice (also keys[{names[name]}])",
+                )
+            names.setdefault(name, i)
+        if isinstance(value, str):
+            if value in values:  # never quote the key itself
+                issues.at(join(pointer, "key"), f"the same key as keys[{values[value]}]")
+            values.setdefault(value, i)
+        for j, model in enumerate(entry.get("models") or []):
+            if isinstance(model, str) and model not in merged.models:
+                issues.at(
+                    index(join(pointer, "models"), j), _unknown("model", model, merged.models)
+                )
+        for j, rule in enumerate(entry.get("rules") or []):
+            if isinstance(rule, str) and rule not in rules:
+                known = [r for r in rules if isinstance(r, str)]
+                issues.at(index(join(pointer, "rules"), j), _unknown("rule", rule, known))

@@ -207,6 +207,7 @@ class Converter:
         self.unset: dict[str, str] = {}  # provider -> first unset variable in its fields
         self._provider: str | None = None
         self._secret_scope = False
+        self._secret_names: frozenset[str] = frozenset()  # more credential keys in scope
         self._in_secret = False  # converting the value of a credential key
         self._ctor = yaml.constructor.SafeConstructor()
 
@@ -277,7 +278,7 @@ class Converter:
         """The value of `key` in a mapping; a credential's value is noted for masking."""
         if section is not None:
             return self._entry(section, key, node, pointer)
-        if not self._secret_scope or not _is_secret(key):
+        if not self._secret_scope or not (_is_secret(key) or key in self._secret_names):
             value = self.value(node, pointer)
             if self._secret_scope and type(value) is str and "://" in value:
                 self.issues.secrets.update(url_secrets(value))  # http://user:KEY@host
@@ -304,7 +305,9 @@ class Converter:
                 return self.value(node, pointer)
             finally:
                 self._provider = None
-        self._secret_scope = key in ("providers", "models")
+        self._secret_scope = key in ("providers", "models", "server")
+        # `server.keys[].key` is the API key clients send.
+        self._secret_names = frozenset({"key"}) if key == "server" else frozenset()
         try:
             if key in LIST_SECTIONS and type(node) is SequenceNode:
                 return self._sequence(node, pointer, self.offsets.get(key, 0))

@@ -91,19 +91,12 @@ def decide(
         use_case = ruleset.detect(request.text)
     default_max = ruleset.config.settings.default_max_tokens
     traces: list[RuleTrace] = []
-    rules = ruleset.rules_for(use_case)
-    forced = request.rule is not None
-    if request.rule is not None:
-        named = ruleset.by_name.get(request.rule)
-        rules = (named,) if named is not None else ()
-        if named is None:
-            traces.append(RuleTrace(request.rule, False, note=f"no rule '{request.rule}'"))
+    chosen = ruleset.chosen(request.model, request.rule)
+    rules = ruleset.rules_for(use_case) if chosen is None else (chosen,)
     for rule in rules:
-        if not forced and not rule.predicate(request, use_case):
+        if chosen is None and not rule.predicate(request, use_case):
             traces.append(RuleTrace(rule.name, False))
             continue
-        if request.model is not None:
-            rule = ruleset.pinned(rule, request.model)
         kept, rejected = candidates(rule, request, state, default_max, ruleset)
         strategy = rule.config.strategy
         if not kept:

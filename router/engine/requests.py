@@ -25,13 +25,16 @@ def build_request(
     stream: bool = False,
     model: str | None = None,
     rule: str | None = None,
+    key: str | None = None,
     **params: Any,
 ) -> Request:
     """The engine's view of one `route()` call; keywords beyond these are call params.
 
-    `model=` pins a model (a configured name, or "<provider>/<the provider's id>" for
-    one the config does not list); `rule=` makes a rule serve whatever its `when:` says.
+    `model=` pins a configured model (no rule is matched), `rule=` forces a rule
+    (its `when:` is not checked); `key=` names who asked, for spend per key.
     """
+    if model is not None and rule is not None:
+        raise RequestError("route() takes model= or rule=, not both")
     if tags is not None and not isinstance(tags, (str, bytes, Mapping)) and _iterable(tags):
         tags = list(tags)  # a generator is read once, here
     _check_arguments(prompt, messages, use_case, tags, metadata, tools, response_format)
@@ -78,6 +81,7 @@ def build_request(
         stream=stream,
         model=model,
         rule=rule,
+        key=key,
     )
 
 

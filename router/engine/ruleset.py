@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from router.config.model import (
     Config,
@@ -31,7 +31,7 @@ from router.engine.conditions import (
 )
 from router.engine.strategies import STRATEGIES, Strategy
 from router.engine.templates import Template, template_error
-from router.errors import ConfigError, ConfigIssue
+from router.errors import ConfigError, ConfigIssue, NotFound
 from router.types import Rejection, RejectionKind
 
 
@@ -69,8 +69,7 @@ class Detector:
         return self.words is not None and self.words.search(text) is not None
 
 
-# An ad-hoc `model="<provider>/<id>"` has no window in the config: the provider checks.
-AD_HOC_CONTEXT = 2**31 - 1
+PINNED_PREFIX = "model:"  # the rule name a request that pins a model is served under
 
 
 class RuleSet:
@@ -96,6 +95,14 @@ class RuleSet:
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self.by_name: Mapping[str, CompiledRule] = {r.name: r for r in rules}
         self.configs: Mapping[str, RuleConfig] = {r.name: r.config for r in rules}
+        # One rule per model for requests that pin it: the model alone, no templates.
+        self.pinned: Mapping[str, CompiledRule] = {}
+        pinned: dict[str, CompiledRule] = {}
+        for name in config.models:
+            one = _compile_rule(config, RuleConfig(PINNED_PREFIX + name, (name,)), -1, issues)
+            if one is not None:
+                pinned[name] = one
+        self.pinned = pinned
         # Index: for each use case a rule names at its top level, the rules that can
         # match it (its own plus the unrestricted ones), in file order. Requests with
         # other use cases only look at the unrestricted rules.
@@ -113,43 +120,9 @@ class RuleSet:
             uc: tuple(sorted(own + generic, key=lambda r: r.position))
             for uc, own in limited.items()
         }
-        self._pinned: dict[str, Target] = {}  # model= names, resolved once
         # Prices a `model="<provider>/<id>"` may have (the runtime knows the price map).
         self.price_of: Callable[[ModelConfig, ProviderConfig], Cost | None] | None = None
         self._budgeted = _budget_scopes(config)
-
-    def pinned(self, rule: CompiledRule, name: str) -> CompiledRule:
-        """`rule` with one target: the model `model=` names.
-
-        A configured model's name, or "<provider>/<the provider's own model id>" for a
-        model the config does not list (its window and price are then unknown here:
-        the provider says). Anything else is a target rejected with the reason.
-        """
-        target = self._pinned.get(name)
-        if target is None:
-            target = self._pinned[name] = self._pin(name)
-        return replace(rule, targets=(target,), strategy=STRATEGIES["ordered"])
-
-    def _pin(self, name: str) -> Target:
-        config = self.config
-        model = config.models.get(name)
-        if model is None:
-            provider_name, sep, model_id = name.partition("/")
-            if not sep or not model_id or provider_name not in config.providers:
-                known = ", ".join(sorted(config.models)) or "none"
-                why = (
-                    f"unknown model '{name}': not in the config (models: {known}), and not "
-                    "'<provider>/<model id>' with a configured provider"
-                )
-                unknown = Rejection(RejectionKind.UNKNOWN_MODEL, why)
-                return Target(ModelConfig(name, provider_name, name), unknown, 1.0)
-            model = ModelConfig(name, provider_name, model_id, context=AD_HOC_CONTEXT)
-            if self.price_of is not None:
-                model = replace(model, cost=self.price_of(model, config.providers[provider_name]))
-        provider = config.providers[model.provider]
-        off = provider.disabled_reason
-        disabled = None if off is None else Rejection(RejectionKind.DISABLED, off)
-        return Target(model, disabled, model.weight)
 
     def needs_price(self, rule: CompiledRule, model: str) -> bool:
         """Whether a price must be known to serve `model` under `rule`: the rule has a
@@ -166,6 +139,27 @@ class RuleSet:
             if d.matches(text):
                 return d.use_case
         return None
+
+    def chosen(self, model: str | None, rule: str | None) -> CompiledRule | None:
+        """The one rule a request pins (`model=`) or forces (`rule=`); None when neither."""
+        if model is not None:
+            found = self.pinned.get(model)
+            if found is None:
+                raise NotFound("model", model, list(self.config.models))
+            return found
+        if rule is not None:
+            found = self.by_name.get(rule)
+            if found is None:
+                raise NotFound("rule", rule, list(self.by_name))
+            return found
+        return None
+
+    def rule_named(self, name: str) -> CompiledRule | None:
+        """A config rule by name, or the pinned rule of a model (`model:<name>`)."""
+        found = self.by_name.get(name)
+        if found is None and name.startswith(PINNED_PREFIX):
+            found = self.pinned.get(name[len(PINNED_PREFIX) :])
+        return found
 
     def rules_for(self, use_case: str | None) -> tuple[CompiledRule, ...]:
         if use_case is None:

@@ -444,6 +444,20 @@ class LlamaCppProvider(Provider):
             raise self._translate(exc, call, partial=sent) from exc
         yield Delta("", Usage(stats.prompt_tokens, completion), finish)
 
+    async def acomplete(self, call: Call) -> Completion:
+        """Through `astream`, so a cancelled call (a client gone) stops generating at the
+        next token instead of holding the model until the answer is complete."""
+        parts: list[str] = []
+        last = Delta("")
+        try:
+            async for delta in self.astream(call):
+                parts.append(delta.text)
+                last = delta
+        except errors.ProviderError as exc:
+            exc.partial = False  # nothing reached the caller of a whole completion
+            raise
+        return Completion("".join(parts), last.usage or Usage(), last.finish_reason)
+
     async def astream(self, call: Call) -> AsyncIterator[Delta]:
         """The whole stream runs in one worker thread; pieces cross to the loop as they come."""
         loop = asyncio.get_running_loop()

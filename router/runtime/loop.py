@@ -120,7 +120,8 @@ class Run:
         self.started = time.perf_counter()
         self.setup_s = 0.0  # creating adapters (importing litellm): not the request's latency
         self.setup_at_try = 0.0
-        rule = snap.ruleset.by_name[decision.rule]
+        rule = snap.ruleset.rule_named(decision.rule)  # a config rule, or a pinned model's
+        assert rule is not None
         self.rule = rule  # the rule whose candidates are being tried
         self.queue: deque[tuple[CompiledRule, Candidate]] = deque((rule, c) for c in cands)
         self.rules_seen = {rule.name}
@@ -314,6 +315,7 @@ class Run:
             cost or 0.0,
             self.snap.config.sha256,
             price_known=cost is not None,
+            key=self.request.key,
         )
         setup = self.setup_s - self.setup_at_try
         self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0 - setup)

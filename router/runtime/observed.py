@@ -168,6 +168,7 @@ class RequestHooks:
                     0.0,
                     snap.config.sha256,
                     cached=True,
+                    key=request.key,
                 )
             )
         except Exception as exc:

@@ -132,6 +132,8 @@ class Router(ProviderManager):
         self._watcher: ConfigWatcher | None = None
         self._debounce_given = False  # an explicit debounce_ms wins over the config's
         self._closed = False
+        self._overlay = Overlay()  # runtime additions and removals, laid over the files
+        self._last_health: dict[str, dict[str, Any]] = {}
         self.warmed = threading.Event()  # set once the adapters' libraries are imported
         if warm:
             threading.Thread(
@@ -153,8 +155,6 @@ class Router(ProviderManager):
                     log.debug("warm-up of %s adapters failed", kind, exc_info=True)
         finally:
             self.warmed.set()
-        self._overlay = Overlay()  # runtime additions and removals, laid over the files
-        self._last_health: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_config(
@@ -287,7 +287,8 @@ class Router(ProviderManager):
             return result
         if request.stream:
             it = attempts.execute_stream(snap, request, decision, cands, self._live)
-            return HeldStream(snap, hooks.watch(it, snap, request, decision, lookup, t0, started))
+            watched_it = hooks.watch(it, snap, request, decision, lookup, t0, started)
+            return HeldStream(snap, watched_it, decision)
         try:
             result = attempts.execute(snap, request, decision, cands, self._live)
         except BaseException as exc:
@@ -336,7 +337,7 @@ class Router(ProviderManager):
         if request.stream:
             ait = attempts.aexecute_stream(snap, request, decision, cands, self._live)
             watched = hooks.awatch(ait, snap, request, decision, lookup, t0, started)
-            return HeldAsyncStream(snap, watched)
+            return HeldAsyncStream(snap, watched, decision)
         try:
             result = await attempts.aexecute(snap, request, decision, cands, self._live)
         except BaseException as exc:

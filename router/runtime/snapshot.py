@@ -36,10 +36,15 @@ class TestOutcome:
 
 
 class _Held:
-    """Releases its snapshot exactly once: at the stream's end, on close, or when dropped."""
+    """Releases its snapshot exactly once: at the stream's end, on close, or when dropped.
 
-    def __init__(self, snap: Snapshot) -> None:
+    `decision` is the routing decision the stream started on (a fallback may still
+    move it to another model; the last chunk's `result` says which served).
+    """
+
+    def __init__(self, snap: Snapshot, decision: Decision | None = None) -> None:
         self._snap: Snapshot | None = snap
+        self.decision = decision
 
     def _release(self) -> None:
         snap, self._snap = self._snap, None
@@ -53,8 +58,10 @@ class _Held:
 class HeldStream(_Held):
     """A stream of chunks that holds the snapshot it was decided on."""
 
-    def __init__(self, snap: Snapshot, it: Iterator[Chunk]) -> None:
-        super().__init__(snap)
+    def __init__(
+        self, snap: Snapshot, it: Iterator[Chunk], decision: Decision | None = None
+    ) -> None:
+        super().__init__(snap, decision)
         self._it = it
 
     def __iter__(self) -> HeldStream:
@@ -85,8 +92,10 @@ class HeldStream(_Held):
 class HeldAsyncStream(_Held):
     """The async twin of `HeldStream`."""
 
-    def __init__(self, snap: Snapshot, it: AsyncIterator[Chunk]) -> None:
-        super().__init__(snap)
+    def __init__(
+        self, snap: Snapshot, it: AsyncIterator[Chunk], decision: Decision | None = None
+    ) -> None:
+        super().__init__(snap, decision)
         self._it = it
 
     def __aiter__(self) -> HeldAsyncStream:

@@ -346,3 +346,34 @@ def test_stream_true_returns_chunks_and_the_decision_formats_itself(router):
     table = chunks[-1].result.decision.describe(table=True)
     assert "coding                   serves     strategy ordered" in table
     assert chunks[-1].result.decision.to_dict()["rule"] == "coding"
+
+
+def test_model_pins_a_model_and_rule_forces_a_rule(router):
+    pinned = router.route("Fix this bug", use_case="coding", model="good")
+    assert pinned.model == "good" and pinned.rule == "model:good"
+    assert pinned.attempts == ()  # the rule's other target was never tried
+    assert pinned.text.split("|")[1] == "Fix this bug"  # no rule templates on a pinned model
+    forced = router.route("hello", rule="coding")  # `when:` is not checked
+    assert forced.rule == "coding" and forced.model == "good"
+    assert router.explain("hello", rule="coding").rule == "coding"
+
+
+def test_unknown_pinned_model_or_forced_rule_is_not_found(router):
+    from router import NotFound
+
+    with pytest.raises(NotFound) as info:
+        router.route("x", model="gpt-9")
+    assert info.value.what == "model" and "unknown model 'gpt-9'" in str(info.value)
+    with pytest.raises(NotFound) as info:
+        router.explain("x", rule="nope")
+    assert info.value.what == "rule"
+    with pytest.raises(RequestError, match="not both"):
+        router.route("x", model="good", rule="coding")
+
+
+def test_spend_is_kept_under_the_key_that_asked(router):
+    router.route("hello", key="alice")
+    router.route("hello", key="alice")
+    router.route("hello")
+    rows = {r["key"]: r.requests for r in router.usage(("key",))}
+    assert rows == {"alice": 2, "-": 1}

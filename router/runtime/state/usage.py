@@ -27,7 +27,7 @@ from router.errors import RouterError
 
 PERIODS = ("day", "month")
 SCOPES = ("global", "rule", "model")
-GROUPS = ("day", "month", "model", "rule", "provider")
+GROUPS = ("day", "month", "model", "rule", "provider", "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class UsageRecord:
     config_sha: str = ""
     cached: bool = False  # served from the response cache: cost 0, counted as a hit
     price_known: bool = True
+    key: str | None = None  # the name of the API key that asked (the server's keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,7 @@ def _group_value(r: UsageRecord, group: str) -> str:
         return _day(r.ts)
     if group == "month":
         return _day(r.ts)[:7]
-    value = {"model": r.model, "rule": r.rule, "provider": r.provider}[group]
+    value = {"model": r.model, "rule": r.rule, "provider": r.provider, "key": r.key}[group]
     return value or "-"
 
 
@@ -187,7 +188,8 @@ CREATE TABLE IF NOT EXISTS usage (
     cost_usd REAL NOT NULL,
     config_sha TEXT NOT NULL DEFAULT '',
     cached INTEGER NOT NULL DEFAULT 0,
-    price_known INTEGER NOT NULL DEFAULT 1
+    price_known INTEGER NOT NULL DEFAULT 1,
+    key TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 CREATE TABLE IF NOT EXISTS reservations (
@@ -211,6 +213,7 @@ _GROUP_SQL = {
     "model": "model",
     "rule": "coalesce(rule, '-')",
     "provider": "provider",
+    "key": "coalesce(key, '-')",
 }
 
 
@@ -250,6 +253,8 @@ class SQLiteUsageStore:
                     conn.execute(
                         "ALTER TABLE usage ADD COLUMN price_known INTEGER NOT NULL DEFAULT 1"
                     )
+                if "key" not in columns:  # a file written before spend was kept per key
+                    conn.execute("ALTER TABLE usage ADD COLUMN key TEXT")
         except (sqlite3.Error, OSError) as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -265,8 +270,8 @@ class SQLiteUsageStore:
         with self._lock:
             self._db().execute(
                 "INSERT INTO usage (ts, day, model, provider, rule, input_tokens,"
-                " output_tokens, cost_usd, config_sha, cached, price_known)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, cost_usd, config_sha, cached, price_known, key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.ts,
                     _day(rec.ts),
@@ -279,6 +284,7 @@ class SQLiteUsageStore:
                     rec.config_sha,
                     int(rec.cached),
                     int(rec.price_known),
+                    rec.key,
                 ),
             )
 

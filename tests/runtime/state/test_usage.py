@@ -149,3 +149,34 @@ def test_open_store_picks_by_path(tmp_path: Path) -> None:
     assert isinstance(s, SQLiteUsageStore)
     assert isinstance(s, UsageStore)
     s.close()
+
+
+def test_rows_group_by_the_key_that_asked(store: UsageStore) -> None:
+    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 1.0, "", key="alice"))
+    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 2.0, "", key="alice"))
+    store.record(rec(ts(2026, 3, 1), cost=4.0))
+    rows = {r.key: (r.requests, r.cost_usd) for r in store.rows(("key",))}
+    assert rows == {("alice",): (2, 3.0), ("-",): (1, 4.0)}
+
+
+def test_sqlite_file_from_before_keys_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE usage (id INTEGER PRIMARY KEY, ts REAL NOT NULL, day TEXT NOT NULL,"
+            " model TEXT NOT NULL, provider TEXT NOT NULL, rule TEXT, input_tokens INTEGER"
+            " NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL,"
+            " config_sha TEXT NOT NULL DEFAULT '')"
+        )
+        conn.execute(
+            "INSERT INTO usage (ts, day, model, provider, rule, input_tokens, output_tokens,"
+            " cost_usd) VALUES (?, '2026-03-01', 'gpt', 'openai', 'chat', 1, 1, 0.5)",
+            (ts(2026, 3, 1),),
+        )
+    store = SQLiteUsageStore(path)
+    store.record(UsageRecord(ts(2026, 3, 1), "gpt", "openai", "chat", 1, 1, 1.0, "", key="bob"))
+    rows = {r.key: r.cost_usd for r in store.rows(("key",))}
+    store.close()
+    assert rows == {("-",): 0.5, ("bob",): 1.0}
