@@ -24,7 +24,8 @@ def main(path: str) -> None:
                 print(f"no route: {exc}\n")
                 continue
             fell_back = f" after {len(res.attempts)} failed attempt(s)" if res.attempts else ""
-            print(f"-> {res.model}{fell_back}: {res.text!r} (${res.cost_usd:.6f})\n")
+            cost = "price unknown" if res.cost_usd is None else f"${res.cost_usd:.6f}"
+            print(f"-> {res.model}{fell_back}: {res.text!r} ({cost})\n")
 
 
 if __name__ == "__main__":

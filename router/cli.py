@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import router
-from router import ConfigError, ReloadEvent, Router, RouterError, RouterStatus, plain
-from router.errors import unexpected
+from router import ConfigError, Router, RouterError, RouterStatus, plain
+from router import cli_json as jsondoc
+from router.cli_input import InputError, config_and_prompt
+from router.errors import ProviderError, unexpected
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +55,43 @@ def _request_args(ns: argparse.Namespace) -> dict[str, Any]:
         args["max_tokens"] = ns.max_tokens
     if ns.temperature is not None:
         args["temperature"] = ns.temperature
+    if ns.model:
+        args["model"] = ns.model
+    if ns.rule:
+        args["rule"] = ns.rule
+    if ns.system:
+        args["messages"] = [
+            {"role": "system", "content": ns.system},
+            {"role": "user", "content": ns.prompt},
+        ]
     return args
+
+
+def _open(ns: argparse.Namespace) -> Router:
+    """The config and prompt of `run` / `explain` (see cli_input), and the router."""
+    ns.config, ns.prompt = config_and_prompt(ns.args)
+    r = Router.from_config(ns.config)
+    known = known_use_cases(r)
+    if ns.use_case and ns.use_case not in known:
+        print(
+            f"router: warning: use case {ns.use_case!r} is named by no rule or detector"
+            f" (known: {', '.join(sorted(known)) or 'none'}); it matches only rules "
+            "without a use_case condition",
+            file=sys.stderr,
+        )
+    return r
+
+
+def known_use_cases(r: Router) -> set[str]:
+    return set(r.snapshot.ruleset.index) | set(r.config.use_cases)
+
+
+def _prompt_or_messages(ns: argparse.Namespace) -> str | None:
+    return None if ns.system else ns.prompt
+
+
+def _money(cost: float | None) -> str:
+    return "price unknown" if cost is None else f"${cost:.6f}"
 
 
 def health_lines(status: RouterStatus) -> list[str]:
@@ -73,46 +111,55 @@ def health_lines(status: RouterStatus) -> list[str]:
 
 
 def cmd_validate(ns: argparse.Namespace) -> int:
-    r = Router.from_config(ns.config)
-    cfg = r.config
-    disabled = {n: p.disabled_reason for n, p in cfg.providers.items() if not p.enabled}
-    print(
-        f"ok: {len(cfg.files)} file(s), {len(cfg.providers)} providers, {len(cfg.models)} models, "
-        f"{len(cfg.rules)} rules, {len(cfg.tests)} routing tests"
-    )
-    for name, why in disabled.items():
-        print(f"  provider {name} disabled: {why}")
-    if ns.strict and disabled:
-        return _fail(f"--strict: {len(disabled)} provider(s) disabled", 2)
-    return 0
+    from router.cli_validate import validate_paths
+
+    return validate_paths(ns.config, strict=ns.strict, as_json=ns.json, fail=_fail)
 
 
 def cmd_explain(ns: argparse.Namespace) -> int:
-    r = Router.from_config(ns.config)
-    d = r.explain(ns.prompt, **_request_args(ns))
-    print(d.describe(table=True))
+    r = _open(ns)
+    d = r.explain(_prompt_or_messages(ns), **_request_args(ns))
+    print(jsondoc.dumps(jsondoc.decision_doc(d)) if ns.json else d.describe(table=True))
     return 0 if d.served else 1
 
 
+def loading_status(r: Router) -> None:
+    """On a terminal, say what the wait is for while the adapters' libraries load."""
+    if not sys.stderr.isatty() or r.warmed.is_set():
+        return
+    kinds = sorted({p.type for p in r.config.providers.values() if p.enabled} - {"mock"})
+    if not kinds:
+        return
+    sys.stderr.write(f"loading {', '.join(kinds)} ...")
+    sys.stderr.flush()
+    r.warmed.wait()
+    raw = getattr(sys.stderr, "_stream", sys.stderr)  # past the control-character escaping
+    raw.write("\r\033[K")  # the line is gone once loading is done
+    raw.flush()
+
+
 def cmd_run(ns: argparse.Namespace) -> int:
-    r = Router.from_config(ns.config)
+    r = _open(ns)
     args = _request_args(ns)
-    if ns.stream:
+    prompt = _prompt_or_messages(ns)
+    loading_status(r)
+    if ns.stream and not ns.json:
         result = None
-        for chunk in r.route(ns.prompt, stream=True, **args):
+        for chunk in r.route(prompt, stream=True, **args):
             print(chunk.text, end="", flush=True)
             if chunk.result is not None:
                 result = chunk.result
         print()
     else:
-        result = r.route(ns.prompt, **args)
-        print(result.text)
+        result = r.route(prompt, **args)
+        print(jsondoc.dumps(jsondoc.result_doc(result)) if ns.json else result.text)
     assert result is not None
     print("", file=sys.stderr)
     print(
         f"-- model {result.model} via {result.provider} (rule {result.rule}); "
         f"{result.usage.input_tokens}+{result.usage.output_tokens} tokens, "
-        f"${result.cost_usd:.6f}, {result.latency_s * 1000:.0f} ms",
+        f"{_money(result.cost_usd)}, {result.latency_s * 1000:.0f} ms"
+        f"{' (estimated)' if result.usage.estimated else ''}",
         file=sys.stderr,
     )
     for a in result.attempts:
@@ -129,14 +176,25 @@ def cmd_test(ns: argparse.Namespace) -> int:
     r = Router.from_config(ns.config, check_tests=False)
     outcomes = r.run_tests()
     failed = skipped = 0
+    entries = []
     for o in outcomes:
         where = f"{o.test.where.file}:{o.test.where.line}" if o.test.where.line else ""
-        mark = "SKIP" if o.skipped else ("ok  " if o.ok else "FAIL")
+        status = "skip" if o.skipped else ("ok" if o.ok else "fail")
         failed += not o.ok
         skipped += o.skipped
-        print(f"{mark} {where} {o.test.prompt!r}: {o.message}")
+        w = o.test.where
+        entries.append(jsondoc.test_entry(w.file, w.line, o.test.prompt, status, o.message))
+        if not ns.json:
+            print(
+                f"{status.upper() if status != 'ok' else 'ok  '} {where} {o.test.prompt!r}: "
+                f"{o.message}"
+            )
     passed = len(outcomes) - failed - skipped
-    print(f"routing tests: {passed} ok, {failed} failing, {skipped} skipped")
+    if ns.json:
+        doc = {"ok": not failed, "passed": passed, "failed": failed, "skipped": skipped}
+        print(jsondoc.dumps({**doc, "tests": entries}))
+    else:
+        print(f"routing tests: {passed} ok, {failed} failing, {skipped} skipped")
     return 1 if failed else 0
 
 
@@ -197,6 +255,9 @@ def cmd_usage(ns: argparse.Namespace) -> int:
     count = sum(row.requests for row in rows)
     hits = sum(row.cache_hits for row in rows)
     print(f"{'total':<{len(head)}}  {count:>8}  {hits:>10}  {'':>10}  {'':>10}  {total:>12.6f}")
+    unpriced = sum(row.unpriced_requests for row in rows)
+    if unpriced:
+        print(f"{unpriced} request(s) of models whose price is unknown are not in the cost")
     for b in state.budgets:
         who = "global" if b.scope == "global" else f"{b.scope} {b.name}"
         print(
@@ -206,16 +267,36 @@ def cmd_usage(ns: argparse.Namespace) -> int:
     return 0
 
 
+class WatchPrinter:
+    """What `router watch` prints per reload: each failure once however often the file
+    is saved, and a line when the config is good again."""
+
+    def __init__(self) -> None:
+        self.last_error: str | None = None
+
+    def __call__(self, event: Any) -> None:
+        if not event.ok:
+            if str(event.error) != self.last_error:
+                self.last_error = str(event.error)
+                print(f"reload failed, still serving version {event.version}:", flush=True)
+                for line in str(event.error).splitlines():
+                    print(f"  {line}", flush=True)
+            return
+        if self.last_error is not None:
+            self.last_error = None
+            print(f"config is good again: version {event.version} serves", flush=True)
+            if not (event.changes and event.changes.describe()):
+                return
+        print(f"reload ok: version {event.version}", flush=True)
+        for line in event.changes.describe() if event.changes else []:
+            print(f"  {line}", flush=True)
+
+
 def cmd_watch(ns: argparse.Namespace) -> int:
     r = Router.from_config(ns.config, watch=True, debounce_ms=ns.debounce_ms)
     print(f"watching {ns.config} (version {r.snapshot.version}); Ctrl-C to stop", flush=True)
 
-    def show(event: ReloadEvent) -> None:
-        head, *rest = event.describe()
-        print(head, flush=True)
-        for line in rest:
-            print(f"  {line}", flush=True)
-
+    show = WatchPrinter()
     r.on_reload(show)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -281,11 +362,20 @@ def cmd_diff(ns: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="router", description="Route LLM requests by YAML rules.")
     p.add_argument("--version", action="version", version=f"router {router.__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     def with_request(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("config", help="a YAML file or a directory of them")
-        sp.add_argument("prompt")
+        sp.add_argument(
+            "args",
+            nargs="*",
+            metavar="[CONFIG] PROMPT",
+            help="a YAML file or directory (default: $ROUTER_CONFIG, ./router.yaml, the "
+            "shipped default), then the prompt ('-' or none: read from stdin)",
+        )
+        sp.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        sp.add_argument("--model", "-m", help="pin a model: a configured name or PROVIDER/ID")
+        sp.add_argument("--rule", "-r", help="force this rule, whatever its `when:` says")
+        sp.add_argument("--system", "-s", help="a system message before the prompt")
         sp.add_argument("--use-case", "-u")
         sp.add_argument("--tag", action="append", help="a request tag (repeatable)")
         sp.add_argument("--meta", action="append", help="metadata KEY=VALUE (repeatable)")
@@ -293,8 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--temperature", type=float)
 
     sp = sub.add_parser("validate", help="check a config: schema, semantics, routing tests")
-    sp.add_argument("config")
+    sp.add_argument(
+        "config",
+        nargs="+",
+        help="configs; a folder with no YAML of its own: each YAML file below it on its own",
+    )
     sp.add_argument("--strict", action="store_true", help="fail when a provider is disabled")
+    sp.add_argument("--json", action="store_true", help="one JSON document on stdout")
     sp.set_defaults(func=cmd_validate)
 
     sp = sub.add_parser("explain", help="show the routing decision; no model is called")
@@ -309,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("test", help="run the config's routing tests")
     sp.add_argument("config")
+    sp.add_argument("--json", action="store_true", help="one JSON document on stdout")
     sp.set_defaults(func=cmd_test)
 
     sp = sub.add_parser("models", help="list models of every provider, discovered ones too")
@@ -414,7 +510,11 @@ def _escaped_output() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        return 0
     with _escaped_output():
         return _main(ns)
 
@@ -423,8 +523,11 @@ def _main(ns: argparse.Namespace) -> int:
     try:
         code: int = ns.func(ns)
         return code
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, InputError) as exc:
         return _fail(str(exc), 2)
+    except ProviderError as exc:  # a stream cut after its first token, and the like
+        print(file=sys.stdout, flush=True)
+        return _fail(exc.describe(), 1)
     except RouterError as exc:
         return _fail(str(exc), 2 if ns.command in ("validate", "test") else 1)
     except FileNotFoundError as exc:

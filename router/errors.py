@@ -129,6 +129,9 @@ class ProviderError(RouterError):
         model: str | None = None,
         status: int | None = None,
         partial: bool = False,
+        endpoint: str | None = None,
+        hint: str | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message)
         self.provider = provider
@@ -136,6 +139,22 @@ class ProviderError(RouterError):
         self.status = status
         # True when a stream failed after yielding text: the caller got part of an answer.
         self.partial = partial
+        self.endpoint = endpoint  # host:port the call went to, when known
+        self.hint = hint  # what to check, in words, where one is known
+        # Nothing listens there (connection refused, no such host): trying again at once
+        # cannot help, so the candidate is marked down and the next one tried.
+        self.unreachable = unreachable
+
+    def describe(self) -> str:
+        """One line for people: endpoint, status, the provider's own words, a hint."""
+        where = f"{self.endpoint}: " if self.endpoint else ""
+        said = str(self)
+        status = ""
+        if self.status and not self.unreachable and f"HTTP {self.status}" not in said:
+            status = f"HTTP {self.status}: "
+        hint = f" ({self.hint})" if self.hint else ""
+        partial = "; the output above is incomplete" if self.partial else ""
+        return f"{where}{status}{said}{hint}{partial}"
 
 
 class Timeout(ProviderError):

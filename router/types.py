@@ -36,6 +36,7 @@ class Request:
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
+    estimated: bool = False  # True: the provider sent no counts; these are estimates
 
     @property
     def total_tokens(self) -> int:
@@ -53,6 +54,8 @@ class RejectionKind(enum.Enum):
     BUDGET = "budget"  # a budget that applies is spent
     RATE_LIMIT = "rate_limit"  # the model's rpm/tpm is used up
     COST = "cost"  # the estimate is over the rule's max_cost
+    PRICE = "price"  # the price is unknown, and max_cost or a budget needs one
+    UNKNOWN_MODEL = "unknown_model"  # model= names no configured model or provider
     OTHER = "other"  # a reason from a RoutingState that gave no kind
 
 
@@ -118,6 +121,10 @@ class Decision:
     tokens: int = 0
     max_tokens: int = 0
     config_version: int = 0
+    unpriced: tuple[str, ...] = ()  # candidates whose price is unknown
+
+    def price_note(self, model: str) -> str:
+        return " (price unknown)" if model in self.unpriced else ""
 
     @property
     def served(self) -> bool:
@@ -140,7 +147,7 @@ class Decision:
                 continue
             lines.append(f"  rule {t.rule}: matched, strategy {t.strategy}")
             for i, m in enumerate(t.candidates, 1):
-                lines.append(f"    {i}. {m}")
+                lines.append(f"    {i}. {m}{self.price_note(m)}")
             for m, why in t.rejected.items():
                 lines.append(f"    x  {m}: {why}")
             if t.note:
@@ -166,7 +173,7 @@ class Decision:
             status = "serves" if t.rule == self.rule else "skipped"
             lines.append(f"{t.rule:<24} {status:<10} strategy {t.strategy}")
             for i, m in enumerate(t.candidates, 1):
-                lines.append(f"{'':<24} {'':<10} {i}. {m}")
+                lines.append(f"{'':<24} {'':<10} {i}. {m}{self.price_note(m)}")
             for m, why in t.rejected.items():
                 lines.append(f"{'':<24} {'':<10} x {m}: {why}")
             if t.note:
@@ -200,7 +207,7 @@ class Result:
     model: str
     provider: str
     usage: Usage
-    cost_usd: float
+    cost_usd: float | None  # None: the model's price is unknown (never taken as $0)
     latency_s: float
     decision: Decision
     attempts: tuple[Attempt, ...] = ()
@@ -309,6 +316,7 @@ class UsageRow(Record):
     output_tokens: int
     cost_usd: float
     cache_hits: int = 0  # of `requests`, how many the response cache served (at $0)
+    unpriced_requests: int = 0  # requests of models whose price is unknown: not in cost_usd
 
     def _keys(self) -> tuple[str, ...]:
         return (
@@ -318,6 +326,7 @@ class UsageRow(Record):
             "output_tokens",
             "cost_usd",
             "cache_hits",
+            "unpriced_requests",
         )
 
     def __getitem__(self, key: str) -> Any:

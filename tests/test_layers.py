@@ -62,6 +62,8 @@ def piece(module: str) -> str:
         return f"runtime.{parts[2]}"
     if parts[1] in ("__init__", "__main__"):
         return "<root>"
+    if parts[1].startswith("cli_"):  # the CLI's own modules (cli_json, cli_validate, ...)
+        return "cli"
     return parts[1]
 
 

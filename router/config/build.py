@@ -145,7 +145,8 @@ def _model(name: str, raw: Mapping[str, Any], where: Where) -> ModelConfig:
             else None
         ),
         capabilities=frozenset(raw.get("capabilities") or ()),
-        max_output=_int(raw.get("max_output")),
+        # A llama_cpp model's `max_tokens` (its default call parameter) is its max_output.
+        max_output=_int(raw.get("max_output", raw.get("max_tokens"))),
         weight=float(raw.get("weight", 1.0)),
         latency_ms=_float(raw.get("latency_ms")),
         rpm=_int(raw.get("rpm")),
@@ -242,9 +243,10 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
     d = Settings()
     return Settings(
         default_max_tokens=int(raw.get("default_max_tokens", d.default_max_tokens)),
-        deadline=_float(raw.get("deadline")),
+        deadline=_float(raw.get("deadline", d.deadline)),
         usage_db=raw.get("usage_db") or None,
         debounce_ms=int(raw.get("debounce_ms", d.debounce_ms)),
+        allow_unknown_prices=bool(raw.get("allow_unknown_prices", d.allow_unknown_prices)),
         exact_tokens=bool(raw.get("exact_tokens", d.exact_tokens)),
         request_log=_request_log(raw.get("request_log"), bool(raw.get("log_text", False))),
         cache=_cache_policy(raw["cache"]) if raw.get("cache") is not None else None,

@@ -205,12 +205,14 @@ def mask_url(url: str) -> str:
 class Settings:
     """Top-level `settings:` block."""
 
-    default_max_tokens: int = 256  # assumed output size when a request names none
-    deadline: float | None = None
+    default_max_tokens: int = 256  # output size sent when nothing else names one
+    deadline: float | None = 120.0  # seconds per request, retries and fallbacks included
     # SQLite file for spend; None: $ROUTER_USAGE_DB or ~/.local/state/router/usage.sqlite;
     # ":memory:" keeps it in memory only.
     usage_db: str | None = None
     debounce_ms: int = 100
+    # True: a model of unknown price is not dropped by `max_cost` or a budget.
+    allow_unknown_prices: bool = False
     # Count input tokens with the model's own tokenizer / the provider's counting
     # endpoint before deciding (I/O on the decision path); off: a fast estimate.
     exact_tokens: bool = False

@@ -67,6 +67,33 @@ def _unknown(what: str, name: str, known: Mapping[str, Any] | Sequence[str]) -> 
     return f"unknown {what} '{name}'" + _hint(name, known)
 
 
+# Keys every model takes, whatever its provider's type; a type adds its own
+# (schemas/config.schema.json, `$defs/<type>_model`).
+MODEL_KEYS = (
+    "provider",
+    "model",
+    "context",
+    "cost",
+    "capabilities",
+    "max_output",
+    "weight",
+    "latency_ms",
+    "rpm",
+    "tpm",
+    "breaker",
+)
+
+
+def model_keys(provider_type: str) -> tuple[str, ...] | None:
+    """Every key a model of a `provider_type` provider may have; None: not declared."""
+    from router.config.schema import schema
+
+    extra = schema().get("$defs", {}).get(f"{provider_type}_model")
+    if not isinstance(extra, Mapping):
+        return None
+    return (*MODEL_KEYS, *extra.get("properties", {}))
+
+
 def _models(merged: Merged, issues: Issues) -> None:
     for name, model in merged.models.items():
         if not isinstance(model, dict):
@@ -75,8 +102,35 @@ def _models(merged: Merged, issues: Issues) -> None:
         if isinstance(provider, str) and provider not in merged.providers:
             pointer = join(join("models", name), "provider")
             issues.at(pointer, _unknown("provider", provider, merged.providers))
-        elif isinstance(provider, str):
+            continue
+        if isinstance(provider, str):
             _model_path(name, model, merged.providers[provider], issues)
+        kind = merged.providers.get(provider, {}) if isinstance(provider, str) else None
+        kind = kind.get("type") if isinstance(kind, dict) else None
+        known = model_keys(kind) if isinstance(kind, str) else None
+        if known is None:
+            continue
+        for key in model:
+            if key not in known and not key.startswith("x-"):
+                alias = _MODEL_ALIASES.get(key)
+                hint = f" (did you mean '{alias}'?)" if alias else _hint(key, known)
+                issues.at(
+                    join(join("models", name), key),
+                    f"unknown key '{key}' for a model of a {kind} provider{hint}",
+                )
+
+
+# Names other tools use for a model's keys.
+_MODEL_ALIASES = {
+    "max_tokens": "max_output",
+    "max_token": "max_output",
+    "max_output_tokens": "max_output",
+    "context_length": "context",
+    "context_window": "context",
+    "max_input_tokens": "context",
+    "price": "cost",
+    "pricing": "cost",
+}
 
 
 def _model_path(name: str, model: dict[str, Any], provider: Any, issues: Issues) -> None:

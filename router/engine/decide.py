@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from router.config.model import ModelConfig
 from router.engine.routing_state import RoutingState
 from router.engine.ruleset import CompiledRule, RuleSet
 from router.engine.spill import spill
@@ -11,25 +12,38 @@ from router.types import Decision, Rejection, RejectionKind, Request, RuleTrace,
 _NO_REJECTS: dict[str, Rejection] = {}
 
 
-def effective_max_tokens(rule: CompiledRule, request: Request, default: int) -> int:
-    """Output tokens the request may use under `rule`: request, then rule, then default."""
+def effective_max_tokens(
+    rule: CompiledRule, request: Request, default: int, model: ModelConfig | None = None
+) -> int:
+    """The one output-token figure of a request on `model` under `rule`: the request's
+    `max_tokens`, else the rule's `params`, else the model's `max_output`, else the
+    config's `default_max_tokens`. The context filter, cost, budget and rate limit use
+    it, `explain` shows it and the adapter sends it."""
     if request.max_tokens:
         return request.max_tokens
     from_rule = rule.config.params.get("max_tokens")
-    return int(from_rule) if from_rule else default
+    if from_rule:
+        return int(from_rule)
+    if model is not None and model.max_output:
+        return model.max_output
+    return default
 
 
 def candidates(
-    rule: CompiledRule, request: Request, state: RoutingState, default_max_tokens: int
+    rule: CompiledRule,
+    request: Request,
+    state: RoutingState,
+    default_max_tokens: int,
+    ruleset: RuleSet | None = None,
 ) -> tuple[list[Candidate], dict[str, Rejection]]:
     """Survivors of `rule`'s targets in strategy order, and {model: Rejection} for the rest."""
-    max_tokens = effective_max_tokens(rule, request, default_max_tokens)
-    needed = request.tokens + max_tokens
     max_cost = rule.config.max_cost
     kept: list[Candidate] = []
     rejected: dict[str, Rejection] = {}
     for t in rule.targets:
         m = t.model
+        max_tokens = effective_max_tokens(rule, request, default_max_tokens, m)
+        needed = request.tokens + max_tokens
         if t.disabled is not None:
             rejected[m.name] = t.disabled
             continue
@@ -47,6 +61,14 @@ def candidates(
         reason = state.unavailable_reason(m.name, rule.name)
         if reason is not None:
             rejected[m.name] = as_rejection(reason)
+            continue
+        if m.cost is None and ruleset is not None and ruleset.needs_price(rule, m.name):
+            rejected[m.name] = Rejection(
+                RejectionKind.PRICE,
+                f"price unknown: {m.model} is not in litellm's price map, so "
+                f"{'max_cost' if max_cost is not None else 'a budget'} cannot hold it "
+                "(declare `cost: {input, output}` per 1M tokens; 0 and 0 if free)",
+            )
             continue
         cost = m.cost.estimate(request.tokens, max_tokens) if m.cost is not None else None
         if max_cost is not None and cost is not None and cost > max_cost:
@@ -75,7 +97,7 @@ def decide(
         if chosen is None and not rule.predicate(request, use_case):
             traces.append(RuleTrace(rule.name, False))
             continue
-        kept, rejected = candidates(rule, request, state, default_max)
+        kept, rejected = candidates(rule, request, state, default_max, ruleset)
         strategy = rule.config.strategy
         if not kept:
             traces.append(RuleTrace(rule.name, True, (), rejected, strategy, "no candidate left"))
@@ -95,7 +117,8 @@ def decide(
             rules=tuple(traces),
             use_case=use_case,
             tokens=request.tokens,
-            max_tokens=effective_max_tokens(rule, request, default_max),
+            max_tokens=effective_max_tokens(rule, request, default_max, first),
+            unpriced=tuple(c.model.name for c in kept if c.model.cost is None),
             config_version=version,
         )
         return decision, kept

@@ -38,6 +38,9 @@ def build_request(
     if tags is not None and not isinstance(tags, (str, bytes, Mapping)) and _iterable(tags):
         tags = list(tags)  # a generator is read once, here
     _check_arguments(prompt, messages, use_case, tags, metadata, tools, response_format)
+    for name, value in (("model", model), ("rule", rule)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise RequestError(f"{name}= must be a name, not {value!r}")
     if messages is None:
         if prompt is None:
             raise RequestError("route() needs a prompt or messages")
@@ -47,13 +50,7 @@ def build_request(
             raise RequestError("route() takes a prompt or messages, not both")
         if not messages:
             raise RequestError("messages is empty")
-        for i, m in enumerate(messages):
-            if not isinstance(m, Mapping) or "role" not in m:
-                raise RequestError(f"messages[{i}] is not a message: needs a 'role'")
-            content = m.get("content")
-            if content is not None and not isinstance(content, (str, list)):
-                raise RequestError(f"messages[{i}].content must be text or a list of parts")
-        msgs = tuple(dict(m) for m in messages)
+        msgs = tuple(_message(i, m) for i, m in enumerate(messages))
     tokens, images = estimate_tokens(msgs)
     text = ""
     for m in reversed(msgs):
@@ -88,6 +85,22 @@ def build_request(
     )
 
 
+def _message(i: int, m: Any) -> Message:
+    """A message as a dict: a mapping, or an OpenAI SDK object (`choices[0].message`)."""
+    if not isinstance(m, Mapping):
+        dump = getattr(m, "model_dump", None)  # pydantic models: the OpenAI SDK's types
+        if callable(dump):
+            m = dump(exclude_none=True)
+    if not isinstance(m, Mapping) or "role" not in m:
+        raise RequestError(
+            f"messages[{i}] is not a message: needs a 'role' (got {type(m).__name__})"
+        )
+    content = m.get("content")
+    if content is not None and not isinstance(content, (str, list)):
+        raise RequestError(f"messages[{i}].content must be text or a list of parts")
+    return dict(m)
+
+
 def _check_arguments(
     prompt: Any,
     messages: Any,
@@ -99,7 +112,10 @@ def _check_arguments(
 ) -> None:
     """A RequestError that names the argument, instead of a TypeError from deep inside."""
     if prompt is not None and not isinstance(prompt, str):
-        raise RequestError(f"prompt must be text, not {type(prompt).__name__}")
+        raise RequestError(
+            f"the prompt must be a string, not {type(prompt).__name__}: "
+            "pass a conversation as messages=[{'role': 'user', 'content': ...}, ...]"
+        )
     if messages is not None and (isinstance(messages, (str, bytes)) or not _iterable(messages)):
         raise RequestError("messages must be a list of messages")
     if use_case is not None and not isinstance(use_case, str):

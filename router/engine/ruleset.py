@@ -10,10 +10,18 @@ a file's mistakes; a Config built in code reaches the engine without that check.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from router.config.model import Config, ModelConfig, RuleConfig, UseCaseConfig, Where
+from router.config.model import (
+    Config,
+    Cost,
+    ModelConfig,
+    ProviderConfig,
+    RuleConfig,
+    UseCaseConfig,
+    Where,
+)
 from router.config.patterns import Pattern, PatternError, compile_pattern
 from router.engine.conditions import (
     Predicate,
@@ -112,6 +120,19 @@ class RuleSet:
             uc: tuple(sorted(own + generic, key=lambda r: r.position))
             for uc, own in limited.items()
         }
+        # Prices a `model="<provider>/<id>"` may have (the runtime knows the price map).
+        self.price_of: Callable[[ModelConfig, ProviderConfig], Cost | None] | None = None
+        self._budgeted = _budget_scopes(config)
+
+    def needs_price(self, rule: CompiledRule, model: str) -> bool:
+        """Whether a price must be known to serve `model` under `rule`: the rule has a
+        `max_cost`, or a budget covers the request (and the config does not opt out)."""
+        if self.config.settings.allow_unknown_prices:
+            return False
+        if rule.config.max_cost is not None:
+            return True
+        scopes = self._budgeted
+        return "global" in scopes or f"rule:{rule.name}" in scopes or f"model:{model}" in scopes
 
     def detect(self, text: str) -> str | None:
         for d in self.detectors:
@@ -144,6 +165,12 @@ class RuleSet:
         if use_case is None:
             return self.generic
         return self.index.get(use_case, self.generic)
+
+
+def _budget_scopes(config: Config) -> frozenset[str]:
+    return frozenset(
+        "global" if b.scope == "global" else f"{b.scope}:{b.name}" for b in config.budgets
+    )
 
 
 def _detector(uc: UseCaseConfig, issues: list[ConfigIssue]) -> Detector | None:

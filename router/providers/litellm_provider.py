@@ -50,6 +50,13 @@ from router.providers.base import (
     Provider,
     config_secrets,
 )
+from router.providers.failure_words import (
+    connection_failed,
+    endpoint_of,
+    hint_for,
+    provider_words,
+    unreachable_cause,
+)
 from router.providers.listing import Catalog
 from router.providers.litellm_support import (
     StreamState,
@@ -116,6 +123,10 @@ _RESERVED = frozenset(
 )
 
 
+# The key sent to an OpenAI-compatible api_base configured without one.
+NO_KEY = "no-key"
+_OPENAI_SDK_PROVIDERS = frozenset({"openai", "custom_openai", "text-completion-openai"})
+
 # Params with which litellm may send an OpenAI chat call to the Responses API instead.
 _BRIDGE_PARAMS = frozenset({"reasoning_effort", "reasoning_summary", "web_search_options"})
 
@@ -144,6 +155,19 @@ class LiteLLMProvider(Provider):
         self._lock = threading.Lock()
         self._sdk: openai.OpenAI | None = None
         self._sdk_route: dict[str, bool] = {}  # model id -> sent through the OpenAI SDK
+        self._keyless: dict[str, bool] = {}  # model id -> needs the placeholder key
+        # Settings the schema accepts for `type: litellm`, each sent with every call.
+        settings = config.settings
+        verify = settings.get("verify", settings.get("ssl_verify"))
+        self._extra: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("api_version", settings.get("api_version")),
+                ("organization", settings.get("organization")),
+                ("ssl_verify", verify),
+            )
+            if v is not None
+        }
 
     # -- a reused SDK client -----------------------------------------------------------------
 
@@ -158,6 +182,8 @@ class LiteLLMProvider(Provider):
         """
         if call.tools or litellm.route_all_chat_openai_to_responses:
             return None
+        if "ssl_verify" in self._extra or "api_version" in self._extra:
+            return None  # litellm builds the client these need
         if not _BRIDGE_PARAMS.isdisjoint(call.params):
             return None
         model = call.model.model
@@ -181,11 +207,24 @@ class LiteLLMProvider(Provider):
                 # litellm passes each call's timeout per request; this is only a ceiling.
                 self._sdk = openai.OpenAI(
                     api_key=self._key,
+                    organization=self._extra.get("organization"),
                     base_url=base,
                     max_retries=0,
                     timeout=self.config.timeout or 600.0,
                 )
             return self._sdk
+
+    def _keyless_openai(self, model: str) -> bool:
+        """Whether litellm sends `model` through the OpenAI SDK with no key it could find."""
+        known = self._keyless.get(model)
+        if known is None:
+            try:
+                provider = litellm.get_llm_provider(model=model, api_base=self.config.api_base)[1]
+            except Exception:
+                provider = None
+            known = provider in _OPENAI_SDK_PROVIDERS and not os.environ.get("OPENAI_API_KEY")
+            self._keyless[model] = known
+        return known
 
     def _chat_via_sdk(self, model: str) -> bool:
         """Whether litellm serves this model id with the OpenAI SDK's chat completions."""
@@ -216,8 +255,13 @@ class LiteLLMProvider(Provider):
         kw["messages"] = [dict(m) for m in call.messages]
         if self._key:
             kw["api_key"] = self._key
+        elif self.config.api_base and self._keyless_openai(model):
+            # A local OpenAI-compatible server (vLLM, llama-server, LM Studio) needs no key,
+            # but the OpenAI SDK refuses to send a request without one.
+            kw["api_key"] = NO_KEY
         if self.config.api_base:
             kw["api_base"] = self.config.api_base
+        kw.update(self._extra)
         timeout = call.timeout if call.timeout is not None else self.config.timeout
         if timeout is not None:
             kw["timeout"] = timeout
@@ -424,12 +468,21 @@ class LiteLLMProvider(Provider):
     def _error(self, exc: Exception, call: Call, partial: bool = False) -> errors.ProviderError:
         cls, status, retry_after = _classify(exc)
         secrets = self._secrets + credentials(call.model.settings.get("headers"))
-        message = redact(error_message(exc), secrets)
+        refused = unreachable_cause(exc)
+        if refused is not None:
+            cls, status, message = errors.Unavailable, None, refused
+        else:
+            message = provider_words(redact(error_message(exc), secrets))
+            if connection_failed(exc) and not isinstance(exc, TimeoutError):
+                status = None  # litellm says 500 for a dropped connection: none was sent
         kw: dict[str, Any] = {
             "provider": self.name,
             "model": call.model.name,
             "status": status,
             "partial": partial,
+            "endpoint": endpoint_of(self.config.api_base),
+            "hint": hint_for(cls.kind, status, refused is not None),
+            "unreachable": refused is not None,
         }
         if cls is errors.RateLimited:
             return errors.RateLimited(message, retry_after=retry_after, **kw)

@@ -146,7 +146,7 @@ def estimate_usage(call: Call, text: str) -> Usage:
             chars += len(content)
         elif isinstance(content, list):
             chars += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, dict))
-    return Usage(chars // 4 + 1, len(text) // 4 + (1 if text else 0))
+    return Usage(chars // 4 + 1, len(text) // 4 + (1 if text else 0), estimated=True)
 
 
 def tool_calls_of(calls: Any) -> tuple[Mapping[str, Any], ...] | None:

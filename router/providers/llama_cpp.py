@@ -80,6 +80,7 @@ from router.providers.llama_settings import (
     plain_prompt,
     sampling,
 )
+from router.providers.llama_special import with_no_special
 from router.types import Message, Usage
 
 log = logging.getLogger("router.llama_cpp")
@@ -117,6 +118,9 @@ def _llama_class() -> Any:
         router_stats: _CallStats | None = None
 
         def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Iterator[int]:
+            kwargs["logits_processor"] = with_no_special(
+                _llama_cpp(), self, kwargs.get("logits_processor")
+            )
             stats = self.router_stats
             inner = super().generate(tokens, *args, **kwargs)
             if stats is None:

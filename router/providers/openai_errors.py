@@ -22,6 +22,7 @@ from typing import Any
 
 from router import errors
 from router.config.model import ModelConfig
+from router.providers.failure_words import hint_for, unreachable_cause
 from router.providers.http11 import Endpoint, Response
 from router.providers.litellm_support import credentials, parse_retry_after
 from router.secrets import redact
@@ -118,6 +119,7 @@ class ErrorMapper:
         status: int | None,
         partial: bool = False,
         retry_after: float | None = None,
+        **extra: Any,
     ) -> errors.ProviderError:
         if len(text) > 1200:
             text = text[:1200] + "..."
@@ -128,6 +130,7 @@ class ErrorMapper:
             "model": model.name,
             "status": status,
             "partial": partial,
+            **extra,
         }
         if cls is errors.RateLimited:
             return errors.RateLimited(message, retry_after=retry_after, **kw)
@@ -175,6 +178,13 @@ def transport_error(
     where = mapper.where("POST", target)
     if isinstance(exc, TimeoutError):
         return mapper.build(errors.Timeout, f"{where}: timed out", model, None, partial)
+    refused = unreachable_cause(exc)
+    if refused is not None:  # nothing listens there: the runtime marks the model down
+        hint = hint_for("unavailable", None, True)
+        text = f"{where}: {refused}"
+        return mapper.build(
+            errors.Unavailable, text, model, None, partial, unreachable=True, hint=hint
+        )
     if isinstance(exc, ssl.SSLError):  # before ValueError: a failed verify is both
         detail = getattr(exc, "verify_message", None)
         what = f"TLS failed ({exc.reason or exc}{': ' + detail if detail else ''})"

@@ -63,7 +63,8 @@ class _Received:
 
     def completion(self) -> Completion:
         text = "".join(self.parts)
-        return Completion(text, self.usage or Usage(), self.finish, self.tool_calls, self.cost)
+        usage = self.usage or Usage(estimated=True)
+        return Completion(text, usage, self.finish, self.tool_calls, self.cost)
 
 
 def execute(
@@ -85,7 +86,7 @@ def execute(
                 outcome = None
             else:
                 try:
-                    outcome = snap.provider(step.call.model.provider).complete(step.call)
+                    outcome = run.provider(step.call.model.provider).complete(step.call)
                 except ProviderError as exc:
                     outcome = exc
                 except BaseException:
@@ -113,7 +114,7 @@ async def aexecute(
                 await asyncio.sleep(step.seconds)
                 outcome = None
             else:
-                provider = snap.provider(step.call.model.provider)
+                provider = run.provider(step.call.model.provider)
                 try:
                     outcome = await provider.acomplete(step.call)
                 except ProviderError as exc:
@@ -146,7 +147,7 @@ def execute_stream(
                 model = step.call.model.name
                 got = _Received()
                 try:
-                    for delta in snap.provider(step.call.model.provider).stream(step.call):
+                    for delta in run.provider(step.call.model.provider).stream(step.call):
                         if got.take(delta):
                             yield Chunk(delta.text, model)
                 except ProviderError as exc:
@@ -183,7 +184,8 @@ async def aexecute_stream(
                 model = step.call.model.name
                 got = _Received()
                 try:
-                    async for delta in snap.provider(step.call.model.provider).astream(step.call):
+                    provider = run.provider(step.call.model.provider)
+                    async for delta in provider.astream(step.call):
                         if got.take(delta):
                             yield Chunk(delta.text, model)
                 except ProviderError as exc:

@@ -16,6 +16,7 @@ def render_messages(rule: CompiledRule, request: Request) -> tuple[Message, ...]
         return request.messages
     variables: dict[str, Any] = {
         **request.metadata,
+        "metadata": request.metadata,
         "use_case": request.use_case,
         "tags": sorted(request.tags),
         "prompt": request.text,
@@ -36,9 +37,17 @@ def render_messages(rule: CompiledRule, request: Request) -> tuple[Message, ...]
 
 
 def make_call(
-    rule: CompiledRule, request: Request, model: ModelConfig, timeout: float | None = None
+    rule: CompiledRule,
+    request: Request,
+    model: ModelConfig,
+    timeout: float | None = None,
+    *,
+    max_tokens: int | None = None,
 ) -> Call:
+    """`max_tokens`: the request's one output-token figure (`effective_max_tokens`)."""
     params = {**rule.config.params, **request.params}
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
     return Call(
         model=model,
         messages=render_messages(rule, request),
@@ -49,11 +58,12 @@ def make_call(
     )
 
 
-def cost_of(model: ModelConfig, usage: Usage, reported: float | None) -> float:
-    """YAML prices win; else what the adapter reported (e.g. litellm's map); else 0."""
+def cost_of(model: ModelConfig, usage: Usage, reported: float | None) -> float | None:
+    """The config's price (declared, or settled from litellm's map at load) wins; else
+    what the adapter reported; else None: the price is unknown, never taken as $0."""
     if model.cost is not None:
         return model.cost.estimate(usage.input_tokens, usage.output_tokens)
-    return reported or 0.0
+    return reported
 
 
 __all__ = ["cost_of", "make_call", "render_messages"]

@@ -151,11 +151,12 @@ def _one(
         RULE,
         usage.input_tokens,
         usage.output_tokens,
-        cost,
+        cost or 0.0,
         snap.config.sha256,
+        price_known=cost is not None,
     )
     state.succeeded(ticket, record, latency_s=total)
-    return Comparison(model.name, model.provider, "".join(parts), first, total, usage, cost)
+    return Comparison(model.name, model.provider, "".join(parts), first, total, usage, cost or 0.0)
 
 
 __all__ = ["RULE", "Comparison", "compare"]

@@ -16,17 +16,21 @@ _default_lock = threading.Lock()
 
 
 def default_config_path() -> Path:
-    """$ROUTER_CONFIG, else ./router.yaml, else rules/default.yaml."""
+    """$ROUTER_CONFIG, else ./router.yaml, else the rules/default.yaml shipped in the wheel."""
     env = os.environ.get("ROUTER_CONFIG")
     if env:
         return Path(env)
     local = Path("router.yaml")
     if local.exists():
         return local
-    shipped = Path("rules/default.yaml")
-    if shipped.exists():
-        return shipped
-    return Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+    return shipped_default_config()
+
+
+def shipped_default_config() -> Path:
+    """rules/default.yaml as installed with the package (router/rules in the wheel)."""
+    from importlib import resources
+
+    return Path(str(resources.files("router").joinpath("rules", "default.yaml")))
 
 
 def default_router() -> Router:

@@ -112,7 +112,15 @@ class _Embedding:
         cost = cost_of(m, out.usage, out.cost_usd)
         n_in = out.usage.input_tokens
         record = UsageRecord(
-            time.time(), m.name, m.provider, rule, n_in, 0, cost, self.snap.config.sha256
+            time.time(),
+            m.name,
+            m.provider,
+            rule,
+            n_in,
+            0,
+            cost or 0.0,
+            self.snap.config.sha256,
+            price_known=cost is not None,
         )
         self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
         took = time.perf_counter() - self.started
@@ -121,7 +129,7 @@ class _Embedding:
             m.name,
             m.provider,
             out.usage,
-            cost,
+            cost or 0.0,  # an unknown price is counted apart in the usage store
             took,
             self.decision,
             tuple(self.attempts),

@@ -36,7 +36,7 @@ from router.engine.decide import candidates, effective_max_tokens
 from router.engine.ruleset import CompiledRule
 from router.engine.strategies import Candidate
 from router.errors import ContextOverflow, NoRouteError, ProviderError
-from router.providers.base import Call, Completion
+from router.providers.base import Call, Completion, Provider
 from router.runtime.calls import cost_of, make_call
 from router.runtime.retry import MAX_RETRY_AFTER, backoff_delay, is_retryable, retry_after_of
 from router.runtime.snapshot import Snapshot
@@ -45,6 +45,7 @@ from router.runtime.state.spend import raise_if_budget_error
 from router.runtime.state.usage import UsageRecord
 from router.types import Attempt, Decision, Rejection, Request, Result
 
+DEFAULT_PROVIDER_TIMEOUT = 60.0  # seconds per call when a provider sets no `timeout`
 SKIPPED = "skipped"  # Attempt.error of a candidate that was not called, with the reason
 
 
@@ -85,6 +86,7 @@ def plan(run: Run) -> Plan:
             if not isinstance(ticket, Ticket):
                 break
             started = time.perf_counter()
+            run.setup_at_try = run.setup_s
             outcome = yield Invoke(ticket, run.timed(call))
             if isinstance(outcome, Completion):
                 return run.succeeded(ticket, rule, model, outcome, started)
@@ -116,6 +118,8 @@ class Run:
         self.decision = decision
         self.state = state
         self.started = time.perf_counter()
+        self.setup_s = 0.0  # creating adapters (importing litellm): not the request's latency
+        self.setup_at_try = 0.0
         rule = snap.ruleset.rule_named(decision.rule)  # a config rule, or a pinned model's
         assert rule is not None
         self.rule = rule  # the rule whose candidates are being tried
@@ -149,15 +153,15 @@ class Run:
 
     def _follow_fallback(self) -> bool:
         name = self.rule.config.fallback
-        if name is None or name in self.rules_seen:
-            return False
+        if name is None or name in self.rules_seen or self.request.model is not None:
+            return False  # a pinned model is not swapped for a fallback rule's
         target = self.snap.ruleset.by_name.get(name)
         if target is None:
             return False
         self.rules_seen.add(name)
         self.rule = target
         default = self.snap.config.settings.default_max_tokens
-        kept, rejected = candidates(target, self.request, self.state, default)
+        kept, rejected = candidates(target, self.request, self.state, default, self.snap.ruleset)
         for model, why in rejected.items():
             if model not in self.done:
                 self.skip(self.snap.config.models[model], f"rule {name}: {why}")
@@ -169,21 +173,21 @@ class Run:
         if any(c.model.name not in self.done for _, c in self.queue):
             return True
         name = self.rule.config.fallback
-        return name is not None and name not in self.rules_seen
+        return name is not None and name not in self.rules_seen and self.request.model is None
 
     # -- admission ----------------------------------------------------------------------
 
     def left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def _admission(self, rule: CompiledRule) -> tuple[int, float | None] | None:
+    def _admission(self, rule: CompiledRule, model: ModelConfig) -> tuple[int, float | None] | None:
         """Tokens to reserve and the rate-limit wait deadline; None when out of time."""
         left = self.left()
         if left is not None and left <= 0:
             self.expired = True
             return None
         tokens = self.request.tokens + effective_max_tokens(
-            rule, self.request, self.snap.config.settings.default_max_tokens
+            rule, self.request, self.snap.config.settings.default_max_tokens, model
         )
         wait = None
         if rule.config.on_rate_limit == "wait":
@@ -201,7 +205,7 @@ class Run:
         return None
 
     def admit(self, step: Admit) -> Ticket | None:
-        plan = self._admission(step.rule)
+        plan = self._admission(step.rule, step.cand.model)
         if plan is None:
             return None
         tokens, wait = plan
@@ -210,7 +214,7 @@ class Run:
         return self._admitted(step.rule, step.cand, got)
 
     async def aadmit(self, step: Admit) -> Ticket | None:
-        plan = self._admission(step.rule)
+        plan = self._admission(step.rule, step.cand.model)
         if plan is None:
             return None
         tokens, wait = plan
@@ -223,11 +227,25 @@ class Run:
     def call(self, rule: CompiledRule, model: ModelConfig) -> Call:
         """The call, rendered once per candidate: a template error is the request's
         fault, raised before anything is held or sent."""
-        return make_call(rule, self.request, model)
+        max_tokens = effective_max_tokens(
+            rule, self.request, self.snap.config.settings.default_max_tokens, model
+        )
+        return make_call(rule, self.request, model, max_tokens=max_tokens)
+
+    def provider(self, name: str) -> Provider:
+        """The snapshot's adapter; the time it takes to create (a first import of litellm,
+        seconds) is kept out of `latency_s` and of the `fastest` average."""
+        t0 = time.perf_counter()
+        try:
+            return self.snap.provider(name)
+        finally:
+            self.setup_s += time.perf_counter() - t0
 
     def timed(self, call: Call) -> Call:
         """`call` with the provider's timeout, cut to the time the deadline leaves."""
         timeout = self.snap.config.providers[call.model.provider].timeout
+        if timeout is None:
+            timeout = DEFAULT_PROVIDER_TIMEOUT
         left = self.left()
         if left is not None:
             timeout = left if timeout is None else min(timeout, left)
@@ -250,8 +268,16 @@ class Run:
         """Count a failure. Seconds to wait before calling `model` again, or None: move on."""
         self.state.failed(ticket, exc)
         self.attempts.append(
-            Attempt(model.name, model.provider, exc.kind, str(exc), time.perf_counter() - started)
+            Attempt(
+                model.name, model.provider, exc.kind, exc.describe(), time.perf_counter() - started
+            )
         )
+        if exc.unreachable:
+            # Nothing listens there: no retry against the same dead endpoint; the model
+            # is marked down for its breaker's cooldown and the next candidate tried.
+            self.state.mark_down(model.name, exc.describe())
+            self.done.add(model.name)
+            return None
         if isinstance(exc, ContextOverflow):
             self.min_context = max(self.min_context, model.context)
         retry_after = retry_after_of(exc)
@@ -286,18 +312,20 @@ class Run:
             rule.name,
             done.usage.input_tokens,
             done.usage.output_tokens,
-            cost,
+            cost or 0.0,
             self.snap.config.sha256,
+            price_known=cost is not None,
             key=self.request.key,
         )
-        self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0)
+        setup = self.setup_s - self.setup_at_try
+        self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0 - setup)
         return Result(
             text=done.text,
             model=model.name,
             provider=model.provider,
             usage=done.usage,
             cost_usd=cost,
-            latency_s=time.perf_counter() - self.started,
+            latency_s=time.perf_counter() - self.started - self.setup_s,
             decision=self.decision,
             attempts=tuple(self.attempts),
             rule=rule.name,
@@ -316,7 +344,9 @@ class Run:
             f"{m} ({kind}{f' x{n}' if n > 1 else ''})" for (m, kind), n in counts.items()
         )
         head = f"deadline of {self.limit:g}s reached" if self.expired else "every candidate failed"
-        return NoRouteError(f"{head}: {tried or 'nothing was tried'}", self.decision, self.attempts)
+        lines = [f"{head}: {tried or 'nothing was tried'}"]
+        lines += [f"  {a.model} ({a.provider}, {a.error}): {a.message}" for a in self.attempts]
+        return NoRouteError("\n".join(lines), self.decision, self.attempts)
 
 
 __all__ = ["SKIPPED", "Admit", "Invoke", "Pause", "Plan", "Run", "plan"]

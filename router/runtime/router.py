@@ -17,6 +17,7 @@ from router.engine.requests import build_request
 from router.engine.strategies import Candidate
 from router.errors import ConfigError, NoRouteError, RouterError, unexpected
 from router.providers import serves_free
+from router.providers.pricing import with_prices
 from router.runtime import attempts
 from router.runtime.exact_tokens import redecide
 from router.runtime.manager import ProviderManager
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from router.config.model import Config
     from router.observe.events import Observer
     from router.replay import ReplayReport
+    from router.runtime.checks import Finding
     from router.runtime.reload.changes import ReloadEvent
     from router.runtime.reload.watcher import ConfigWatcher
 
@@ -106,12 +108,14 @@ class Router(ProviderManager):
         state: LiveState | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        warm: bool = True,
         observers: Sequence[Observer] = (),
     ) -> None:
         self._path = Path(path) if path is not None else None
         self._environ = environ
         # Breakers, budgets, rate limits and spend: kept across reloads. Pass a
         # `state` to share one between routers or to give it a clock or a store.
+        config = with_prices(config)
         self._live = state if state is not None else LiveState(config, serves_free=serves_free)
         if self._live.serves_free is None:
             self._live.use_price_source(serves_free)
@@ -130,6 +134,27 @@ class Router(ProviderManager):
         self._closed = False
         self._overlay = Overlay()  # runtime additions and removals, laid over the files
         self._last_health: dict[str, dict[str, Any]] = {}
+        self.warmed = threading.Event()  # set once the adapters' libraries are imported
+        if warm:
+            threading.Thread(
+                target=self._warm, args=(config,), name="router-warm-up", daemon=True
+            ).start()
+        else:
+            self.warmed.set()
+
+    def _warm(self, config: Config) -> None:
+        """Import the adapters the config uses (litellm: seconds) off the request path,
+        so the first request neither pays for it nor records it as latency."""
+        from router.providers import provider_class
+
+        try:
+            for kind in sorted({p.type for p in config.providers.values() if p.enabled}):
+                try:
+                    provider_class(kind)
+                except Exception:  # a missing extra: the request that needs it will say so
+                    log.debug("warm-up of %s adapters failed", kind, exc_info=True)
+        finally:
+            self.warmed.set()
 
     @classmethod
     def from_config(
@@ -140,18 +165,21 @@ class Router(ProviderManager):
         debounce_ms: int | None = None,
         environ: Mapping[str, str] | None = None,
         check_tests: bool = True,
+        warm: bool = True,
         observers: Sequence[Observer] = (),
     ) -> Router:
         """Load a YAML file or a directory of them; `watch=True` reloads on edits.
 
         The config's own `tests:` must pass, unless `check_tests=False` (for
-        `router test`, which reports them one by one).
+        `router test`, which reports them one by one). `warm=False`: do not import the
+        adapters' libraries (litellm) in a background thread now, but on first use.
         """
         router = cls(
             _load(path, environ),
             path=path,
             environ=environ,
             check_tests=check_tests,
+            warm=warm,
             observers=observers,
         )
         if watch:
@@ -375,7 +403,7 @@ class Router(ProviderManager):
         assert self._path is not None
         old = self._snapshot
         try:
-            config = _load(self._path, self._environ, overlay)
+            config = with_prices(_load(self._path, self._environ, overlay))
             # Providers are carried over only once the new snapshot is sure to serve.
             snap = Snapshot.build(config, old.version + 1)
             snap.check_tests()
@@ -395,7 +423,11 @@ class Router(ProviderManager):
                 old.version, False, None, message, time.time(), old.config.sha256
             ), True
         if config.sha256 == old.config.sha256 and old.config.files == config.files:
+            # Back to the config that serves after a failed reload: subscribers hear it
+            # is good again (the event counts as a change); otherwise nothing to tell.
+            recovered = self._last_error is not None
             self._last_error = None
+            self._last_error_at = None
             return ReloadEvent(
                 old.version,
                 True,
@@ -403,7 +435,7 @@ class Router(ProviderManager):
                 None,
                 old.loaded_at,
                 old.config.sha256,
-            ), False
+            ), recovered
         self._live.update_config(config)
         snap.carry_over(old)
         self._snapshot = snap
@@ -429,6 +461,14 @@ class Router(ProviderManager):
                 cb(event)
             except Exception:
                 log.exception("on_reload subscriber failed")
+
+    def check(self) -> tuple[list[Finding], list[Finding]]:
+        """(errors, warnings) `router validate` adds to loading: a litellm model id that
+        names no provider (every call fails); a model whose price is unknown."""
+        from router.runtime.checks import config_errors, config_warnings
+
+        config = self._snapshot.config
+        return config_errors(config), config_warnings(config)
 
     def run_tests(self) -> list[TestOutcome]:
         """Run the config's `tests:` routing assertions; no model is called."""
@@ -507,6 +547,7 @@ class Router(ProviderManager):
                 row.output_tokens,
                 row.cost_usd,
                 row.cache_hits,
+                row.unpriced,
             )
             for row in self._live.store.rows(tuple(by), since)
         ]
@@ -537,4 +578,7 @@ def _no_route_message(decision: Decision) -> str:
     if not decision.rules:
         return "no rule matches this request"
     reasons = "; ".join(f"{m}: {why}" for m, why in decision.rejected.items())
-    return f"no rule could serve this request ({reasons})" if reasons else "no rule matches"
+    if reasons:
+        return f"no rule could serve this request ({reasons})"
+    notes = "; ".join(t.note for t in decision.rules if t.note)
+    return f"no rule matches this request ({notes})" if notes else "no rule matches"

@@ -139,7 +139,11 @@ class Snapshot:
     @classmethod
     def build(cls, config: Config, version: int, previous: Snapshot | None = None) -> Snapshot:
         """Compile `config` (`RuleSet.build`: ConfigError at the line of a bad rule)."""
-        snap = cls(config, RuleSet.build(config), version)
+        from router.providers.pricing import known_cost
+
+        rules = RuleSet.build(config)
+        rules.price_of = known_cost
+        snap = cls(config, rules, version)
         if previous is not None:
             snap.carry_over(previous)
         return snap

@@ -32,6 +32,7 @@ def test_a_repeated_request_is_served_from_the_cache_for_nothing(write_config, f
             "output_tokens": 2 * first.usage.output_tokens,
             "cost_usd": pytest.approx(first.cost_usd),
             "cache_hits": 1,
+            "unpriced_requests": 0,
         }
     ]
     lines = [json.loads(x) for x in (cfg.parent / "requests.jsonl").read_text().splitlines()]

@@ -23,7 +23,7 @@ providers:
 models:
   gpt:
     provider: openai
-    api_key: "${TEAM_TOKEN}"
+    headers: {X-Api-Key: "${TEAM_TOKEN}"}
 rules: [{name: default, targets: [gpt]}]
 """
 
@@ -44,7 +44,7 @@ def test_config_and_provider_never_show_the_key(write: Write) -> None:
     assert_hidden(repr(pickle.loads(pickle.dumps(openai.api_key))))
     # the adapter can still read what it must send
     assert str(openai.settings["headers"]["Authorization"]) == f"Bearer {TOKEN}"
-    assert str(config.models["gpt"].settings["api_key"]) == TOKEN
+    assert str(config.models["gpt"].settings["headers"]["X-Api-Key"]) == TOKEN
     assert openai.settings["headers"]["X-Api-Key"] == TOKEN
 
 

@@ -274,14 +274,21 @@ TOOLS = frozenset({"tools"})
 
 def test_every_rejection_has_a_kind_and_the_text_people_read(make_config):
     cfg = make_config(
-        [rule("r", ["cloud", "small", "plain", "pricey", "down", "ok"], max_cost=0.001)],
+        [
+            rule(
+                "r",
+                ["cloud", "small", "plain", "pricey", "down", "unpriced", "ok"],
+                max_cost=0.001,
+            )
+        ],
         models=[
             model("cloud", provider="openai"),
             model("small", context=10),
             model("plain"),
             model("pricey", cost=(1000.0, 1000.0), capabilities=TOOLS),
             model("down", capabilities=TOOLS),
-            model("ok", capabilities=TOOLS),
+            model("unpriced", capabilities=TOOLS),  # no cost: max_cost cannot hold it
+            model("ok", capabilities=TOOLS, cost=(0.0, 0.0)),
         ],
         providers=[
             ProviderConfig("openai", "litellm", disabled_reason="OPENAI_API_KEY is not set"),
@@ -297,6 +304,7 @@ def test_every_rejection_has_a_kind_and_the_text_people_read(make_config):
         "plain": RejectionKind.CAPABILITY,
         "pricey": RejectionKind.COST,
         "down": RejectionKind.CIRCUIT,
+        "unpriced": RejectionKind.PRICE,
     }
     assert d.model == "ok"
     assert str(d.rejected["cloud"]) == "OPENAI_API_KEY is not set"

@@ -217,6 +217,7 @@ def test_spend_goes_to_sqlite_by_default_and_survives_a_restart(make_config, _is
             "input_tokens": res.usage.input_tokens,
             "output_tokens": res.usage.output_tokens,
             "cost_usd": pytest.approx(res.cost_usd),
+            "unpriced_requests": 0,
             "cache_hits": 0,
         }
     ]
@@ -335,6 +336,7 @@ def test_status_models_and_usage_are_typed_views_with_plain_json(router):
         "input_tokens",
         "output_tokens",
         "cost_usd",
+        "unpriced_requests",
     }
 
 

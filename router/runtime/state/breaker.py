@@ -142,6 +142,11 @@ class CircuitBreaker:
             if len(self._failures) >= self.policy.failures:
                 self._open(now, f"{len(self._failures)} failures in {self.policy.window:g}s")
 
+    def trip(self, why: str) -> None:
+        """Open the circuit now (nothing listens at the endpoint), for one cooldown."""
+        with self._lock:
+            self._open(self._clock(), why)
+
     def release(self) -> None:
         """Give the probe slot back unused (e.g. the request was a bad one, or not sent)."""
         with self._lock:

@@ -402,6 +402,10 @@ class LiveState:
                 held[model] = (until, text)
             self._held = held
 
+    def mark_down(self, model: str, why: str) -> None:
+        """Open `model`'s circuit at once: its endpoint cannot be reached."""
+        self.breaker(model).trip(why)
+
     def disable_provider(self, name: str, reason: str) -> None:
         """Take a provider out of routing until its settings change (e.g. a new key)."""
         with self._lock:

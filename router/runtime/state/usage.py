@@ -38,9 +38,10 @@ class UsageRecord:
     rule: str | None
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float  # 0 when the price is unknown: see price_known
     config_sha: str = ""
     cached: bool = False  # served from the response cache: cost 0, counted as a hit
+    price_known: bool = True
     key: str | None = None  # the name of the API key that asked (the server's keys)
 
 
@@ -54,6 +55,7 @@ class UsageRow:
     output_tokens: int
     cost_usd: float
     cache_hits: int = 0  # of `requests`, how many the response cache served
+    unpriced: int = 0  # requests of models whose price is unknown: not in cost_usd
 
 
 def period_bounds(period: str, now: float) -> tuple[float, float]:
@@ -142,14 +144,15 @@ class MemoryUsageStore:
             if since is not None and r.ts < since:
                 continue
             key = tuple(_group_value(r, g) for g in by)
-            a = acc.setdefault(key, [0, 0, 0, 0.0, 0])
+            a = acc.setdefault(key, [0, 0, 0, 0.0, 0, 0])
             a[0] += 1
             a[1] += r.input_tokens
             a[2] += r.output_tokens
             a[3] += r.cost_usd
             a[4] += r.cached
+            a[5] += not r.price_known
         return [
-            UsageRow(k, int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]))
+            UsageRow(k, int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]), int(v[5]))
             for k, v in sorted(acc.items())
         ]
 
@@ -185,6 +188,7 @@ CREATE TABLE IF NOT EXISTS usage (
     cost_usd REAL NOT NULL,
     config_sha TEXT NOT NULL DEFAULT '',
     cached INTEGER NOT NULL DEFAULT 0,
+    price_known INTEGER NOT NULL DEFAULT 1,
     key TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
@@ -245,6 +249,10 @@ class SQLiteUsageStore:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
                 if "cached" not in columns:  # a store written before the response cache
                     conn.execute("ALTER TABLE usage ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+                if "price_known" not in columns:  # written before prices could be unknown
+                    conn.execute(
+                        "ALTER TABLE usage ADD COLUMN price_known INTEGER NOT NULL DEFAULT 1"
+                    )
                 if "key" not in columns:  # a file written before spend was kept per key
                     conn.execute("ALTER TABLE usage ADD COLUMN key TEXT")
         except (sqlite3.Error, OSError) as exc:
@@ -262,8 +270,8 @@ class SQLiteUsageStore:
         with self._lock:
             self._db().execute(
                 "INSERT INTO usage (ts, day, model, provider, rule, input_tokens,"
-                " output_tokens, cost_usd, config_sha, cached, key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " output_tokens, cost_usd, config_sha, cached, price_known, key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.ts,
                     _day(rec.ts),
@@ -275,6 +283,7 @@ class SQLiteUsageStore:
                     rec.cost_usd,
                     rec.config_sha,
                     int(rec.cached),
+                    int(rec.price_known),
                     rec.key,
                 ),
             )
@@ -303,7 +312,7 @@ class SQLiteUsageStore:
         sql = (
             f"SELECT {select}count(*), coalesce(sum(input_tokens), 0),"
             " coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0),"
-            " coalesce(sum(cached), 0) FROM usage"
+            " coalesce(sum(cached), 0), coalesce(sum(1 - price_known), 0) FROM usage"
         )
         args: tuple[object, ...] = ()
         if since is not None:
@@ -327,6 +336,7 @@ class SQLiteUsageStore:
                     int(row[n + 2]),
                     float(row[n + 3]),
                     int(row[n + 4]),
+                    int(row[n + 5]),
                 )
             )
         return out
