@@ -27,7 +27,7 @@ from router.config.model import (
     Where,
 )
 from router.config.params import normalise_params
-from router.config.semantics import Merged
+from router.config.semantics import MODEL_KEYS, Merged
 from router.config.sources import Source, index, join, locate
 from router.config.yamlsrc import SECRET_KEY
 from router.secrets import MaskedURL, Secret, is_sensitive_name, mask_url
@@ -35,21 +35,8 @@ from router.secrets import MaskedURL, Secret, is_sensitive_name, mask_url
 _PROVIDER_KEYS = frozenset(
     {"type", "api_key", "api_base", "timeout", "retries", "backoff", "max_backoff", "enabled"}
 )
-_MODEL_KEYS = frozenset(
-    {
-        "provider",
-        "model",
-        "context",
-        "cost",
-        "capabilities",
-        "max_output",
-        "weight",
-        "latency_ms",
-        "rpm",
-        "tpm",
-        "breaker",
-    }
-)
+# the keys every model takes; the rest are settings for its adapter
+_MODEL_KEYS = frozenset(MODEL_KEYS)
 _RETRY_KEYS = ("retries", "backoff", "max_backoff")
 
 
