@@ -56,6 +56,8 @@ from router.types import (
 if TYPE_CHECKING:
     from router.config.loader import load_config
     from router.config.model import ApiKey, Config
+    from router.observe.events import OUTCOMES
+    from router.observe.recent import RecentRequests, RequestSummary, TrafficOverview
     from router.replay import ReplayReport, replay_log
     from router.runtime.default import aroute, default_config_path, explain, route
     from router.runtime.reload.changes import ConfigChanges, ReloadEvent, diff_configs
@@ -79,6 +81,10 @@ _LAZY = {
     "diff_configs": "router.runtime.reload.changes",
     "load_config": "router.config.loader",
     "ReplayReport": "router.replay",
+    "OUTCOMES": "router.observe.events",
+    "RecentRequests": "router.observe.recent",
+    "RequestSummary": "router.observe.recent",
+    "TrafficOverview": "router.observe.recent",
     "replay_log": "router.replay",
 }
 
@@ -113,10 +119,12 @@ __all__ = [
     "ModelState",
     "NoRouteError",
     "NotFound",
+    "OUTCOMES",
     "ProviderError",
     "ProviderInfo",
     "ProviderState",
     "RateLimited",
+    "RecentRequests",
     "Record",
     "Rejection",
     "RejectionKind",
@@ -124,6 +132,7 @@ __all__ = [
     "ReplayReport",
     "Request",
     "RequestError",
+    "RequestSummary",
     "Result",
     "Router",
     "RouterError",
@@ -131,6 +140,7 @@ __all__ = [
     "RuleTrace",
     "SpendTotals",
     "Timeout",
+    "TrafficOverview",
     "Unavailable",
     "Usage",
     "UsageRow",

@@ -49,7 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "commands": {"<root>"},  # the bodies of `router health | compare | batch | pull | rm`
     "testing": set(),
     # the facade: the public names, loaded lazily; `python -m router`
-    "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "replay", "cli"},
+    "<root>": {"config", "runtime", "runtime.state", "runtime.reload", "replay", "cli", "observe"},
 }
 NOBODY_IMPORTS = {"cli", "server"}  # except the package's own entry points
 

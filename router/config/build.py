@@ -271,6 +271,7 @@ def _server(raw: Mapping[str, Any], where: Any) -> ServerConfig:
             monthly=_float((entry.get("budget") or {}).get("monthly")),
             rpm=_int(entry.get("rpm")),
             where=where(index(join("server", "keys"), i)),
+            admin=bool(entry.get("admin", False)),
         )
         for i, entry in enumerate(raw.get("keys") or ())
     )

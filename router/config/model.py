@@ -234,6 +234,7 @@ class ApiKey:
     monthly: float | None = None
     rpm: int | None = None
     where: Where = Where()
+    admin: bool = False  # may open the web console (/ui) and its /v1/router/... API
 
 
 @dataclass(frozen=True, slots=True)

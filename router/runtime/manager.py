@@ -283,3 +283,13 @@ class ProviderManager:
         # status() shows the last probe: "enabled" alone says nothing of a down server.
         self._last_health = {h.name: {**h.as_dict(), "checked_at": now} for h in rows}
         return rows
+
+    def provider_details(self) -> dict[str, dict[str, Any]]:
+        """What each provider created so far says of itself (`info()`: never a key; a
+        llama_cpp provider lists the models loaded in the pool). Providers no request has
+        used yet are absent: asking must not create them (and import their library)."""
+        snap = self._acquire()
+        try:
+            return {name: p.info() for name, p in snap.loaded_providers().items()}
+        finally:
+            snap.exit()

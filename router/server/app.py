@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 import router as router_package
 from router import ApiKey, Router
-from router.server import chat
+from router.server import chat, console
 from router.server.errors import ApiError
 from router.server.keys import Gate
 from router.server.limits import ConcurrencyLimit
@@ -91,11 +91,13 @@ def create_app(
             Route("/v1/router/status", status, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *console.routes(),
         ],
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_allowed, 500: internal_error},
     )
     app.state.server = state
+    app.state.console = console.Console(router)
     limit = ConcurrencyLimit(app.build_middleware_stack(), state.max_concurrent)
     state.limit = limit
     app.middleware_stack = limit  # outermost: a refused request costs almost nothing
