@@ -98,6 +98,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "OUTCOMES",
     "ApiKey",
     "Attempt",
     "AuthError",
@@ -119,7 +120,6 @@ __all__ = [
     "ModelState",
     "NoRouteError",
     "NotFound",
-    "OUTCOMES",
     "ProviderError",
     "ProviderInfo",
     "ProviderState",

@@ -246,9 +246,7 @@ class RecentRequests:
             error_rate=_rate(sum(r.outcome != "ok" for r in recent), len(recent)),
             fallback_rate=_rate(sum(r.fallback for r in recent), len(recent)),
             cache_hit_rate=_rate(sum(r.cache == "hit" for r in recent), lookups),
-            buckets=tuple(
-                _bucket(first + i * bucket_s, group) for i, group in enumerate(grouped)
-            ),
+            buckets=tuple(_bucket(first + i * bucket_s, group) for i, group in enumerate(grouped)),
             bucket_s=bucket_s,
         )
 

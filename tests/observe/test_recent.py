@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from router import RecentRequests, Router
+from router import NoRouteError, RecentRequests, Router
 from router.observe.recent import percentile
 from router.testing import server_error
 
@@ -79,7 +79,7 @@ def test_overview_counts_rates_and_buckets_by_minute(write_config, fake):
         fake.enqueue(server_error(503))
         r.route("Fix it", use_case="coding")
         fake.enqueue(*[server_error(503)] * 2)
-        with pytest.raises(Exception):
+        with pytest.raises(NoRouteError):
             r.route("Fix it badly", use_case="coding")
     records = ring.records()
     clock.now = max(x.at for x in records) + 1.0

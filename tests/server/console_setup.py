@@ -35,6 +35,11 @@ models:
     model: openai/backup-model
     context: 16000
     cost: {{input: 0.5, output: 1.0}}
+  tiny:  # too small for any prompt with its max_tokens: the trace shows it dropped
+    provider: fake
+    model: openai/tiny-model
+    context: 16
+    cost: {{input: 0.1, output: 0.1}}
   '{MARKUP_MODEL}':
     provider: fake
     model: openai/markup-model
@@ -42,8 +47,8 @@ models:
     cost: {{input: 0.5, output: 1.0}}
 rules:
   - {{name: '{MARKUP_RULE}', when: {{use_case: markup}}, targets: ['{MARKUP_MODEL}']}}
-  - {{name: coding, when: {{use_case: coding}}, targets: [fast, backup]}}
-  - {{name: default, targets: [fast]}}
+  - {{name: coding, when: {{use_case: coding}}, targets: [fast, tiny, backup]}}
+  - {{name: default, targets: [fast], cache: {{ttl: 600}}}}
 budgets:
   global: {{daily: 5}}
 tests:

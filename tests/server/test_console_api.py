@@ -123,8 +123,8 @@ async def test_the_login_cookie_is_signed_holds_no_key_and_admits(make_router):
 
 async def test_markup_in_config_names_shows_as_text(make_router):
     r = make_router()
-    await r.aroute("Render me", use_case="markup")
     async with client(r, headers=bearer(ADMIN_KEY)) as c:
+        await r.aroute("Render me", use_case="markup")
         traffic = await c.get("/ui/traffic")
         html = traffic.text
         assert "&lt;b&gt;x&lt;/b&gt;" in html
@@ -142,15 +142,15 @@ async def test_markup_in_config_names_shows_as_text(make_router):
 
 async def test_text_reaches_a_page_only_when_the_request_log_keeps_it(make_router, tmp_path):
     r = make_router(log_text=False)
-    await r.aroute("the quiet prompt")
     async with client(r, headers=bearer(ADMIN_KEY)) as c:
+        await r.aroute("the quiet prompt")
         rows = (await c.get("/v1/router/requests")).json()
         assert rows["text_kept"] is False
         assert "prompt" not in rows["requests"][0] and "answer" not in rows["requests"][0]
         assert "the quiet prompt" not in (await c.get("/ui/traffic")).text
     r2 = make_router(log_text=True)
-    await r2.aroute("the loud prompt")
     async with client(r2, headers=bearer(ADMIN_KEY)) as c:
+        await r2.aroute("the loud prompt")
         rows = (await c.get("/v1/router/requests")).json()
         assert rows["requests"][0]["prompt"] == "the loud prompt"
         assert rows["requests"][0]["answer"] == "Hello from the fake provider."
@@ -159,10 +159,10 @@ async def test_text_reaches_a_page_only_when_the_request_log_keeps_it(make_route
 
 async def test_the_json_api_shows_traffic_spend_models_and_config(make_router, fake):
     r = make_router()
-    await r.aroute("hello")
-    fake.enqueue(server_error(503))
-    await r.aroute("Fix it", use_case="coding")  # fast fails, backup answers
     async with client(r, headers=bearer(ADMIN_KEY)) as c:
+        await r.aroute("hello")
+        fake.enqueue(server_error(503))
+        await r.aroute("Fix it", use_case="coding")  # fast fails, backup answers
         o = (await c.get("/v1/router/overview")).json()
         t = o["traffic"]
         assert t["requests"] == 2 and t["fallback_rate"] == pytest.approx(0.5)
@@ -176,7 +176,7 @@ async def test_the_json_api_shows_traffic_spend_models_and_config(make_router, f
         bad_limit = await c.get("/v1/router/requests", params={"limit": "many"})
         assert bad_limit.status_code == 400
         m = (await c.get("/v1/router/models")).json()
-        assert {x["name"] for x in m["models"]} == {"fast", "backup", MARKUP_MODEL}
+        assert {x["name"] for x in m["models"]} == {"fast", "tiny", "backup", MARKUP_MODEL}
         assert m["models"][0]["circuit"] == "closed"
         (budget,) = m["budgets"]
         assert budget["scope"] == "global" and 0 < budget["fraction"] < 1
@@ -197,7 +197,7 @@ async def test_the_playground_explains_and_runs(make_router):
         verdicts = {(row["rule"], row["model"]): row["verdict"] for row in trace["rows"]}
         assert verdicts[("coding", "fast")] == "chosen"
         assert verdicts[("coding", "backup")] == "kept #2"
-        assert verdicts[(MARKUP_RULE, "")] == ""  # a rule that did not match
+        assert verdicts[("coding", "tiny")] == "dropped (context)"
         ran = await c.post("/v1/router/playground/run", json=body)
         assert ran.status_code == 200
         res = ran.json()
@@ -220,11 +220,13 @@ async def test_a_failed_reload_shows_its_file_and_line(make_router, tmp_path):
     r = make_router()
     path = tmp_path / "router.yaml"
     good = path.read_text()
-    path.write_text(good.replace("rules:\n", "rules:\n  - {name: broken, targets: [\n", 1))
-    r.reload()
     async with client(r, headers=bearer(ADMIN_KEY)) as c:
+        path.write_text(good.replace("rules:\n", "rules:\n  - {name: broken, targets: [\n", 1))
+        r.reload()
         cfg = (await c.get("/v1/router/config")).json()
         assert cfg["version"] == 1
         assert re.search(r"router\.yaml:\d+", cfg["last_error"])
+        assert cfg["last_reload"]["ok"] is False
+        assert cfg["last_reload"]["lines"][0].startswith("reload failed, still serving version 1")
         page = (await c.get("/ui/config")).text
         assert "Last reload failed" in page and "router.yaml:" in page

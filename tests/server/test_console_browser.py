@@ -122,8 +122,10 @@ def send_traffic(server: ServerProcess, fake: FakeProviderServer) -> None:
     from openai import OpenAI
 
     client = OpenAI(base_url=server.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=30)
-    for n in range(3):
-        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": f"hi {n}"}])
+    for n in (0, 1, 0):  # the second "hi 0" is served by the default rule's cache
+        client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": f"hi {n}"}]
+        )
     fake.enqueue(server_error(503))  # fast fails once: backup answers (a fallback)
     client.chat.completions.create(
         model="auto",
@@ -162,10 +164,15 @@ def test_the_overview_charts_hold_data_after_routed_requests(
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-latency circle[data-value]")
     fallbacks = browser.find_elements(By.CSS_SELECTOR, "#chart-errors rect.bar.second")
     assert any(float(b.get_attribute("data-value")) > 0 for b in fallbacks)
+    hits = browser.find_elements(By.CSS_SELECTOR, "#chart-cache rect.bar")
+    assert any(float(b.get_attribute("data-value")) > 0 for b in hits)
+    assert browser.find_element(By.CSS_SELECTOR, '[data-field="cache_hit_rate"]').text == "33.3%"
     spend = browser.find_elements(By.CSS_SELECTOR, "#chart-spend-today rect.bar")
     assert len(spend) >= 3 and all(float(b.get_attribute("data-value")) > 0 for b in spend)
-    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#chart-spend-today text")]
-    assert MARKUP_MODEL in labels  # the model's name, as text
+    names = [b.get_attribute("data-model") for b in spend]
+    assert MARKUP_MODEL in names  # the model's name, as text
+    titles = browser.find_elements(By.CSS_SELECTOR, "#chart-spend-today text.label title")
+    assert MARKUP_MODEL in [t.get_attribute("textContent") for t in titles]
     rpm = browser.find_element(By.CSS_SELECTOR, '[data-field="requests_per_min"]').text
     assert float(rpm) > 0
     no_alert(browser)
@@ -196,8 +203,10 @@ def test_the_traffic_table_lists_them_and_filters(browser, console_server, tmp_p
 
 def test_the_models_page_shows_health_circuits_and_budgets(browser, console_server, tmp_path):
     as_admin(browser, console_server, "/ui/models")
-    models = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#models tbody td:first-child")]
-    assert set(models) == {"fast", "backup", MARKUP_MODEL}
+    models = [
+        e.text for e in browser.find_elements(By.CSS_SELECTOR, "#models tbody td:first-child")
+    ]
+    assert set(models) == {"fast", "tiny", "backup", MARKUP_MODEL}
     assert browser.find_elements(By.CSS_SELECTOR, "#budgets meter")
     browser.find_element(By.ID, "probe").click()
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#providers .health-ok"))
@@ -214,11 +223,9 @@ def test_the_playground_shows_a_trace_and_a_real_answer(browser, console_server,
     rows = wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#pg-trace tbody tr"))
     cells = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows]
     assert ["coding", "serves", "fast", "chosen"] in [c[:4] for c in cells]
-    assert [MARKUP_RULE, "no match", "", ""] in [c[:4] for c in cells]
+    assert ["coding", "serves", "tiny", "dropped (context)"] in [c[:4] for c in cells]
     browser.find_element(By.ID, "pg-run").click()
-    answer = wait(browser).until(
-        lambda d: d.find_element(By.ID, "pg-answer").text or None
-    )
+    answer = wait(browser).until(lambda d: d.find_element(By.ID, "pg-answer").text or None)
     assert answer == "Hello from the fake provider."
     assert browser.find_element(By.ID, "pg-model").text == "fast (fake)"
     assert browser.find_element(By.ID, "pg-cost").text.startswith("$")

@@ -44,7 +44,9 @@ class Viewer:
 
 def _sign(key: ApiKey, expires: int) -> str:
     msg = f"router-console|{key.name}|{expires}".encode("utf-8", "surrogatepass")
-    return hmac.new(key.key.reveal().encode("utf-8", "surrogatepass"), msg, hashlib.sha256).hexdigest()
+    return hmac.new(
+        key.key.reveal().encode("utf-8", "surrogatepass"), msg, hashlib.sha256
+    ).hexdigest()
 
 
 def session_token(key: ApiKey, now: float | None = None) -> str:

@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from router import (
-    Decision,
     OUTCOMES,
+    Decision,
     RecentRequests,
     RequestSummary,
     Router,

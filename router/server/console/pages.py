@@ -60,7 +60,9 @@ def _page(template: str, active: str, viewer: access.Viewer, **context: Any) -> 
 @guarded("overview")
 async def overview(request: Request, viewer: access.Viewer) -> Response:
     console, _ = of(request)
-    return _page("overview.html", "overview", viewer, o=data.overview(console.router, console.recent))
+    return _page(
+        "overview.html", "overview", viewer, o=data.overview(console.router, console.recent)
+    )
 
 
 @guarded("traffic")
@@ -86,7 +88,9 @@ async def models(request: Request, viewer: access.Viewer) -> Response:
 @guarded("config")
 async def config(request: Request, viewer: access.Viewer) -> Response:
     console, _ = of(request)
-    return _page("config.html", "config", viewer, c=data.config(console.router, console.last_reload))
+    return _page(
+        "config.html", "config", viewer, c=data.config(console.router, console.last_reload)
+    )
 
 
 @guarded("playground")

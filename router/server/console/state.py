@@ -54,9 +54,7 @@ def admit(request: Request) -> access.Viewer:
     _, server = of(request)
     ring = server.gate.follow(server.router.config)
     authenticated = None
-    if ring.required and (
-        request.headers.get("authorization") or request.headers.get("api-key")
-    ):
+    if ring.required and (request.headers.get("authorization") or request.headers.get("api-key")):
         authenticated = ring.authenticate(
             request.headers.get("authorization"), request.headers.get("api-key")
         )
@@ -64,4 +62,3 @@ def admit(request: Request) -> access.Viewer:
 
 
 __all__ = ["Console", "admit", "of"]
-

@@ -65,6 +65,9 @@
     let max = maxHint || 0;
     for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
     const y = frame(svg, max, unit);
+    if (!series.some((s) => s.values.some((v) => v !== null && v !== undefined))) {
+      svg.appendChild(el("text", { x: LEFT + 10, y: H / 2 }, "no data yet"));
+    }
     const slot = (W - LEFT - 2) / Math.max(1, buckets.length);
     const width = Math.max(1, slot / series.length - 1);
     series.forEach((s, si) => {
@@ -113,12 +116,15 @@
     const rowH = (H - 4) / shown.length;
     shown.forEach((r, i) => {
       const y = 2 + i * rowH;
-      svg.appendChild(el("text", { class: "label", x: 2, y: y + rowH / 2 + 3 }, r.model));
-      const w = Math.max(r.cost_usd > 0 ? 1 : 0, (r.cost_usd / max) * 150);
-      const rect = el("rect", { class: "bar", x: 100, y: y + 2, width: w, height: Math.max(2, rowH - 5), "data-value": r.cost_usd });
+      const name = r.model.length > 18 ? r.model.slice(0, 17) + "…" : r.model;
+      const label = el("text", { class: "label", x: 2, y: y + rowH / 2 + 3 }, name);
+      label.appendChild(el("title", {}, r.model));
+      svg.appendChild(label);
+      const w = Math.max(r.cost_usd > 0 ? 1 : 0, (r.cost_usd / max) * 100);
+      const rect = el("rect", { class: "bar", x: 90, y: y + 2, width: w, height: Math.max(2, rowH - 5), "data-value": r.cost_usd, "data-model": r.model });
       rect.appendChild(el("title", {}, r.model + ": " + usd(r.cost_usd) + ", " + r.requests + " requests"));
       svg.appendChild(rect);
-      svg.appendChild(el("text", { x: 104 + w, y: y + rowH / 2 + 3 }, usd(r.cost_usd) + " · " + r.requests + " req"));
+      svg.appendChild(el("text", { x: 94 + w, y: y + rowH / 2 + 3 }, usd(r.cost_usd) + " · " + r.requests + " req"));
     });
   }
 
@@ -138,8 +144,8 @@
     bars(document.getElementById("chart-errors"), b, [
       { name: "errors", cls: "bar", values: rate("errors", "requests") },
       { name: "fallbacks", cls: "bar second", values: rate("fallbacks", "requests") },
-    ], "%", 1);
-    bars(document.getElementById("chart-cache"), b, [{ name: "cache hits", cls: "bar", values: rate("cache_hits", "cache_lookups") }], "%", 1);
+    ], "%", 100);
+    bars(document.getElementById("chart-cache"), b, [{ name: "cache hits", cls: "bar", values: rate("cache_hits", "cache_lookups") }], "%", 100);
     hbars(document.getElementById("chart-spend-today"), o.spend.today);
     hbars(document.getElementById("chart-spend-month"), o.spend.month);
     setField("requests_per_min", fmtNum(t.requests_per_min));
