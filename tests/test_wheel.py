@@ -29,6 +29,8 @@ def test_the_wheel_ships_the_default_config_and_route_finds_it(tmp_path: Path) -
     names = zipfile.ZipFile(wheel).namelist()
     assert "router/rules/default.yaml" in names
     assert "router/schemas/config.schema.json" in names
+    for console_file in ("templates/base.html", "static/console.js", "static/console.css"):
+        assert f"router/server/console/{console_file}" in names  # the web console's pages
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     elsewhere = tmp_path / "elsewhere"

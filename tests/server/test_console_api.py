@@ -11,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router import Router
+from router import ApiKey, ConfigError, Router, load_config
+from router.secrets import Secret
 from router.server import create_app
+from router.server.console.access import COOKIE_TTL_S, key_of_token, session_token
 from router.testing import FakeProviderServer, server_error
 from tests.server.console_setup import ADMIN_KEY, MARKUP_MODEL, MARKUP_RULE, console_config
 from tests.server.serving import BOB_KEY, CANARY
@@ -230,3 +232,25 @@ async def test_a_failed_reload_shows_its_file_and_line(make_router, tmp_path):
         assert cfg["last_reload"]["lines"][0].startswith("reload failed, still serving version 1")
         page = (await c.get("/ui/config")).text
         assert "Last reload failed" in page and "router.yaml:" in page
+
+
+def test_a_session_cookie_expires_and_ends_with_its_key():
+    key = ApiKey(name="root", key=Secret(ADMIN_KEY), admin=True)
+    token = session_token(key, now=1000.0)
+    assert ADMIN_KEY not in token
+    assert key_of_token(token, (key,), now=1060.0) is key
+    assert key_of_token(token, (key,), now=1000.0 + COOKIE_TTL_S + 1) is None
+    rotated = ApiKey(name="root", key=Secret("sk-router-rotated"), admin=True)
+    assert key_of_token(token, (rotated,), now=1060.0) is None
+    assert key_of_token("not-a-token", (key,), now=1060.0) is None
+
+
+def test_admin_in_a_key_must_be_true_or_false(tmp_path, fake):
+    path = tmp_path / "router.yaml"
+    path.write_text(console_config(fake.base_url).replace("admin: true", "admin: 'yes'"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ=ENV)
+    assert "admin" in str(err.value)
+    path.write_text(console_config(fake.base_url))
+    keys = load_config(path, environ=ENV).server.keys
+    assert [(k.name, k.admin) for k in keys] == [("root", True), ("bob", False)]
