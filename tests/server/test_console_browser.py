@@ -254,3 +254,17 @@ def test_a_failed_reload_appears_on_the_config_page(browser, console_server, tmp
         browser.save_screenshot(str(tmp_path / "config.png"))
     finally:
         config.write_text(good)
+
+
+def test_every_page_fits_a_phone_screen(browser, console_server, tmp_path):
+    browser.set_window_size(400, 860)
+    try:
+        for path in ("/ui", "/ui/traffic", "/ui/models", "/ui/config", "/ui/playground"):
+            as_admin(browser, console_server, path)
+            width = browser.execute_script("return window.innerWidth")
+            page = browser.execute_script("return document.documentElement.scrollWidth")
+            assert page <= width, f"{path}: {page}px wide on a {width}px screen"
+            name = path.strip("/").replace("/", "-") or "ui"
+            browser.save_screenshot(str(tmp_path / f"phone-{name}.png"))
+    finally:
+        browser.set_window_size(1280, 1000)

@@ -8,7 +8,7 @@ prompt and answer text only when the serving config's request log keeps text.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,15 +20,20 @@ from router import (
     Router,
     plain,
 )
-from router.server.keys import _period_start
-
-Clock = Callable[[], float]
 
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def period_start(period: str, now: float) -> float:
+    """The start of the UTC day or month holding `now`, as the usage store counts them."""
+    t = datetime.fromtimestamp(now, tz=timezone.utc).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return (t.replace(day=1) if period == "month" else t).timestamp()
 
 
 def keeps_text(router: Router) -> bool:
@@ -53,7 +58,7 @@ def overview(router: Router, recent: RecentRequests, now: float | None = None) -
     traffic = recent.overview()
     spend: dict[str, list[dict[str, Any]]] = {}
     for period in ("day", "month"):
-        rows = router.usage(("model",), _period_start(period, now))
+        rows = router.usage(("model",), period_start(period, now))
         spend[period] = sorted(
             (
                 {
