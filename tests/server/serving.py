@@ -22,7 +22,7 @@ BOB_KEY = "sk-router-bob-CANARY-2222"
 CAROL_KEY = "sk-router-carol-CANARY-3333"
 SECRETS = (CANARY, ALICE_KEY, BOB_KEY, CAROL_KEY)
 
-_LISTENING = re.compile(r"on http://127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"on http://[0-9.]+:(\d+)")  # 127.0.0.1, or 0.0.0.0 for all
 
 
 def fake_config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from router.server import create_app
 from router.server.console.access import COOKIE_TTL_S, key_of_token, session_token
 from router.testing import FakeProviderServer, server_error
 from tests.server.console_setup import ADMIN_KEY, MARKUP_MODEL, MARKUP_RULE, console_config
-from tests.server.serving import BOB_KEY, CANARY
+from tests.server.serving import BOB_KEY, CANARY, ServerProcess
 
 ENV = {"FAKE_KEY": CANARY, "ADMIN_KEY": ADMIN_KEY, "BOB_KEY": BOB_KEY}
 SECRETS = (CANARY, ADMIN_KEY, BOB_KEY)
@@ -254,3 +255,46 @@ def test_admin_in_a_key_must_be_true_or_false(tmp_path, fake):
     path.write_text(console_config(fake.base_url))
     keys = load_config(path, environ=ENV).server.keys
     assert [(k.name, k.admin) for k in keys] == [("root", True), ("bob", False)]
+
+
+def _own_address() -> str | None:
+    """This machine's address on a network (not loopback), if it has one; no packet is sent."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # UDP: picks the route's source address only
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_a_real_server_with_no_keys_refuses_the_console_beyond_loopback(fake_server, tmp_path):
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no address beyond loopback")
+    config = tmp_path / "router.yaml"
+    config.write_text(console_config(fake_server.base_url, keys=False))
+    with ServerProcess(config, "--host", "0.0.0.0", "--allow-unauthenticated", "--no-watch") as s:
+        assert httpx.get(f"http://127.0.0.1:{s.port}/ui", timeout=10).status_code == 200
+        far = httpx.get(f"http://{address}:{s.port}/ui", timeout=10)
+        assert far.status_code == 403 and "loopback" in far.text
+        api = httpx.get(f"http://{address}:{s.port}/v1/router/overview", timeout=10)
+        assert api.status_code == 403
+
+
+async def test_the_playground_keeps_to_the_limits_of_the_admin_key(tmp_path, fake):
+    path = tmp_path / "router.yaml"
+    text = console_config(fake.base_url).replace(
+        "name: root, admin: true", "name: root, admin: true, models: [backup]"
+    )
+    path.write_text(text)
+    with Router.from_config(path, environ=ENV) as r:
+        async with client(r, headers=bearer(ADMIN_KEY)) as c:
+            refused = await c.post("/v1/router/playground/run", json={"prompt": "hello"})
+            assert refused.status_code == 403
+            assert refused.json()["error"]["code"] == "model_not_allowed"
+            coding = await c.post(
+                "/v1/router/playground/run", json={"prompt": "Fix it", "use_case": "coding"}
+            )
+            assert coding.status_code == 403  # coding chooses fast first: not backup
+            assert fake.requests == []  # nothing was sent upstream

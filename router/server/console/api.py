@@ -25,6 +25,7 @@ from router.server.chat import error_response
 from router.server.console import access, data
 from router.server.console.state import admit, of
 from router.server.errors import ApiError, bad_request, from_router_error
+from router.server.keys import check_allowed
 from router.server.limits import read_json
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -173,14 +174,20 @@ def result_json(result: Result) -> dict[str, Any]:
 
 @guarded
 async def playground_run(request: Request) -> Response:
-    """Routes for real: the answer is spent under the viewer's key, as any request."""
+    """Routes for real: spent under the viewer's key, within its limits, as any request."""
     console, server = of(request)
     viewer = admit(request)
     args = await _body(request)
-    if viewer.key is not None:
-        server.gate.spend.check(viewer.key)
-        args["key"] = viewer.key.name
+    key = viewer.key
+    if key is not None:  # the limits of the key, as for any request it sends
+        server.gate.rate.admit(key)
+        server.gate.spend.check(key)
+        if key.models is not None or key.rules is not None:
+            decision = console.router.explain(**args)
+            if decision.served:
+                check_allowed(key, decision.model, decision.rule)
+        args["key"] = key.name
     result = await console.router.aroute(**args)
-    if viewer.key is not None:
-        server.gate.spend.add(viewer.key.name, result.cost_usd or 0.0)
+    if key is not None:
+        server.gate.spend.add(key.name, result.cost_usd or 0.0)
     return _json(result_json(result))
