@@ -256,7 +256,7 @@ def test_a_failed_reload_appears_on_the_config_page(browser, console_server, tmp
         config.write_text(good)
 
 
-def test_every_page_fits_a_phone_screen(browser, console_server, tmp_path):
+def test_every_page_fits_a_phone_screen_and_shows_no_key(browser, console_server, tmp_path):
     browser.set_window_size(400, 860)
     try:
         for path in ("/ui", "/ui/traffic", "/ui/models", "/ui/config", "/ui/playground"):
@@ -264,6 +264,8 @@ def test_every_page_fits_a_phone_screen(browser, console_server, tmp_path):
             width = browser.execute_script("return window.innerWidth")
             page = browser.execute_script("return document.documentElement.scrollWidth")
             assert page <= width, f"{path}: {page}px wide on a {width}px screen"
+            for secret in (*SECRETS, ADMIN_KEY):  # no key reaches a page
+                assert secret not in browser.page_source
             name = path.strip("/").replace("/", "-") or "ui"
             browser.save_screenshot(str(tmp_path / f"phone-{name}.png"))
     finally:
