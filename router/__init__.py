@@ -56,6 +56,7 @@ from router.types import (
 if TYPE_CHECKING:
     from router.config.loader import load_config
     from router.config.model import ApiKey, Config
+    from router.observe.metrics import RouterMetrics
     from router.replay import ReplayReport, replay_log
     from router.runtime.default import aroute, default_config_path, explain, route
     from router.runtime.reload.changes import ConfigChanges, ReloadEvent, diff_configs
@@ -79,6 +80,7 @@ _LAZY = {
     "diff_configs": "router.runtime.reload.changes",
     "load_config": "router.config.loader",
     "ReplayReport": "router.replay",
+    "RouterMetrics": "router.observe.metrics",
     "replay_log": "router.replay",
 }
 
@@ -127,6 +129,7 @@ __all__ = [
     "Result",
     "Router",
     "RouterError",
+    "RouterMetrics",
     "RouterStatus",
     "RuleTrace",
     "SpendTotals",
