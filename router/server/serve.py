@@ -105,16 +105,16 @@ def serve(opts: ServeOptions) -> int:
             probe_sock = _bind(opts.host, 0)
             port = probe_sock.getsockname()[1]
             probe_sock.close()
-        print(
-            f"router serve: {opts.config} ({opts.workers} workers, "
-            f"watch {'on' if opts.watch else 'off'}) on http://{opts.host}:{port}",
-            file=sys.stderr,
-            flush=True,
-        )
         made = metrics_dir()
         print(
             "router serve: /metrics adds up the workers' samples in "
             f"{os.environ['PROMETHEUS_MULTIPROC_DIR']}",
+            file=sys.stderr,
+            flush=True,
+        )
+        print(
+            f"router serve: {opts.config} ({opts.workers} workers, "
+            f"watch {'on' if opts.watch else 'off'}) on http://{opts.host}:{port}",
             file=sys.stderr,
             flush=True,
         )

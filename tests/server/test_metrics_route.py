@@ -154,6 +154,7 @@ def per_worker(directory: Path) -> dict[str, float]:
 def test_with_two_workers_every_workers_requests_are_counted(fake, config_path):
     config_path.write_text(fake_config(fake.base_url, keys=True))
     with ServerProcess(config_path, "--workers", "2", "--no-watch") as server:
+        # printed before the line ServerProcess waits for
         found = re.search(r"samples in (\S+)", server.output)
         assert found, server.output
         directory = Path(found.group(1))
