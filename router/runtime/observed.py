@@ -25,6 +25,7 @@ from router.cache.response_cache import (
     uses_cache,
 )
 from router.config.model import CacheStore, Config
+from router.errors import RouterError
 from router.observe.events import Observer, Observers, RequestEnded
 from router.observe.request_log import RequestLog
 from router.runtime.state.live import LiveState
@@ -144,7 +145,9 @@ class RequestHooks:
         if event.ok and old is not new:
             try:
                 self._configure(old, new)
-            except OSError as exc:  # a log directory that cannot be made: keep serving
+            except (OSError, RouterError) as exc:
+                # A log directory that cannot be made, a Redis cache without its client
+                # (MissingDependency): keep serving, without it.
                 log.error("request log or cache could not be opened after reload: %s", exc)
         self.observers.reloaded(event)
 
