@@ -11,7 +11,8 @@ adapter, in one run, interleaved blocks:
 
 Target: (observed - plain) <= 5% of plain. Then the observers alone (a real
 request's event replayed: no network in the timing), and the response cache: a miss
-(a new prompt each time: looked up, called, kept) against a hit (the same prompt).
+(a new prompt each time: looked up, called, kept) against a hit (the same prompt), in
+memory and in Redis (`backend: redis`, a loopback redis-server started here).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from openai_overhead import CONFIG as OPENAI_CONFIG
 from overhead import KEY, MODEL, PROMPT, measure, pct
+from state import start_redis
 
 
 def run_observe(start_server: Callable[[], tuple[Any, str]], n: int, rounds: int) -> None:
@@ -86,8 +88,23 @@ def run_observe(start_server: Callable[[], tuple[Any, str]], n: int, rounds: int
                 "cache hit": lambda: cache.route(PROMPT),
             }
             assert cache.route(PROMPT).cached
-            cache_times = measure(cache_paths, n, rounds)
-            for r in (plain, observed, traced, cache):
+            redis_proc, redis_url = start_redis()
+            redis_cfg = work / "redis-cached.yaml"
+            redis_cfg.write_text(
+                plain_cfg.read_text()
+                + f"settings:\n  cache: {{ttl: 3600, backend: redis, url: '{redis_url}'}}\n"
+            )
+            rcache = Router.from_config(redis_cfg)
+            rcache.route(PROMPT)
+            assert rcache.route(PROMPT).cached
+            cache_paths["redis cache miss"] = lambda: rcache.route(f"{PROMPT} r{next(fresh)}")
+            cache_paths["redis cache hit"] = lambda: rcache.route(PROMPT)
+            try:
+                cache_times = measure(cache_paths, n, rounds)
+            finally:
+                redis_proc.terminate()
+                redis_proc.wait(timeout=10)
+            for r in (plain, observed, traced, cache, rcache):
                 r.close()
     finally:
         proc.terminate()
@@ -118,8 +135,9 @@ def run_observe(start_server: Callable[[], tuple[Any, str]], n: int, rounds: int
     )
     print()
     cstats = _table(cache_times)
-    miss, hit = cstats["cache miss"], cstats["cache hit"]
-    print(f"cache hit / miss: mean {hit[0] / miss[0]:.3f}  ({miss[0] / hit[0]:.0f}x faster)")
+    for kind in ("cache", "redis cache"):
+        miss, hit = cstats[f"{kind} miss"], cstats[f"{kind} hit"]
+        print(f"{kind} hit / miss: mean {hit[0] / miss[0]:.3f}  ({miss[0] / hit[0]:.0f}x faster)")
 
 
 def _table(times: dict[str, tuple[list[float], list[float]]]) -> dict[str, tuple[float, ...]]:

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from router.config.model import ApiKey, Config
     from router.observe.events import OUTCOMES
     from router.observe.recent import RecentRequests, RequestSummary, TrafficOverview
+    from router.observe.metrics import RouterMetrics
     from router.replay import ReplayReport, replay_log
     from router.runtime.default import aroute, default_config_path, explain, route
     from router.runtime.reload.changes import ConfigChanges, ReloadEvent, diff_configs
@@ -85,6 +86,7 @@ _LAZY = {
     "RecentRequests": "router.observe.recent",
     "RequestSummary": "router.observe.recent",
     "TrafficOverview": "router.observe.recent",
+    "RouterMetrics": "router.observe.metrics",
     "replay_log": "router.replay",
 }
 
@@ -136,6 +138,7 @@ __all__ = [
     "Result",
     "Router",
     "RouterError",
+    "RouterMetrics",
     "RouterStatus",
     "RuleTrace",
     "SpendTotals",

@@ -432,3 +432,5 @@ class RouterStatus(Record):
     health: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # add_provider()/add_model()/remove_*(): names added and removed, by section
     runtime_changes: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
+    # The response cache's backend and its health (Redis: connected, outages); None: no cache
+    cache: Mapping[str, Any] | None = None

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +73,41 @@ def is_sampled(rule: RuleConfig, request: Request) -> bool:
         return True
 
 
-def open_backend(store: CacheStore, base_dir: str | None, clock: Clock) -> CacheBackend:
-    if store.backend == "sqlite":
-        path = os.path.expanduser(store.path or "response-cache.sqlite")
-        if not os.path.isabs(path) and base_dir:
-            path = os.path.join(base_dir, path)
-        return SQLiteCache(path, clock=clock)
+# Makes the backend `settings.cache.backend` names, from its settings, the config's
+# directory and the clock. A backend whose library this package may not import (Redis)
+# is handed in by the runtime: `open_backend(..., factories={"redis": ...})`.
+BackendFactory = Callable[[CacheStore, "str | None", Clock], CacheBackend]
+
+
+def _sqlite(store: CacheStore, base_dir: str | None, clock: Clock) -> CacheBackend:
+    path = os.path.expanduser(store.path or "response-cache.sqlite")
+    if not os.path.isabs(path) and base_dir:
+        path = os.path.join(base_dir, path)
+    return SQLiteCache(path, clock=clock)
+
+
+def _memory(store: CacheStore, base_dir: str | None, clock: Clock) -> CacheBackend:
     return MemoryCache(store.max_bytes, clock=clock)
+
+
+BACKENDS: Mapping[str, BackendFactory] = {"memory": _memory, "sqlite": _sqlite}
+
+
+def open_backend(
+    store: CacheStore,
+    base_dir: str | None,
+    clock: Clock,
+    factories: Mapping[str, BackendFactory] | None = None,
+) -> CacheBackend:
+    """The backend `store.backend` names; `factories` add to (or replace) the built-in ones."""
+    known = {**BACKENDS, **(factories or {})}
+    factory = known.get(store.backend)
+    if factory is None:
+        raise ValueError(
+            f"response cache backend {store.backend!r} is not available here"
+            f" (known: {', '.join(sorted(known))})"
+        )
+    return factory(store, base_dir, clock)
 
 
 def _encode(result: Result) -> bytes:
@@ -124,7 +152,13 @@ class ResponseCache:
         self.store_settings = store
 
     @classmethod
-    def for_config(cls, config: Config, *, clock: Clock | None = None) -> ResponseCache | None:
+    def for_config(
+        cls,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        factories: Mapping[str, BackendFactory] | None = None,
+    ) -> ResponseCache | None:
         """None when no rule of `config` caches."""
         if not uses_cache(config):
             return None
@@ -132,7 +166,15 @@ class ResponseCache:
         import time
 
         store = config.settings.cache_store
-        return cls(open_backend(store, base, clock or time.time), store)
+        return cls(open_backend(store, base, clock or time.time, factories), store)
+
+    def status(self) -> dict[str, Any]:
+        """The backend's health where it has one (Redis: connected or not)."""
+        status = getattr(self.backend, "status", None)
+        if callable(status):
+            return dict(status())
+        backend = self.store_settings.backend if self.store_settings else "memory"
+        return {"backend": backend, "connected": True}
 
     def lookup(
         self, config: Config, rule: RuleConfig, request: Request, decision: Decision
@@ -170,10 +212,13 @@ def replay_chunks(result: Result) -> Iterator[Chunk]:
 
 
 __all__ = [
+    "BACKENDS",
+    "BackendFactory",
     "CacheLookup",
     "ResponseCache",
     "cache_key",
     "is_sampled",
+    "open_backend",
     "policy_for",
     "replay_chunks",
     "uses_cache",

@@ -13,6 +13,7 @@ from router.config.model import (
     CacheStore,
     Config,
     Cost,
+    MetricsAccess,
     ModelConfig,
     ProviderConfig,
     RequestLogSettings,
@@ -189,14 +190,20 @@ def _cache_policy(raw: Any) -> CachePolicy:
     )
 
 
-def _cache_store(raw: Any) -> CacheStore:
+def _cache_store(raw: Any, state: StateSettings) -> CacheStore:
+    """`settings.cache`'s store keys; a Redis one defaults to the shared state's Redis."""
     d = CacheStore()
     if not isinstance(raw, Mapping):
         return d
+    backend = str(raw.get("backend", d.backend))
+    url = raw.get("url")
     return CacheStore(
-        backend=str(raw.get("backend", d.backend)),
+        backend=backend,
         path=raw.get("path") or None,
         max_bytes=int(raw.get("max_bytes", d.max_bytes)),
+        url=Secret(str(url)) if url else (state.url if backend == "redis" else None),
+        prefix=str(raw.get("prefix", state.prefix + "cache:")),
+        timeout_ms=float(raw.get("timeout_ms", state.timeout_ms)),
     )
 
 
@@ -228,6 +235,7 @@ def _retry(raw: Mapping[str, Any]) -> RetryPolicy | None:
 
 def _settings(raw: Mapping[str, Any]) -> Settings:
     d = Settings()
+    state = _state(raw.get("state"))
     return Settings(
         default_max_tokens=int(raw.get("default_max_tokens", d.default_max_tokens)),
         deadline=_float(raw.get("deadline", d.deadline)),
@@ -237,8 +245,8 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         exact_tokens=bool(raw.get("exact_tokens", d.exact_tokens)),
         request_log=_request_log(raw.get("request_log"), bool(raw.get("log_text", False))),
         cache=_cache_policy(raw["cache"]) if raw.get("cache") is not None else None,
-        cache_store=_cache_store(raw.get("cache")),
-        state=_state(raw.get("state")),
+        cache_store=_cache_store(raw.get("cache"), state),
+        state=state,
     )
 
 
@@ -279,6 +287,20 @@ def _server(raw: Mapping[str, Any], where: Any) -> ServerConfig:
         keys=keys,
         max_body_bytes=int(raw.get("max_body_bytes", d.max_body_bytes)),
         max_concurrent=int(raw.get("max_concurrent", d.max_concurrent)),
+        metrics=_metrics_access(raw.get("metrics")),
+    )
+
+
+def _metrics_access(raw: Any) -> MetricsAccess:
+    """`metrics: false` or `metrics: {enabled: true, key_required: false}`."""
+    if isinstance(raw, bool):
+        return MetricsAccess(enabled=raw)
+    if not isinstance(raw, Mapping):
+        return MetricsAccess()
+    d = MetricsAccess()
+    return MetricsAccess(
+        enabled=bool(raw.get("enabled", d.enabled)),
+        key_required=bool(raw.get("key_required", d.key_required)),
     )
 
 

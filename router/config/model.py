@@ -107,11 +107,16 @@ class CachePolicy:
 
 @dataclass(frozen=True, slots=True)
 class CacheStore:
-    """Where cached answers live: `settings.cache.backend` (memory LRU or SQLite)."""
+    """Where cached answers live: `settings.cache.backend` (memory LRU, SQLite or Redis)."""
 
-    backend: str = "memory"  # memory | sqlite
+    backend: str = "memory"  # memory | sqlite | redis
     path: str | None = None  # SQLite file, relative to the config's directory
     max_bytes: int = 64 * 1024 * 1024  # memory: least recently used go first beyond this
+    # redis: `settings.cache.url`, else the URL of `settings.state` (masked: may hold a
+    # password); every key starts with `prefix` (the state's prefix + "cache:").
+    url: Secret | None = None
+    prefix: str = "router:cache:"
+    timeout_ms: float = 50.0  # per Redis call; a dead Redis never adds more than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +243,23 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsAccess:
+    """`server.metrics`: the Prometheus scrape at `GET /metrics`."""
+
+    enabled: bool = True
+    # True: a key of `server.keys` is needed when there are any (as for /v1/models);
+    # False: open to whoever reaches the port (a scraper on a private network).
+    key_required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Top-level `server:` block, read by `router serve`."""
 
     keys: tuple[ApiKey, ...] = ()
     max_body_bytes: int = 4 * 1024 * 1024
     max_concurrent: int = 256
+    metrics: MetricsAccess = MetricsAccess()
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,6 +340,23 @@ def _state(merged: Merged, issues: Issues) -> None:
     pointer = join("settings", "state")
     if isinstance(raw, dict):
         raw, pointer = raw.get("url"), join(pointer, "url")
+    _redis_url(raw, pointer, issues)
+    cache = merged.settings.get("cache") if isinstance(merged.settings, dict) else None
+    if not isinstance(cache, dict) or cache.get("backend") != "redis":
+        return
+    url, at = cache.get("url"), join(join("settings", "cache"), "url")
+    if url is None and (not isinstance(raw, str) or raw == "memory"):
+        issues.at(
+            join(join("settings", "cache"), "backend"),
+            "backend redis needs a Redis: give settings.cache.url or settings.state a redis:// URL",
+        )
+    elif url == "memory":
+        issues.at(at, "expected redis://host:port/db or rediss://host:port/db, got memory")
+    else:
+        _redis_url(url, at, issues)
+
+
+def _redis_url(raw: Any, pointer: str, issues: Issues) -> None:
     if not isinstance(raw, str) or raw == "memory":
         return
     scheme, sep, rest = raw.partition("://")

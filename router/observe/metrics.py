@@ -195,6 +195,13 @@ class RouterMetrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self.cache_up = G(
+            "cache_backend_up",
+            "The response cache's store answers: 1, or 0 (Redis away: every lookup a miss).",
+            namespace=ns,
+            registry=reg,
+            multiprocess_mode="livemin",
+        )
         # Labelled children by label values: prometheus-client's labels() validates and
         # locks on every call; this dict makes the request path a lookup.
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -313,6 +320,9 @@ class RouterMetrics:
                 str(b["scope"]), str(b["name"] or "-"), str(b["period"])
             ).set(float(b["remaining_usd"]))
         self.config_version.set(status["config_version"])
+        cache = status.get("cache")
+        if cache:
+            self.cache_up.set(1.0 if cache.get("connected", True) else 0.0)
 
     def exposition_registry(self) -> Any:
         """What to scrape: this registry, or every worker's samples in multiprocess mode."""

@@ -12,12 +12,20 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from router.cache.response_cache import CacheLookup, ResponseCache, replay_chunks, uses_cache
-from router.config.model import Config
+from router.cache.backends import CacheBackend, Clock
+from router.cache.response_cache import (
+    BackendFactory,
+    CacheLookup,
+    ResponseCache,
+    replay_chunks,
+    uses_cache,
+)
+from router.config.model import CacheStore, Config
+from router.errors import RouterError
 from router.observe.events import Observer, Observers, RequestEnded
 from router.observe.request_log import RequestLog
 from router.runtime.state.live import LiveState
@@ -33,6 +41,16 @@ log = logging.getLogger("router.observe")
 
 def _base_dir(config: Config) -> str | None:
     return os.path.dirname(config.files[0]) if config.files else None
+
+
+def _redis_cache(store: CacheStore, base_dir: str | None, clock: Clock) -> CacheBackend:
+    from router.runtime.state.redis_cache import RedisCache  # imports redis: only then
+
+    return RedisCache.from_store(store, clock)
+
+
+# Cache backends the cache package cannot build itself (it may import only the config).
+CACHE_BACKENDS: Mapping[str, BackendFactory] = {"redis": _redis_cache}
 
 
 def _default_observers() -> tuple[Observer, ...]:
@@ -117,7 +135,7 @@ class RequestHooks:
             self.cache.close()
             self.cache = None
         if self.cache is None:
-            self.cache = ResponseCache.for_config(new)
+            self.cache = ResponseCache.for_config(new, factories=CACHE_BACKENDS)
         items: list[Observer] = [*self._given]
         if self._log is not None:
             items.append(self._log)
@@ -127,11 +145,16 @@ class RequestHooks:
         if event.ok and old is not new:
             try:
                 self._configure(old, new)
-            except OSError as exc:  # a log directory that cannot be made: keep serving
+            except (OSError, RouterError) as exc:
+                # A log directory that cannot be made, a Redis cache without its client
+                # (MissingDependency): keep serving, without it.
                 log.error("request log or cache could not be opened after reload: %s", exc)
         self.observers.reloaded(event)
 
     # -- the cache ----------------------------------------------------------------
+    def cache_status(self) -> dict[str, Any] | None:
+        return None if self.cache is None else self.cache.status()
+
     def lookup(
         self, snap: Snapshot, request: Request, decision: Decision, use_cache: bool
     ) -> CacheLookup | None:

@@ -533,6 +533,7 @@ class Router(ProviderManager):
             state=self._live.status(),
             health=dict(self._last_health),
             runtime_changes=self.runtime_changes(),
+            cache=self._hooks.cache_status(),
         )
 
     def usage(

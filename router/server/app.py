@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 import router as router_package
 from router import ApiKey, Router
-from router.server import chat, console
+from router.server import chat, console, embeddings, metrics_route
 from router.server.errors import ApiError
 from router.server.keys import Gate
 from router.server.limits import ConcurrencyLimit
@@ -87,6 +87,9 @@ def create_app(
             Route("/chat/completions", chat.chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/models/{model:path}", model, methods=["GET"]),
+            Route("/v1/embeddings", embeddings.embeddings, methods=["POST"]),
+            Route("/embeddings", embeddings.embeddings, methods=["POST"]),
+            Route("/metrics", metrics_route.MetricsEndpoint(state), methods=["GET"]),
             Route("/v1/router/explain", chat.explain, methods=["POST"]),
             Route("/v1/router/status", status, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),

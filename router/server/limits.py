@@ -21,7 +21,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_EXEMPT = frozenset({"/healthz", "/readyz"})
+_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})  # a scrape still answers when full
 
 
 async def send_error(send: Send, error: ApiError) -> None:

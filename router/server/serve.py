@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,20 +105,31 @@ def serve(opts: ServeOptions) -> int:
             probe_sock = _bind(opts.host, 0)
             port = probe_sock.getsockname()[1]
             probe_sock.close()
+        made = metrics_dir()
+        print(
+            "router serve: /metrics adds up the workers' samples in "
+            f"{os.environ['PROMETHEUS_MULTIPROC_DIR']}",
+            file=sys.stderr,
+            flush=True,
+        )
         print(
             f"router serve: {opts.config} ({opts.workers} workers, "
             f"watch {'on' if opts.watch else 'off'}) on http://{opts.host}:{port}",
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(
-            "router.server:app_from_env",
-            factory=True,
-            host=opts.host,
-            port=port,
-            workers=opts.workers,
-            **common,  # type: ignore[arg-type]
-        )
+        try:
+            uvicorn.run(
+                "router.server:app_from_env",
+                factory=True,
+                host=opts.host,
+                port=port,
+                workers=opts.workers,
+                **common,  # type: ignore[arg-type]
+            )
+        finally:
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
         return 0
 
     router = Router.from_config(opts.config, watch=opts.watch)
@@ -147,6 +160,17 @@ def serve(opts: ServeOptions) -> int:
         router.close()
         sock.close()
     return 0
+
+
+def metrics_dir() -> str | None:
+    """Workers count requests apart: give prometheus-client's multiprocess mode an empty
+    directory (before any worker imports it) unless the user set PROMETHEUS_MULTIPROC_DIR.
+    Returns the directory made here, for the caller to remove at exit."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    made = tempfile.mkdtemp(prefix="router-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 def _bind(host: str, port: int) -> socket.socket:

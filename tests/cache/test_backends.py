@@ -42,17 +42,34 @@ def test_memory_cache_replacing_a_key_keeps_the_byte_count_right():
     assert c.size_bytes == 1 + 9 and len(c) == 1
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def backend(request, tmp_path):
+    """Each backend on the test's clock (Redis: its values carry the caller's expiry too)."""
     clock = Clock()
     b: CacheBackend
-    b = (
-        MemoryCache(clock=clock)
-        if request.param == "memory"
-        else SQLiteCache(tmp_path / "c.sqlite", clock=clock)
-    )
+    if request.param == "memory":
+        b = MemoryCache(clock=clock)
+    elif request.param == "sqlite":
+        b = SQLiteCache(tmp_path / "c.sqlite", clock=clock)
+    else:
+        from router.runtime.state.redis_cache import RedisCache
+
+        server = request.getfixturevalue("redis_server")
+        b = RedisCache(server.url, prefix="contract:", timeout_ms=2000, clock=clock)
+    assert isinstance(b, CacheBackend)
     yield b, clock
     b.close()
+
+
+def test_a_value_comes_back_byte_for_byte_and_a_missing_key_is_none(backend):
+    b, _ = backend
+    value = bytes(range(256)) * 8  # binary, and long enough for Redis to compress it
+    b.set("k", value, 60)
+    b.set("empty", b"", 60)
+    assert b.get("k") == value and b.get("empty") == b""
+    assert b.get("absent") is None
+    b.set("k", b"new", 60)
+    assert b.get("k") == b"new"
 
 
 def test_entries_expire_after_their_ttl(backend):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
-from router import Router
+from router import BudgetExceeded, NoRouteError, Router
+from router.testing import server_error
 
 
 def _calls(fake) -> int:
@@ -147,3 +149,49 @@ def test_router_usage_counts_the_hit(write_config, fake, capsys):
     assert "cache hits" in out
     row = next(line for line in out.splitlines() if line.startswith("small"))
     assert row.split()[1:3] == ["2", "1"]  # requests, cache hits
+
+
+def _edit(path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _refuse_every_candidate(how: str, r: Router, cfg, fake) -> None:
+    """Leave no model of rule `default` able to serve, by `how`."""
+    if how == "max_cost":
+        _edit(cfg, "    targets: [small]\n", "    targets: [small]\n    max_cost: 0.0000000001\n")
+        assert r.reload().ok
+    elif how == "budget":
+        # Less than one request's estimated cost: every model is over budget.
+        cfg.write_text(cfg.read_text() + "budgets: {global: {daily: 0.00000001}}\n")
+        assert r.reload().ok
+    elif how == "circuit":
+        _edit(cfg, "output: 2}}", "output: 2}, breaker: {failures: 1, cooldown: 600}}")
+        assert r.reload().ok
+        fake.enqueue(server_error())
+        with pytest.raises(NoRouteError):
+            r.route("fails once", cache=False)
+    decision = r.explain("cached question")
+    assert not decision.served and decision.rejected
+
+
+@pytest.mark.parametrize("pin", [{}, {"rule": "default"}])
+@pytest.mark.parametrize("how", ["max_cost", "budget", "circuit"])
+def test_a_request_no_candidate_may_serve_is_refused_not_served_from_the_cache(
+    how, pin, write_config, fake
+):
+    cfg = write_config("  cache: {ttl: 600}")
+    with Router.from_config(cfg) as r:
+        first = r.route("cached question", **pin)
+        assert first.text and r.route("cached question", **pin).cached
+        calls = len(fake.requests)
+        _refuse_every_candidate(how, r, cfg, fake)
+        with pytest.raises((NoRouteError, BudgetExceeded)) as err:
+            r.route("cached question", **pin)
+        with pytest.raises((NoRouteError, BudgetExceeded)):
+            list(r.route("cached question", stream=True, **pin))
+        with pytest.raises((NoRouteError, BudgetExceeded)):
+            asyncio.run(r.aroute("cached question", **pin))
+    assert not err.value.decision.served
+    assert len(fake.requests) <= calls + 1  # the one failing or spending call, no more

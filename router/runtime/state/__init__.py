@@ -9,4 +9,6 @@
 - `stores.py`: one Protocol per store and the backend that makes them for a config
   (`settings.state`): in process, or shared through Redis (`redis_*.py`, imported
   only then).
+- `redis_cache.py`: the response cache's Redis backend (`settings.cache.backend: redis`),
+  handed to the cache package by the runtime.
 """

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,14 @@ class RedisLink:
         *,
         clock: Callable[[], float] = time.monotonic,
         background: bool = True,
+        role: str = "shared state",
+        fallback: str = "serving on local state",
+        decode: bool = True,
+        scripts: Mapping[str, str] = SCRIPTS,
     ) -> None:
+        """`role` and `fallback` name the user in the outage warnings (the response
+        cache: "misses until it is back"); `decode=False` answers bytes (cached values);
+        `scripts` are loaded at each (re)connect."""
         if settings.url is None:
             raise ValueError("RedisLink needs settings.state.url")
         redis = _redis_module()
@@ -84,6 +91,7 @@ class RedisLink:
         from redis.retry import Retry
 
         self._redis = redis
+        self.role, self._fallback, self._scripts = role, fallback, scripts
         self._secret = settings.url.reveal()
         self.url = settings.display()
         self.prefix = settings.prefix
@@ -99,7 +107,7 @@ class RedisLink:
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 0),
                 health_check_interval=0,
-                decode_responses=True,
+                decode_responses=decode,
             )
 
         self.fast = client(self.timeout)  # the request path
@@ -145,23 +153,27 @@ class RedisLink:
                 self._retry_at = self._clock() + self._pause
         if was_up:  # once per outage, not once per request
             log.warning(
-                "shared state: Redis at %s unreachable (%s); serving on local state",
+                "%s: Redis at %s unreachable (%s); %s",
+                self.role,
                 self.url,
                 self._error,
+                self._fallback,
             )
 
     def _connect(self) -> bool:
         """Ping and load the scripts (a restarted Redis has none); mark up on success."""
         try:
             self.slow.ping()
-            for name, text in SCRIPTS.items():
+            for name, text in self._scripts.items():
                 self._sha[name] = self.slow.script_load(text)
         except self._errors as exc:
             if self._down_since is None:
                 log.warning(
-                    "shared state: Redis at %s unreachable (%s); serving on local state",
+                    "%s: Redis at %s unreachable (%s); %s",
+                    self.role,
                     self.url,
                     self._text(exc),
+                    self._fallback,
                 )
             self._mark_down(exc)
             self._pause = min(self._pause * 2, 5.0)
@@ -175,7 +187,7 @@ class RedisLink:
             self._error = None
             self._pause = 0.1
         if was_down:
-            log.warning("shared state: Redis at %s is back; re-syncing", self.url)
+            log.warning("%s: Redis at %s is back", self.role, self.url)
         return True
 
     # -- calls --------------------------------------------------------------------------
