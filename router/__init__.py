@@ -28,6 +28,7 @@ from router.errors import (
     RouterError,
     Timeout,
     Unavailable,
+    UnknownModel,
 )
 from router.types import (
     Attempt,
@@ -132,6 +133,7 @@ __all__ = [
     "SpendTotals",
     "Timeout",
     "Unavailable",
+    "UnknownModel",
     "Usage",
     "UsageRow",
     "aroute",

@@ -91,7 +91,7 @@ async def chat_completions(request: Request) -> Response:
     if result is None:  # the client went away; nobody reads this
         return Response(status_code=499)
     if key is not None:
-        state.gate.spend.add(key.name, result.cost_usd or 0.0)  # unknown price: counted apart
+        state.gate.spend.add(key.name, result.cost_usd)  # None: unknown price, counted apart
     return JSONResponse(
         wire.completion_json(result), headers=_headers(result.model, result.rule, result.cost_usd)
     )
@@ -186,7 +186,7 @@ async def _events(
                 yield writer.text(chunk.text)
             if chunk.result is not None:
                 if key is not None:
-                    state.gate.spend.add(key.name, chunk.result.cost_usd or 0.0)
+                    state.gate.spend.add(key.name, chunk.result.cost_usd)
                 for event in writer.end(chunk.result):
                     yield event
                 return
