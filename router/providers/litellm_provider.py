@@ -378,6 +378,7 @@ class LiteLLMProvider(Provider):
                 text = acc.feed(chunk)
                 if text:
                     yield Delta(text)
+            acc.counted_by_litellm(response)
             response = None
         except Exception as exc:
             failure = self._error(exc, call, partial=acc.has_text)
@@ -399,6 +400,7 @@ class LiteLLMProvider(Provider):
                 text = acc.feed(chunk)
                 if text:
                     yield Delta(text)
+            acc.counted_by_litellm(response)
             response = None
         except Exception as exc:
             failure = self._error(exc, call, partial=acc.has_text)
