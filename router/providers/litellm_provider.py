@@ -147,8 +147,15 @@ class LiteLLMProvider(Provider):
     def ad_hoc_id(cls, provider: ProviderConfig, model_id: str) -> str:
         # A provider named as litellm names one (`openrouter`, `ollama`, `anthropic`):
         # litellm routes by that prefix, so `openrouter/google/gemini-flash` keeps it.
+        # An id litellm cannot place, on an OpenAI-compatible api_base (vLLM, a proxy,
+        # llama-server): sent to that server as its own id, as `openai/<id>`.
         if provider.name in _litellm_prefixes():
             return f"{provider.name}/{model_id}"
+        if provider.api_base:
+            try:
+                litellm.get_llm_provider(model=model_id, api_base=provider.api_base)
+            except Exception:  # litellm: "LLM Provider NOT provided"
+                return f"openai/{model_id}"
         return model_id
 
     def __init__(self, config: ProviderConfig) -> None:

@@ -1,7 +1,8 @@
 """`POST /v1/chat/completions` and `POST /v1/router/explain`: one request through the Router.
 
 The model a client names picks how it is routed: `auto` lets the rules decide, a
-configured model name pins it, `router/<rule>` forces a rule. `use_case`, `tags`
+configured model name (or `<provider>/<model id>` for one the config does not list)
+pins it, `router/<rule>` forces a rule. `use_case`, `tags`
 and `metadata` come as extra body fields or `X-Router-*` headers. Answers carry
 `X-Router-Model`, `X-Router-Rule` and (when known before the body) `X-Router-Cost-USD`.
 """
