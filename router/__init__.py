@@ -28,6 +28,7 @@ from router.errors import (
     RouterError,
     Timeout,
     Unavailable,
+    UnknownModel,
 )
 from router.types import (
     Attempt,
@@ -145,6 +146,7 @@ __all__ = [
     "Timeout",
     "TrafficOverview",
     "Unavailable",
+    "UnknownModel",
     "Usage",
     "UsageRow",
     "aroute",

@@ -3,6 +3,7 @@
     RouterError
     ├── ConfigError            file, line, column, JSON pointer; may hold several issues
     ├── NoRouteError           carries the Decision trace
+    │   └── UnknownModel       (also a NotFound) `model=` names no model and no provider
     ├── BudgetExceeded
     ├── MissingDependency      names the extra to install
     ├── RequestError           the caller's mistake: no prompt, bad messages, a template
@@ -115,6 +116,18 @@ class NotFound(RequestError):
         self.name = name
 
 
+class UnknownModel(NotFound, NoRouteError):
+    """`model=` names neither a configured model nor `<provider>/<model id>` with a
+    configured provider. The caller's mistake (a `NotFound`: 404 `model_not_found` on the
+    server) and a `NoRouteError` whose decision rejects the name with the kind
+    `RejectionKind.UNKNOWN_MODEL`."""
+
+    def __init__(self, name: str, message: str, decision: Decision | None = None) -> None:
+        NoRouteError.__init__(self, message, decision)
+        self.what = "model"
+        self.name = name
+
+
 class ProviderError(RouterError):
     """A provider failed to serve one attempt."""
 
@@ -219,5 +232,6 @@ __all__ = [
     "RouterError",
     "Timeout",
     "Unavailable",
+    "UnknownModel",
     "unexpected",
 ]

@@ -234,7 +234,7 @@ class EmbeddingResult:
     model: str
     provider: str
     usage: Usage
-    cost_usd: float
+    cost_usd: float | None  # None: the model's price is unknown (never taken as $0)
     latency_s: float
     decision: Decision | None  # None when the caller named the model
     attempts: tuple[Attempt, ...] = ()

@@ -117,6 +117,19 @@ def test_model_rule_and_system(config, capsys) -> None:
     assert code == 0 and out.strip() == "echo: be brief|hi"
 
 
+def test_model_provider_slash_id(config, capsys) -> None:
+    """`--model PROVIDER/ID`: a model the config does not list, through its provider."""
+    code, out, _ = run(capsys, "run", str(config), "hi", "--model", "echo/adhoc-id", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["text"] == "echo: |hi"
+    assert (doc["model"], doc["rule"]) == ("echo/adhoc-id", "model:echo/adhoc-id")
+    code, out, _ = run(capsys, "explain", str(config), "hi", "--model", "echo/adhoc-id", "--json")
+    assert code == 0 and json.loads(out)["model"] == "echo/adhoc-id"
+    code, _, err = run(capsys, "run", str(config), "hi", "--model", "nowhere/x")
+    assert code != 0
+    assert "unknown model 'nowhere/x'" in err and "providers: echo, openai" in err
+
+
 def test_json_run_and_explain(config, capsys) -> None:
     code, out, _ = run(capsys, "run", str(config), "hello", "--json")
     doc = json.loads(out)

@@ -19,7 +19,7 @@ def format_table(rows: Sequence[Any], width: int = 60) -> str:
         ttft = f"{r.ttft_s * 1000:.0f} ms" if r.ttft_s is not None else "-"
         total = f"{r.total_s * 1000:.0f} ms" if r.total_s is not None else "-"
         tokens = f"{r.usage.input_tokens}+{r.usage.output_tokens}" if r.ok else "-"
-        cost = f"{r.cost_usd:.6f}" if r.ok else "-"
+        cost = "-" if not r.ok else "unknown" if r.cost_usd is None else f"{r.cost_usd:.6f}"
         answer = f"FAILED {r.error}" if r.error else r.text.strip() or "(empty)"
         wrapped = textwrap.wrap(" ".join(answer.split()), width) or [""]
         lines.append(f"{r.model:<20} {ttft:>8} {total:>8} {tokens:>10} {cost:>10}  {wrapped[0]}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from router.config.model import ModelConfig
 from router.engine.routing_state import RoutingState
-from router.engine.ruleset import CompiledRule, RuleSet
+from router.engine.ruleset import PINNED_PREFIX, Ceiling, CompiledRule, RuleSet
 from router.engine.spill import spill
 from router.engine.strategies import Candidate
+from router.errors import UnknownModel
 from router.types import Decision, Rejection, RejectionKind, Request, RuleTrace, as_rejection
 
 _NO_REJECTS: dict[str, Rejection] = {}
@@ -35,9 +36,15 @@ def candidates(
     state: RoutingState,
     default_max_tokens: int,
     ruleset: RuleSet | None = None,
+    ceiling: Ceiling | None = None,
 ) -> tuple[list[Candidate], dict[str, Rejection]]:
-    """Survivors of `rule`'s targets in strategy order, and {model: Rejection} for the rest."""
-    max_cost = rule.config.max_cost
+    """Survivors of `rule`'s targets in strategy order, and {model: Rejection} for the rest.
+
+    `ceiling`: the `max_cost` of another rule that holds here too (a pinned model's:
+    `RuleSet.ceiling`) when `rule` has none of its own."""
+    max_cost, whose = rule.config.max_cost, ""
+    if max_cost is None and ceiling is not None:
+        max_cost, whose = ceiling.max_cost, f" (rule {ceiling.rule}'s, which this request matches)"
     kept: list[Candidate] = []
     rejected: dict[str, Rejection] = {}
     for t in rule.targets:
@@ -62,18 +69,19 @@ def candidates(
         if reason is not None:
             rejected[m.name] = as_rejection(reason)
             continue
-        if m.cost is None and ruleset is not None and ruleset.needs_price(rule, m.name):
+        if m.cost is None and ruleset is not None and ruleset.needs_price(rule, m.name, max_cost):
             rejected[m.name] = Rejection(
                 RejectionKind.PRICE,
                 f"price unknown: {m.model} is not in litellm's price map, so "
-                f"{'max_cost' if max_cost is not None else 'a budget'} cannot hold it "
+                f"{'max_cost' + whose if max_cost is not None else 'a budget'} cannot hold it "
                 "(declare `cost: {input, output}` per 1M tokens; 0 and 0 if free)",
             )
             continue
         cost = m.cost.estimate(request.tokens, max_tokens) if m.cost is not None else None
         if max_cost is not None and cost is not None and cost > max_cost:
             rejected[m.name] = Rejection(
-                RejectionKind.COST, f"estimated cost ${cost:.6f} over max_cost ${max_cost:g}"
+                RejectionKind.COST,
+                f"estimated cost ${cost:.6f} over max_cost ${max_cost:g}{whose}",
             )
             continue
         kept.append(Candidate(m, cost, t.weight))
@@ -92,12 +100,15 @@ def decide(
     default_max = ruleset.config.settings.default_max_tokens
     traces: list[RuleTrace] = []
     chosen = ruleset.chosen(request.model, request.rule)
+    if isinstance(chosen, Rejection):
+        raise _unknown_model(request, chosen, use_case, default_max, version)
+    ceiling = ruleset.ceiling(request, use_case) if request.model is not None else None
     rules = ruleset.rules_for(use_case) if chosen is None else (chosen,)
     for rule in rules:
         if chosen is None and not rule.predicate(request, use_case):
             traces.append(RuleTrace(rule.name, False))
             continue
-        kept, rejected = candidates(rule, request, state, default_max, ruleset)
+        kept, rejected = candidates(rule, request, state, default_max, ruleset, ceiling)
         strategy = rule.config.strategy
         if not kept:
             traces.append(RuleTrace(rule.name, True, (), rejected, strategy, "no candidate left"))
@@ -142,3 +153,25 @@ def decide(
         ),
         [],
     )
+
+
+def _unknown_model(
+    request: Request, why: Rejection, use_case: str | None, default_max: int, version: int
+) -> UnknownModel:
+    """`model=` names nothing: a NoRouteError (and NotFound) with the trace to show it."""
+    name = request.model or ""
+    rejected = {name: why}
+    trace = RuleTrace(PINNED_PREFIX + name, True, (), rejected, "ordered", "no such model")
+    decision = Decision(
+        rule=None,
+        model=None,
+        provider=None,
+        candidates=(),
+        rejected=rejected,
+        rules=(trace,),
+        use_case=use_case,
+        tokens=request.tokens,
+        max_tokens=request.max_tokens or default_max,
+        config_version=version,
+    )
+    return UnknownModel(name, why.text, decision)

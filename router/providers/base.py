@@ -91,11 +91,19 @@ class Provider(ABC):
     # Its models cost nothing per call (they run on the caller's own hardware): budgets
     # never hold them back, so they are what `on_budget: fallback` falls back to.
     free: ClassVar[bool] = False
+    # Whether a caller may name a model the config does not list (`model="<provider>/<id>"`):
+    # yes for remote APIs; no where a model id is a file on this machine.
+    ad_hoc_models: ClassVar[bool] = True
 
     @classmethod
     def serves_free(cls, model: ModelConfig) -> bool:
         """Whether `model` costs nothing per call when the YAML gives it no price."""
         return cls.free
+
+    @classmethod
+    def ad_hoc_id(cls, provider: ProviderConfig, model_id: str) -> str:
+        """The `model:` a YAML entry would give for `model="<provider>/<model_id>"`."""
+        return model_id
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

@@ -22,6 +22,7 @@ figures are from `python bench/overhead.py --settings`):
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -141,6 +142,21 @@ class LiteLLMProvider(Provider):
     def serves_free(cls, model: ModelConfig) -> bool:
         # litellm's ids for a model served by an Ollama the caller runs.
         return model.model.startswith(("ollama/", "ollama_chat/"))
+
+    @classmethod
+    def ad_hoc_id(cls, provider: ProviderConfig, model_id: str) -> str:
+        # A provider named as litellm names one (`openrouter`, `ollama`, `anthropic`):
+        # litellm routes by that prefix, so `openrouter/google/gemini-flash` keeps it.
+        # An id litellm cannot place, on an OpenAI-compatible api_base (vLLM, a proxy,
+        # llama-server): sent to that server as its own id, as `openai/<id>`.
+        if provider.name in _litellm_prefixes():
+            return f"{provider.name}/{model_id}"
+        if provider.api_base:
+            try:
+                litellm.get_llm_provider(model=model_id, api_base=provider.api_base)
+            except Exception:  # litellm: "LLM Provider NOT provided"
+                return f"openai/{model_id}"
+        return model_id
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
@@ -369,6 +385,7 @@ class LiteLLMProvider(Provider):
                 text = acc.feed(chunk)
                 if text:
                     yield Delta(text)
+            acc.counted_by_litellm(response)
             response = None
         except Exception as exc:
             failure = self._error(exc, call, partial=acc.has_text)
@@ -390,6 +407,7 @@ class LiteLLMProvider(Provider):
                 text = acc.feed(chunk)
                 if text:
                     yield Delta(text)
+            acc.counted_by_litellm(response)
             response = None
         except Exception as exc:
             failure = self._error(exc, call, partial=acc.has_text)
@@ -516,6 +534,11 @@ def _classify(exc: Exception) -> tuple[_ErrorClass, int | None, float | None]:
         return errors.BadRequest, status, None
     # 5xx, ServiceUnavailable, InternalServerError and anything unknown.
     return errors.Unavailable, status, None
+
+
+@functools.cache
+def _litellm_prefixes() -> frozenset[str]:
+    return frozenset(str(getattr(p, "value", p)) for p in litellm.provider_list)
 
 
 def _model_info(model: str) -> Any:

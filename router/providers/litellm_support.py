@@ -25,7 +25,7 @@ class StreamState:
 
     def __init__(self) -> None:
         self.texts: list[str] = []
-        self.usage: Usage | None = None
+        self.usage: Usage | None = None  # as the stream's chunks said it
         self.finish_reason: str | None = None
         self.has_text = False
         self._calls: dict[int, _ToolCallParts] = {}  # by the stream's index, in order seen
@@ -72,6 +72,21 @@ class StreamState:
         if not self._calls:
             return None
         return tuple(p.assembled() for p in self._calls.values())
+
+    def counted_by_litellm(self, stream: Any) -> None:
+        """Mark the usage estimated when the provider sent none and litellm counted it.
+
+        Asked for `include_usage`, litellm ends every stream with a usage chunk of its
+        own making: the provider's numbers when the provider sent some, else its own
+        tokenizer's count. Only the chunks litellm received (`CustomStreamWrapper.chunks`)
+        tell the two apart: a provider's usage chunk is among them, litellm's count is
+        not. A stream that keeps no such list leaves the usage as reported.
+        """
+        chunks = getattr(stream, "chunks", None)
+        if self.usage is None or not isinstance(chunks, list):
+            return
+        if not any(_get(c, "usage") is not None for c in chunks):
+            self.usage = Usage(self.usage.input_tokens, self.usage.output_tokens, estimated=True)
 
     def output_text(self) -> str:
         """What the model wrote (text and tool-call arguments), for a usage estimate."""

@@ -319,6 +319,7 @@ _ErrorClass = type[errors.ProviderError]
 class LlamaCppProvider(Provider):
     type: ClassVar[str] = "llama_cpp"
     free: ClassVar[bool] = True  # in-process, on this machine
+    ad_hoc_models: ClassVar[bool] = False  # a model is a file here: no caller names one
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ProviderConfig) -> None:

@@ -39,7 +39,7 @@ class Comparison:
     ttft_s: float | None = None  # time to the first piece of text
     total_s: float | None = None
     usage: Usage = field(default_factory=Usage)
-    cost_usd: float = 0.0
+    cost_usd: float | None = None  # None: not served, or the price is unknown (never $0)
     error: str | None = None  # "kind: message" when the model failed or was held back
 
     @property
@@ -57,6 +57,7 @@ class Comparison:
             "input_tokens": self.usage.input_tokens,
             "output_tokens": self.usage.output_tokens,
             "cost_usd": self.cost_usd,
+            "price_known": self.cost_usd is not None,
             "error": self.error,
         }
 
@@ -156,7 +157,7 @@ def _one(
         price_known=cost is not None,
     )
     state.succeeded(ticket, record, latency_s=total)
-    return Comparison(model.name, model.provider, "".join(parts), first, total, usage, cost or 0.0)
+    return Comparison(model.name, model.provider, "".join(parts), first, total, usage, cost)
 
 
 __all__ = ["RULE", "Comparison", "compare"]

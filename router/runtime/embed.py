@@ -129,7 +129,7 @@ class _Embedding:
             m.name,
             m.provider,
             out.usage,
-            cost or 0.0,  # an unknown price is counted apart in the usage store
+            cost,  # None: the price is unknown (counted apart in the usage store, not $0)
             took,
             self.decision,
             tuple(self.attempts),

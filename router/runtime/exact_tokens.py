@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from router.config.model import ModelConfig
 from router.engine.decide import decide
 from router.engine.strategies import Candidate
 from router.errors import RouterError
@@ -23,9 +24,9 @@ from router.types import Decision, Request
 log = logging.getLogger("router.tokens")
 
 
-def exact_count(snap: Snapshot, request: Request, model: str) -> int | None:
-    """`model`'s own count of the request's input tokens; None where it has none."""
-    m = snap.config.models[model]
+def exact_count(snap: Snapshot, request: Request, m: ModelConfig) -> int | None:
+    """`m`'s own count of the request's input tokens; None where it has none."""
+    model = m.name
     try:
         return snap.provider(m.provider).count_tokens(m, request.messages)
     except RouterError as exc:
@@ -43,7 +44,7 @@ def redecide(
     """The decision again with the first candidate's exact count, if it has one."""
     if not cands:
         return request, decision, cands
-    exact = exact_count(snap, request, cands[0].model.name)
+    exact = exact_count(snap, request, cands[0].model)
     if exact is None or exact == request.tokens:
         return request, decision, cands
     request = replace(request, tokens=exact)

@@ -82,7 +82,7 @@ class ProviderManager:
         try:
             if model not in snap.config.models:
                 raise RequestError(f"unknown model {model!r}")
-            exact = exact_count(snap, request, model)
+            exact = exact_count(snap, request, snap.config.models[model])
         finally:
             snap.exit()
         return request.tokens if exact is None else exact

@@ -139,10 +139,10 @@ class Snapshot:
     @classmethod
     def build(cls, config: Config, version: int, previous: Snapshot | None = None) -> Snapshot:
         """Compile `config` (`RuleSet.build`: ConfigError at the line of a bad rule)."""
-        from router.providers.pricing import known_cost
+        from router.providers.ad_hoc import describe
 
         rules = RuleSet.build(config)
-        rules.price_of = known_cost
+        rules.describe = describe  # what `model="<provider>/<id>"` calls: the adapters know
         snap = cls(config, rules, version)
         if previous is not None:
             snap.carry_over(previous)

@@ -1,7 +1,8 @@
 """`POST /v1/chat/completions` and `POST /v1/router/explain`: one request through the Router.
 
 The model a client names picks how it is routed: `auto` lets the rules decide, a
-configured model name pins it, `router/<rule>` forces a rule. `use_case`, `tags`
+configured model name (or `<provider>/<model id>` for one the config does not list)
+pins it, `router/<rule>` forces a rule. `use_case`, `tags`
 and `metadata` come as extra body fields or `X-Router-*` headers. Answers carry
 `X-Router-Model`, `X-Router-Rule` and (when known before the body) `X-Router-Cost-USD`.
 """
@@ -91,7 +92,7 @@ async def chat_completions(request: Request) -> Response:
     if result is None:  # the client went away; nobody reads this
         return Response(status_code=499)
     if key is not None:
-        state.gate.spend.add(key.name, result.cost_usd or 0.0)  # unknown price: counted apart
+        state.gate.spend.add(key.name, result.cost_usd)  # None: unknown price, counted apart
     return JSONResponse(
         wire.completion_json(result), headers=_headers(result.model, result.rule, result.cost_usd)
     )
@@ -186,7 +187,7 @@ async def _events(
                 yield writer.text(chunk.text)
             if chunk.result is not None:
                 if key is not None:
-                    state.gate.spend.add(key.name, chunk.result.cost_usd or 0.0)
+                    state.gate.spend.add(key.name, chunk.result.cost_usd)
                 for event in writer.end(chunk.result):
                     yield event
                 return

@@ -144,47 +144,65 @@ class RequestRate:
 
 
 class KeySpend:
-    """Running USD totals per key name for the current UTC day and month."""
+    """Running USD totals per key name for the current UTC day and month.
+
+    A request on a model whose price is unknown adds nothing to the dollars (its cost is
+    not $0, it is not known) and is counted apart, as `router usage` counts it.
+    """
 
     def __init__(self, clock: Clock = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        # name -> {period: (period start, spent)}
-        self._spent: dict[str, dict[str, tuple[float, float]]] = {}
+        # name -> {period: (period start, spent, requests of unknown price)}
+        self._spent: dict[str, dict[str, tuple[float, float, int]]] = {}
 
     def seed(self, read: UsageReader) -> None:
         """Totals so far this month and day, from the usage store."""
         now = self._clock()
         month, day = _period_start("month", now), _period_start("day", now)
+        today = datetime.fromtimestamp(day, tz=timezone.utc).strftime("%Y-%m-%d")
         rows = read(("key", "day"), month)
         with self._lock:
             for row in rows:
                 name, cost = str(row["key"]), float(row["cost_usd"])
+                unpriced = int(row.get("unpriced_requests", 0) or 0)
                 if name == "-":
                     continue
-                periods = self._spent.setdefault(name, {"day": (day, 0.0), "month": (month, 0.0)})
-                periods["month"] = (month, periods["month"][1] + cost)
-                if str(row["day"]) == datetime.fromtimestamp(day, tz=timezone.utc).strftime(
-                    "%Y-%m-%d"
-                ):
-                    periods["day"] = (day, periods["day"][1] + cost)
+                periods = self._spent.setdefault(
+                    name, {"day": (day, 0.0, 0), "month": (month, 0.0, 0)}
+                )
+                for period, start in (("month", month), ("day", day)):
+                    if period == "day" and str(row["day"]) != today:
+                        continue
+                    _, spent, n = periods[period]
+                    periods[period] = (start, spent + cost, n + unpriced)
 
-    def add(self, name: str, cost: float) -> None:
-        if cost <= 0:
+    def add(self, name: str, cost: float | None) -> None:
+        """Count one served request; `cost` None: its price is unknown."""
+        if cost is not None and cost <= 0:
             return
         now = self._clock()
         with self._lock:
             periods = self._spent.setdefault(name, {})
             for period in ("day", "month"):
                 start = _period_start(period, now)
-                was_start, spent = periods.get(period, (start, 0.0))
-                periods[period] = (start, (spent if was_start == start else 0.0) + cost)
+                was_start, spent, n = periods.get(period, (start, 0.0, 0))
+                if was_start != start:
+                    spent, n = 0.0, 0
+                periods[period] = (start, spent + (cost or 0.0), n + (cost is None))
 
-    def spent(self, name: str, period: str) -> float:
+    def _period(self, name: str, period: str) -> tuple[float, int]:
         now = self._clock()
         with self._lock:
-            start, spent = self._spent.get(name, {}).get(period, (0.0, 0.0))
-        return spent if start == _period_start(period, now) else 0.0
+            start, spent, n = self._spent.get(name, {}).get(period, (0.0, 0.0, 0))
+        return (spent, n) if start == _period_start(period, now) else (0.0, 0)
+
+    def spent(self, name: str, period: str) -> float:
+        return self._period(name, period)[0]
+
+    def unpriced(self, name: str, period: str) -> int:
+        """Requests this period whose price is unknown: not in `spent`."""
+        return self._period(name, period)[1]
 
     def check(self, key: ApiKey) -> None:
         """429 when the key's daily or monthly budget is spent."""
@@ -205,8 +223,14 @@ class KeySpend:
                 )
 
     def snapshot(self) -> Mapping[str, Mapping[str, float]]:
+        """{key: {day, month: USD; unpriced_day, unpriced_month: requests of unknown price}}."""
         return {
-            name: {"day": self.spent(name, "day"), "month": self.spent(name, "month")}
+            name: {
+                "day": self.spent(name, "day"),
+                "month": self.spent(name, "month"),
+                "unpriced_day": self.unpriced(name, "day"),
+                "unpriced_month": self.unpriced(name, "month"),
+            }
             for name in list(self._spent)
         }
 

@@ -39,7 +39,7 @@ class WireError(Exception):
 class ChatRequest:
     """One `POST /v1/chat/completions`, checked and split into route() arguments."""
 
-    model: str  # as the client wrote it: auto, a model name, router/<rule>
+    model: str  # as the client wrote it: auto, a model name, <provider>/<id>, router/<rule>
     messages: Sequence[Mapping[str, Any]]
     stream: bool
     include_usage: bool
@@ -64,7 +64,10 @@ def parse_chat(body: Any, headers: Mapping[str, str]) -> ChatRequest:
         raise WireError("the request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise WireError("'model' is required: a model name, 'auto' or 'router/<rule>'", "model")
+        raise WireError(
+            "'model' is required: a model name, '<provider>/<model id>', 'auto' or 'router/<rule>'",
+            "model",
+        )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise WireError("'messages' must be a non-empty list of messages", "messages")

@@ -17,6 +17,7 @@ from router.testing.outcomes import (
     reply,
     server_error,
     slow,
+    slow_stream,
     unauthorized,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "reply",
     "server_error",
     "slow",
+    "slow_stream",
     "unauthorized",
 ]

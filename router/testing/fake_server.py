@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import select
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -101,6 +103,8 @@ class FakeProviderServer:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._max_in_flight = 0
+        self._disconnects = 0
+        self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -186,18 +190,36 @@ class FakeProviderServer:
         with self._lock:
             return self._max_in_flight
 
+    @property
+    def disconnects(self) -> int:
+        """Completion requests whose client closed the connection while the answer was
+        still being made (during a `slow` delay or between a `slow_stream`'s pieces)."""
+        with self._lock:
+            return self._disconnects
+
+    def wait_for_disconnects(self, n: int = 1, timeout: float = 5.0) -> bool:
+        """Whether `disconnects` reaches `n` within `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._disconnects >= n, timeout)
+
     def reset(self) -> None:
-        """Forget recorded requests, scripted outcomes and the in-flight high mark."""
+        """Forget recorded requests, scripted outcomes, disconnects and the in-flight mark."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
             self._max_in_flight = self._in_flight
+            self._disconnects = 0
 
     # -- used by the handler ---------------------------------------------------------------
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _disconnected(self) -> None:
+        with self._changed:
+            self._disconnects += 1
+            self._changed.notify_all()
 
     def _enter(self, delta: int) -> None:
         with self._lock:
@@ -349,6 +371,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def _wait(self, seconds: float) -> bool:
+        """Wait as a backend generating would; False (the answer stops) when the server
+        stops or the client closes the connection meanwhile (counted as a disconnect)."""
+        fake = self.server.fake
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if fake._stopping.is_set():
+                self._drop()
+                return False
+            ready, _, _ = select.select([self.connection], [], [], min(left, 0.02))
+            if ready and self._peer_closed():
+                self.close_connection = True
+                fake._disconnected()
+                return False
+        return True
+
+    def _peer_closed(self) -> bool:
+        try:
+            return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
+        except BlockingIOError:
+            return False
+        except OSError:  # reset
+            return True
+
     # -- completions -----------------------------------------------------------------------
 
     def _complete(self, dialect: _wire.Dialect, flavour: str, body: dict[str, Any]) -> None:
@@ -363,8 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, fake: FakeProviderServer, dialect: _wire.Dialect, flavour: str, body: dict[str, Any]
     ) -> None:
         outcome = fake._next_outcome()
-        if outcome.delay and fake._stopping.wait(outcome.delay):
-            self._drop()
+        if outcome.delay and not self._wait(outcome.delay):
             return
         stream = bool(body.get("stream", flavour == "ollama"))  # Ollama streams by default
         if outcome.disconnect_after is not None and (not stream or outcome.disconnect_after == 0):
@@ -405,9 +450,27 @@ class _Handler(BaseHTTPRequestHandler):
         out += [b"%x\r\n%s\r\n" % (len(data), data) for data, _ in pieces]
         if cut is None:
             out.append(b"0\r\n\r\n")
-        self.wfile.write(b"".join(out))
+        if outcome.piece_delay:
+            first = next((i for i, (_, is_text) in enumerate(pieces) if is_text), 0)
+            self._trickle(out, first + 2, outcome.piece_delay)
+        else:
+            self.wfile.write(b"".join(out))
         if cut is not None:
             self._drop()
+
+    def _trickle(self, parts: list[bytes], now: int, delay: float) -> None:
+        """Send the first `now` parts (the head up to the first text), then each next
+        part `delay` seconds later."""
+        self.wfile.write(b"".join(parts[:now]))
+        for part in parts[now:]:
+            if not self._wait(delay):
+                return
+            try:
+                self.wfile.write(part)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                self.server.fake._disconnected()
+                return
 
     def _openai(self, body: dict[str, Any]) -> None:
         self._complete(_OPENAI, "openai", body)

@@ -18,6 +18,7 @@ class Outcome:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
     disconnect_after: int | None = None  # drop the connection after N text pieces
+    piece_delay: float = 0.0  # streams: seconds between pieces (a backend still generating)
     usage: tuple[int, int] | None = None  # (input, output) tokens
     tool_calls: tuple[Mapping[str, Any], ...] = ()
 
@@ -59,6 +60,12 @@ def context_overflow() -> Outcome:
 
 def slow(seconds: float, text: str | None = None) -> Outcome:
     return Outcome(text=text, delay=seconds)
+
+
+def slow_stream(seconds_per_piece: float, text: str | None = None) -> Outcome:
+    """A stream whose pieces come `seconds_per_piece` apart; the server notices (and
+    counts, `FakeProviderServer.disconnects`) a client that closes the connection."""
+    return Outcome(text=text, piece_delay=seconds_per_piece)
 
 
 def disconnect(after: int = 0) -> Outcome:

@@ -97,3 +97,20 @@ def test_cli_compare_table_and_json(config: Path, fake: FakeProviderServer, caps
     assert code == 0
     assert [r["ok"] for r in rows] == [True, False]
     assert rows[0]["output_tokens"] == 40 and rows[0]["ttft_s"] > 0
+
+
+def test_an_unknown_price_is_unknown_not_zero(
+    config: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`c` (openai/model-c) is in no price map and declares none."""
+    with Router.from_config(config) as r:
+        rows = r.compare("hi", models=["b", "c"], max_tokens=5)
+        usage = {u["model"]: u for u in r.usage(by=("model",))}
+    free, unknown = rows
+    assert free.ok and free.cost_usd == 0.0  # declared free: $0 is known
+    assert unknown.ok and unknown.cost_usd is None
+    assert unknown.as_dict()["cost_usd"] is None and unknown.as_dict()["price_known"] is False
+    assert usage["c"]["unpriced_requests"] == 1 and usage["b"]["unpriced_requests"] == 0
+    assert main(["compare", str(config), "hi", "--models", "c"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("c ")]
+    assert row and " unknown " in row[0] and "0.000000" not in row[0]

@@ -180,3 +180,26 @@ def test_the_native_openai_adapter_serves_embeddings(
     assert fake.last_request.body["model"] == "text-embedding-3-small"
     assert res.cost_usd == pytest.approx(3 * 20 / 1e6)
     assert usage[0]["input_tokens"] == 3
+
+
+def test_an_unknown_price_is_unknown_not_zero(tmp_path: Path, fake: FakeProviderServer) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            providers:
+              cloud: {{type: litellm, api_key: k, api_base: "{fake.base_url}", retries: 0}}
+            models:
+              mine: {{provider: cloud, model: openai/my-embedder, capabilities: [embeddings]}}
+            rules:
+              - {{name: default, targets: [mine]}}
+            settings: {{usage_db: ":memory:"}}
+            """
+        )
+    )
+    with Router.from_config(path) as r:
+        res = r.embed("hello world")
+        usage = r.usage(by=("model",))
+    assert res.model == "mine" and len(res.vectors) == 1
+    assert res.cost_usd is None  # nobody knows its price: not $0
+    assert usage[0]["unpriced_requests"] == 1 and usage[0]["cost_usd"] == 0

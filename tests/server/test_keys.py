@@ -90,3 +90,28 @@ def test_budget_is_per_utc_day_and_month_and_seeded_from_usage() -> None:
     clock.now += 3600 + 1  # April: both periods start again
     spend.check(k)
     assert spend.spent("a", "month") == 0.0
+
+
+def test_an_unknown_price_is_counted_apart_never_as_zero_dollars() -> None:
+    start = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc).timestamp()
+    clock = Clock(start)
+    spend = KeySpend(clock)
+    spend.seed(
+        lambda by, since: [
+            {"key": "a", "day": "2026-03-15", "cost_usd": 0.5, "unpriced_requests": 2},
+            {"key": "a", "day": "2026-03-02", "cost_usd": 1.0, "unpriced_requests": 3},
+        ]
+    )
+    assert (spend.unpriced("a", "day"), spend.unpriced("a", "month")) == (2, 5)
+    spend.add("a", None)  # served by a model whose price nobody knows
+    spend.add("a", 0.25)
+    assert spend.snapshot()["a"] == {
+        "day": 0.75,
+        "month": 1.75,
+        "unpriced_day": 3,
+        "unpriced_month": 6,
+    }
+    spend.add("b", None)
+    assert spend.snapshot()["b"]["day"] == 0.0 and spend.snapshot()["b"]["unpriced_day"] == 1
+    clock.now += 86400  # a new day: the day's count starts again, the month's goes on
+    assert (spend.unpriced("a", "day"), spend.unpriced("a", "month")) == (0, 6)

@@ -85,6 +85,27 @@ def test_a_model_name_pins_it_and_router_rule_forces_the_rule(client, fake):
     assert forced.headers["x-router-rule"] == "coding"
 
 
+def test_provider_slash_id_calls_a_model_the_config_does_not_list(keyed_server, client, fake):
+    raw = client.chat.completions.with_raw_response.create(
+        model="fake/my-unlisted-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.parse().model == "fake/my-unlisted-model"
+    assert raw.headers["x-router-rule"] == "model:fake/my-unlisted-model"
+    assert "x-router-cost-usd" not in raw.headers  # its price is unknown, not $0
+    assert fake.last_request.body["model"] == "my-unlisted-model"
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(
+            model="nowhere/x", messages=[{"role": "user", "content": "x"}]
+        )
+    assert "unknown model 'nowhere/x'" in info.value.message
+    assert "providers: fake" in info.value.message
+    bob = openai.OpenAI(base_url=keyed_server.base_url, api_key=BOB_KEY, max_retries=0)
+    with bob, pytest.raises(openai.PermissionDeniedError):  # bob may use `fast` only
+        bob.chat.completions.create(
+            model="fake/my-unlisted-model", messages=[{"role": "user", "content": "x"}]
+        )
+
+
 def test_params_pass_through_to_the_upstream(client, fake):
     client.chat.completions.create(
         model="fast",

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from router.testing import reply, slow
+from router.testing import reply, slow, slow_stream
 
 CHAT = "/v1/chat/completions"
 
@@ -170,3 +170,25 @@ def test_a_client_gone_before_the_answer_cancels_the_upstream_call(open_server, 
     assert in_flight == 1
     state = httpx.get(open_server.url + "/v1/router/status").json()["state"]["models"]
     assert state["fast"]["in_flight"] == 0
+
+
+def test_a_client_gone_mid_stream_closes_the_upstream_connection(open_server, fake):
+    """The backend stops generating: the fake, between pieces, sees the router go."""
+    fake.enqueue(slow_stream(0.25, " ".join(f"w{i}" for i in range(40))))
+    sock = _stream_until_first_chunk(open_server.port, _chat_body(stream=True))
+    sock.close()
+    assert fake.wait_for_disconnects(1, 10.0)
+    fake.enqueue(slow(5.0))  # gone before the first byte: the waiting call is cut too
+    raw = json.dumps(_chat_body()).encode()
+    with socket.create_connection(("127.0.0.1", open_server.port), timeout=30) as conn:
+        conn.sendall(
+            (
+                f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(raw)}\r\n\r\n"
+            ).encode()
+            + raw
+        )
+        deadline = time.monotonic() + 10
+        while len(fake.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert fake.wait_for_disconnects(2, 10.0)

@@ -173,6 +173,8 @@ class LiveState:
 
     def _disabled_reason(self, model: str) -> Rejection | None:
         provider = self._provider_of.get(model)
+        if provider is None and "/" in model:  # `<provider>/<id>`, named by the caller
+            provider = model.partition("/")[0]
         why = self._disabled.get(provider) if provider is not None else None
         if why is None:
             return None
