@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import select
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -101,6 +103,7 @@ class FakeProviderServer:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._max_in_flight = 0
+        self._disconnects = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -181,6 +184,13 @@ class FakeProviderServer:
             return self._requests[-1]
 
     @property
+    def disconnects(self) -> int:
+        """Completion requests whose client closed the connection while the reply was
+        delayed (a timeout, or a hedge's losing call being cancelled)."""
+        with self._lock:
+            return self._disconnects
+
+    @property
     def max_in_flight(self) -> int:
         """The most completion requests served at the same time since the last reset."""
         with self._lock:
@@ -192,12 +202,17 @@ class FakeProviderServer:
             self._queue.clear()
             self._requests.clear()
             self._max_in_flight = self._in_flight
+            self._disconnects = 0
 
     # -- used by the handler ---------------------------------------------------------------
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _hung_up(self) -> None:
+        with self._lock:
+            self._disconnects += 1
 
     def _enter(self, delta: int) -> None:
         with self._lock:
@@ -359,11 +374,23 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             fake._enter(-1)
 
+    def _wait(self, fake: FakeProviderServer, seconds: float) -> bool:
+        """Sleep through an outcome's delay; True when the server stops or the client
+        hangs up first (counted in `fake.disconnects`: what a cancelled call looks like)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if fake._stopping.wait(min(left, _POLL)):
+                return True
+            if _hung_up(self.connection):
+                fake._hung_up()
+                return True
+        return False
+
     def _complete_one(
         self, fake: FakeProviderServer, dialect: _wire.Dialect, flavour: str, body: dict[str, Any]
     ) -> None:
         outcome = fake._next_outcome()
-        if outcome.delay and fake._stopping.wait(outcome.delay):
+        if outcome.delay and self._wait(fake, outcome.delay):
             self._drop()
             return
         stream = bool(body.get("stream", flavour == "ollama"))  # Ollama streams by default
@@ -528,6 +555,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _ollama_show(self, body: dict[str, Any]) -> None:
         info = {"general.architecture": "fake", "fake.context_length": 8192}
         self._send_json(200, {"template": "", "model_info": info, "capabilities": ["completion"]})
+
+
+# How often a delayed reply looks whether its client is still there.
+_POLL = 0.02
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    """The client closed its end: the socket reads as ended (a request body was read
+    in full before, and HTTP/1.1 clients send nothing more while they wait)."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 _OPENAI = _wire.OpenAI()
