@@ -189,7 +189,8 @@ def _replaced_length(text: Any, old: Any, new: Any) -> int:
 
 def _finalize(value: Any) -> Any:
     """Every `{{ value }}` passes here before it becomes text: a container is measured."""
-    if value.__class__ in _SIZED and value.__class__ is not str:
+    cls = value.__class__
+    if cls is not str and cls in _SIZED:
         _check_text(value, "an output")
     return value
 

@@ -22,12 +22,13 @@ to read from, so templates using them are refused at load (`refuse_loaders`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from router.engine.render_budget import (
@@ -202,9 +203,21 @@ def refuse_loaders(env: jinja2.Environment, source: str) -> None:
         )
 
 
+def new_context(
+    template: jinja2.Template, flat_globals: Mapping[str, Any], variables: Mapping[str, Any]
+) -> Context:
+    """`template.new_context(variables)`, from its globals as one flat dict (jinja2
+    copies its ChainMap of globals key by key, twice, in every render)."""
+    env = template.environment
+    return env.context_class(
+        env, {**flat_globals, **variables}, template.name, template.blocks, globals=flat_globals
+    )
+
+
 def render_bounded(
     template: jinja2.Template,
     variables: Any,
+    flat_globals: Mapping[str, Any] | None = None,
     *,
     max_steps: int = MAX_STEPS,
     max_output: int = MAX_OUTPUT,
@@ -215,7 +228,11 @@ def render_bounded(
     try:
         # What `Template.render` does, without `generate`'s extra generator layer, and
         # counting the output as it comes instead of joining it unseen.
-        pieces = template.root_render_func(template.new_context(dict(variables)))
+        if flat_globals is None:
+            context = template.new_context(dict(variables))
+        else:
+            context = new_context(template, flat_globals, variables)
+        pieces = template.root_render_func(context)
         out: list[str] = []
         append = out.append
         size = 0
@@ -236,6 +253,7 @@ __all__ = [
     "BoundedSandbox",
     "RenderBudget",
     "RenderLimit",
+    "new_context",
     "refuse_loaders",
     "render_bounded",
 ]
