@@ -204,7 +204,7 @@ def refuse_loaders(env: jinja2.Environment, source: str) -> None:
 
 
 def new_context(
-    template: jinja2.Template, flat_globals: Mapping[str, Any], variables: Mapping[str, Any]
+    template: jinja2.Template, flat_globals: dict[str, Any], variables: Mapping[str, Any]
 ) -> Context:
     """`template.new_context(variables)`, from its globals as one flat dict (jinja2
     copies its ChainMap of globals key by key, twice, in every render)."""
@@ -217,7 +217,7 @@ def new_context(
 def render_bounded(
     template: jinja2.Template,
     variables: Any,
-    flat_globals: Mapping[str, Any] | None = None,
+    flat_globals: dict[str, Any] | None = None,
     *,
     max_steps: int = MAX_STEPS,
     max_output: int = MAX_OUTPUT,
