@@ -6,7 +6,7 @@ these only run calls, say which ended first, and stop one that lost.
 Sync calls run in daemon threads, each inside a `cancel.CancelScope`: stopping one
 shuts its socket down (the native adapter's pool registers it), so its thread ends at
 once. A call in a client that does not take part (litellm's) cannot be stopped; its
-thread runs to the call's own timeout and the outcome is handed to `Run.settle_late`.
+thread runs to the call's own timeout and the outcome is handed to `hedge.settle_late`.
 Async calls are tasks; stopping one cancels it, which closes its connection.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -25,7 +26,9 @@ from router.providers.base import Call, Completion, Provider
 from router.runtime.state.live import Ticket
 from router.runtime.steps import PENDING, Finished, Outcome
 
-# `Run.settle_late`: a call stopped or abandoned has ended; its outcome, to record.
+log = logging.getLogger(__name__)
+
+# `hedge.settle_late`: a call stopped or abandoned has ended; its outcome, to record.
 Settle = Callable[[Ticket, ModelConfig, object], None]
 
 # How long a sync cancel waits for the stopped thread to end, so that its outcome is
@@ -82,7 +85,10 @@ class ThreadFlights:
                 self._ended.append(job)
                 self._cond.notify_all()
         if dropped:
-            self._settle_late(job.ticket, job.call.model, outcome)
+            try:
+                self._settle_late(job.ticket, job.call.model, outcome)
+            except Exception:  # the router may be closed by now: nothing left to count in
+                log.debug("a cancelled call to %s ended unrecorded", job.call.model.name)
 
     def next(self, timeout: float | None) -> Finished | None:
         """The next call to end, waiting up to `timeout` seconds (None: until one does)."""

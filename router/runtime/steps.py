@@ -69,7 +69,7 @@ class Cancel:
     The answer: its Completion or ProviderError when it had ended before it could be
     stopped, None when it was stopped, PENDING when it cannot be stopped at once (a
     thread in a client with no way in): the driver then hands its outcome to
-    `Run.settle_late` when it ends.
+    `hedge.settle_late` when it ends.
     """
 
     ticket: Ticket
