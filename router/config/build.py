@@ -13,6 +13,7 @@ from router.config.model import (
     CacheStore,
     Config,
     Cost,
+    HedgePolicy,
     MetricsAccess,
     ModelConfig,
     ProviderConfig,
@@ -167,6 +168,7 @@ def _rule(raw: Mapping[str, Any], where: Where) -> RuleConfig:
         deadline=_float(raw.get("deadline")),
         spill=_spill(raw.get("spill")),
         cache=_cache_policy(raw["cache"]) if "cache" in raw else None,
+        hedge=HedgePolicy(float(raw["hedge"]["after_ms"])) if raw.get("hedge") else None,
         where=where,
     )
 

@@ -97,6 +97,14 @@ class SpillPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgePolicy:
+    """`hedge: {after_ms: 800}`: a slow first candidate gets company instead of the whole
+    deadline; the next candidate starts beside it and the first answer wins."""
+
+    after_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class CachePolicy:
     """`cache: {ttl: 600}` in `settings` (every rule) or on one rule (`cache: false` off)."""
 
@@ -147,6 +155,7 @@ class RuleConfig:
     deadline: float | None = None  # seconds for all retries and fallbacks together
     spill: SpillPolicy | None = None
     cache: CachePolicy | None = None  # None: as `settings.cache` says
+    hedge: HedgePolicy | None = None
     where: Where = Where()
 
 

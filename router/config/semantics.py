@@ -265,7 +265,23 @@ def _rules(merged: Merged, sources: Sequence[Source], issues: Issues) -> dict[st
                     )
         for rpointer, pattern in _conditions(rule.get("when"), join(pointer, "when")):
             _regex(pattern, rpointer, issues)
+        _hedge(rule, merged.settings, pointer, issues)
     return rule_at
+
+
+def _hedge(rule: dict[str, Any], settings: dict[str, Any], pointer: str, issues: Issues) -> None:
+    """A hedge that waits as long as the whole deadline would never start."""
+    hedge = rule.get("hedge")
+    after = hedge.get("after_ms") if isinstance(hedge, dict) else None
+    deadline = rule.get("deadline", settings.get("deadline", 120.0))
+    numbers = (int, float)
+    if not isinstance(after, numbers) or not isinstance(deadline, numbers) or deadline <= 0:
+        return
+    if after >= deadline * 1000:
+        issues.at(
+            join(join(pointer, "hedge"), "after_ms"),
+            f"a hedge after {after:g} ms never starts: the deadline is {deadline:g} s",
+        )
 
 
 def _fallbacks(merged: Merged, rule_at: dict[str, int], issues: Issues) -> None:

@@ -90,6 +90,12 @@ def candidates(
     return kept, rejected
 
 
+def hedge_note(after_ms: float, note: str = "") -> str:
+    """The trace's word on a rule's `hedge:` (beside a spill-over's note, if any)."""
+    words = f"hedge: after {after_ms:g} ms without an answer the next candidate starts beside it"
+    return f"{note}; {words}" if note else words
+
+
 def decide(
     ruleset: RuleSet, request: Request, state: RoutingState, *, version: int = 0
 ) -> tuple[Decision, list[Candidate]]:
@@ -116,6 +122,8 @@ def decide(
         note = ""
         if rule.config.spill is not None:
             kept, note = spill(rule.config.spill, kept, state)
+        if rule.config.hedge is not None:
+            note = hedge_note(rule.config.hedge.after_ms, note)
         names = tuple(c.model.name for c in kept)
         traces.append(RuleTrace(rule.name, True, names, rejected, strategy, note))
         first = kept[0].model

@@ -8,8 +8,8 @@ making the text). `router.engine.sandbox` wires them into jinja2.
 
 from __future__ import annotations
 
-import contextvars
 import re
+import threading
 import time
 from typing import Any
 
@@ -53,16 +53,32 @@ class RenderBudget:
             self.charge(n // _KIB)
 
 
-_budget: contextvars.ContextVar[RenderBudget | None] = contextvars.ContextVar(
-    "router_render_budget", default=None
-)
+class _Current(threading.local):
+    """The budget of the render running on this thread. A render never yields to other
+    code on its thread (it is synchronous, even under asyncio), so one per thread holds;
+    a thread-local is cheaper per render than a context variable set and reset."""
+
+    budget: RenderBudget | None = None
+
+
+_local = _Current()
+
+
+def begin(max_steps: int, max_output: int, max_seconds: float) -> RenderBudget:
+    """A fresh budget for the render about to start on this thread."""
+    budget = _local.budget
+    if budget is None:
+        budget = _local.budget = RenderBudget(max_steps, max_output, max_seconds)
+    else:  # reused: one object per thread, not one per render
+        budget.max_steps, budget.max_output, budget.steps = max_steps, max_output, 0
+        budget.deadline = time.monotonic() + max_seconds
+    return budget
 
 
 def _current() -> RenderBudget:
-    budget = _budget.get()
-    if budget is None:  # rendered outside `render_bounded`: still bounded, by defaults
-        budget = RenderBudget(MAX_STEPS, MAX_OUTPUT, MAX_SECONDS)
-        _budget.set(budget)
+    budget = _local.budget
+    if budget is None:  # rendered outside a bounded render: still bounded, by defaults
+        budget = _local.budget = RenderBudget(MAX_STEPS, MAX_OUTPUT, MAX_SECONDS)
     return budget
 
 
@@ -150,15 +166,40 @@ def _check_format(fmt: Any) -> None:
             budget.size(int(number), "a formatted field")
 
 
+# Format strings seen with no `*` and no large width: nothing to check in them again
+# (templates format with the same few literals on every render). Bounded in count.
+_PLAIN_FORMATS: set[str] = set()
+_PLAIN_FORMATS_MAX = 4096
+
+
 def _mod(left: Any, right: Any) -> Any:
     if type(left) is str:
-        if "*" in left or _BIG_NUMBER.search(left):
-            _check_format(left)
+        if left not in _PLAIN_FORMATS:
+            if "*" in left or _BIG_NUMBER.search(left):
+                _check_format(left)
+            elif len(left) <= 256 and len(_PLAIN_FORMATS) < _PLAIN_FORMATS_MAX:
+                _PLAIN_FORMATS.add(left)
         budget = _current()
-        total = len(left) + text_size(right, budget.max_output)
+        total = len(left) + _args_size(right, budget.max_output)
         if total > _KIB:
             budget.size(total, "a formatted string")
     return left % right
+
+
+def _args_size(value: Any, limit: int) -> int:
+    """`text_size` of a `%` operand, with a quick path for a short tuple of scalars."""
+    if type(value) is tuple and len(value) <= 8:
+        total = 2
+        for item in value:
+            kind = type(item)
+            if kind is str:
+                total += len(item) + 4
+            elif kind is int or kind is float or kind is bool or item is None:
+                total += 24
+            else:
+                return text_size(value, limit)
+        return total
+    return text_size(value, limit)
 
 
 PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
@@ -189,7 +230,8 @@ def _replaced_length(text: Any, old: Any, new: Any) -> int:
 
 def _finalize(value: Any) -> Any:
     """Every `{{ value }}` passes here before it becomes text: a container is measured."""
-    if value.__class__ in _SIZED and value.__class__ is not str:
+    cls = value.__class__
+    if cls is not str and cls in _SIZED:
         _check_text(value, "an output")
     return value
 

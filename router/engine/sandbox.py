@@ -22,12 +22,14 @@ to read from, so templates using them are refused at load (`refuse_loaders`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any, ClassVar
 
 import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from router.engine.render_budget import (
@@ -39,7 +41,6 @@ from router.engine.render_budget import (
     RenderBudget,
     RenderLimit,
     _add,
-    _budget,
     _check_format,
     _check_int,
     _current,
@@ -54,9 +55,12 @@ from router.engine.render_budget import (
     _replace_filter,
     _text_filter,
     _width_filter,
+    begin,
     check_str_method,
     text_size,
 )
+
+_BATCH = 64  # pieces of output counted at a time
 
 
 class _BoundedCodeGenerator(CodeGenerator):
@@ -151,10 +155,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             budget.charge()
             yield item
 
-    def bounded_concat(self, parts: Iterable[Any]) -> str:
-        parts = tuple(parts)
-        if all(type(p) is str for p in parts):
-            total = sum(map(len, parts))
+    def bounded_concat(self, parts: tuple[Any, ...]) -> str:
+        total = 0
+        for p in parts:
+            if type(p) is not str:
+                break
+            total += len(p)
+        else:  # all text: the common case
             if total > _KIB:
                 _current().size(total, "a concatenation")
             return "".join(parts)
@@ -202,6 +209,57 @@ def refuse_loaders(env: jinja2.Environment, source: str) -> None:
         )
 
 
+def renderer(template: jinja2.Template, budgeted: bool) -> Callable[[Mapping[str, Any]], str]:
+    """`template`'s render function, bound once: under a fresh budget when `budgeted`.
+
+    What `Template.render` does, minus per-render work that is the same every time:
+    the context starts from a flat copy of the globals (jinja2 copies its ChainMap of
+    them key by key, twice, in every render), and lookups are made once here.
+    """
+    env = template.environment
+    make_context = env.context_class
+    root, name, blocks = template.root_render_func, template.name, template.blocks
+    flat = dict(template.globals)
+
+    if not budgeted:
+
+        def render_plain(variables: Mapping[str, Any]) -> str:
+            return "".join(root(make_context(env, {**flat, **variables}, name, blocks, flat)))
+
+        return render_plain
+
+    def render(variables: Mapping[str, Any]) -> str:
+        return _render_bounded(root, make_context(env, {**flat, **variables}, name, blocks, flat))
+
+    return render
+
+
+def _render_bounded(
+    root: Callable[[Context], Iterator[str]],
+    context: Context,
+    max_steps: int = MAX_STEPS,
+    max_output: int = MAX_OUTPUT,
+    max_seconds: float = MAX_SECONDS,
+) -> str:
+    begin(max_steps, max_output, max_seconds)
+    # Without `generate`'s extra generator layer, and counting the output as it comes,
+    # a batch of pieces at a time (each piece is a literal of the template or a value
+    # already held to the budget), instead of joining it unseen.
+    pieces = root(context)
+    out = list(islice(pieces, _BATCH))
+    size = sum(map(len, out))
+    if len(out) < _BATCH and size <= max_output:  # a short template: all in one batch
+        return "".join(out)
+    while True:
+        if size > max_output:
+            raise RenderLimit(f"the rendered text is longer than {max_output:,} characters")
+        batch = list(islice(pieces, _BATCH))
+        if not batch:
+            return "".join(out)
+        size += sum(map(len, batch))
+        out += batch
+
+
 def render_bounded(
     template: jinja2.Template,
     variables: Any,
@@ -211,22 +269,8 @@ def render_bounded(
     max_seconds: float = MAX_SECONDS,
 ) -> str:
     """Render under a fresh budget, stopping the output at `max_output` characters."""
-    token = _budget.set(RenderBudget(max_steps, max_output, max_seconds))
-    try:
-        # What `Template.render` does, without `generate`'s extra generator layer, and
-        # counting the output as it comes instead of joining it unseen.
-        pieces = template.root_render_func(template.new_context(dict(variables)))
-        out: list[str] = []
-        append = out.append
-        size = 0
-        for piece in pieces:
-            size += len(piece)
-            if size > max_output:
-                raise RenderLimit(f"the rendered text is longer than {max_output:,} characters")
-            append(piece)
-        return "".join(out)
-    finally:
-        _budget.reset(token)
+    context = template.new_context(dict(variables))
+    return _render_bounded(template.root_render_func, context, max_steps, max_output, max_seconds)
 
 
 __all__ = [
@@ -238,4 +282,5 @@ __all__ = [
     "RenderLimit",
     "refuse_loaders",
     "render_bounded",
+    "renderer",
 ]

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import IO
 
+from router.providers import cancel
 from router.providers.http11 import (
     MAX_HEADERS,
     MAX_LINE,
@@ -30,14 +31,20 @@ from router.providers.http11 import (
 
 
 class _Conn:
-    __slots__ = ("file", "sock", "used_at")
+    __slots__ = ("file", "sock", "unwatch", "used_at")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.file: IO[bytes] = sock.makefile("rb")
         self.used_at = time.monotonic()
+        self.unwatch = _nothing
+
+    def watch(self) -> None:
+        """While in use, a cancelled call (`cancel.CancelScope`) may shut this down."""
+        self.unwatch = cancel.watch(self.sock)
 
     def close(self) -> None:
+        self.unwatch()
         with contextlib.suppress(OSError):
             self.file.close()
         with contextlib.suppress(OSError):
@@ -102,6 +109,7 @@ class SyncPool:
         return self._connect(timeout)
 
     def _give_back(self, conn: _Conn) -> None:
+        conn.unwatch()
         conn.used_at = time.monotonic()
         with self._lock:
             if not self._closed and len(self._idle) < self._max_idle:
@@ -115,6 +123,7 @@ class SyncPool:
         the server has closed)."""
         conn = self._take(timeout)
         try:
+            conn.watch()
             conn.sock.sendall(request)
             line = conn.file.readline(MAX_LINE)
             if not line:
@@ -216,6 +225,10 @@ class SyncPool:
             idle, self._idle = list(self._idle), deque()
         for conn in idle:
             conn.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _read_head(sock: socket.socket) -> bytes:

@@ -40,6 +40,11 @@ import httpx
 import litellm
 import openai
 
+# litellm imports its proxy's types (about a second) inside the first completion; here
+# that is part of creating the adapter (the warm-up, or setup that no deadline counts).
+with contextlib.suppress(ImportError):
+    import litellm.proxy.openai_files_endpoints.common_utils
+
 from router import errors
 from router.config.model import ModelConfig, ProviderConfig
 from router.providers.base import (

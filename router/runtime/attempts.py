@@ -1,13 +1,16 @@
 """The four drivers of the attempt loop (sync and async, whole and streamed).
 
 What to try, when to stop and what to record is `loop.plan`'s, written once; a driver
-only performs each step it is given (admit, call, pause) and sends back the outcome.
-Streams pass text on as it comes, and mark a failure after the first piece `partial`.
+only performs each step it is given (`steps.py`: admit, call, pause, and for a hedge
+race, await, cancel) and sends back the outcome. Calls raced side by side run in
+`flights` (threads or tasks). Streams pass text on as it comes, mark a failure after
+the first piece `partial`, and never hedge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -16,9 +19,12 @@ from router.engine.strategies import Candidate
 from router.errors import ProviderError
 from router.providers.base import Completion, Delta
 from router.runtime.calls import cost_of, make_call, render_messages
-from router.runtime.loop import SKIPPED, Admit, Outcome, Pause, Plan, Run, plan
+from router.runtime.flights import TaskFlights, ThreadFlights
+from router.runtime.hedge import settle_late
+from router.runtime.loop import SKIPPED, Plan, Run, plan
 from router.runtime.snapshot import Snapshot
 from router.runtime.state.live import LiveState
+from router.runtime.steps import RACING, Admit, Await, Cancel, Invoke, Outcome, Pause, Race
 from router.types import Chunk, Decision, Request, Result, Usage
 
 
@@ -28,8 +34,11 @@ def _start(
     decision: Decision,
     cands: Sequence[Candidate],
     state: LiveState,
+    *,
+    streaming: bool = False,
 ) -> tuple[Run, Plan]:
     run = Run(snap, request, decision, cands, state)
+    run.streaming = streaming
     return run, plan(run)
 
 
@@ -75,6 +84,7 @@ def execute(
     state: LiveState,
 ) -> Result:
     run, steps = _start(snap, request, decision, cands, state)
+    flights: ThreadFlights | None = None  # made at a hedge's first call
     outcome: Outcome = None
     try:
         while True:
@@ -84,16 +94,38 @@ def execute(
             elif isinstance(step, Pause):
                 time.sleep(step.seconds)
                 outcome = None
-            else:
+            elif isinstance(step, Invoke) and step.hedge_after is None:
                 try:
-                    outcome = run.provider(step.call.model.provider).complete(step.call)
+                    provider, call = run.prepare(step.call)
+                    outcome = provider.complete(call)
                 except ProviderError as exc:
                     outcome = exc
                 except BaseException:
                     run.abandoned(step.ticket)
                     raise
+            elif isinstance(step, (Invoke, Race)):
+                flights = flights or ThreadFlights(functools.partial(settle_late, run))
+                try:
+                    flights.start(step.ticket, *run.prepare(step.call))
+                except BaseException:
+                    run.abandoned(step.ticket)
+                    raise
+                if isinstance(step, Race):
+                    outcome = flights.next(None)
+                else:  # the first call: its own outcome, or RACING past the hedge delay
+                    ended = flights.next(step.hedge_after)
+                    outcome = RACING if ended is None else ended.outcome
+            elif isinstance(step, Await):
+                assert flights is not None
+                outcome = flights.next(None)
+            else:
+                assert isinstance(step, Cancel) and flights is not None
+                outcome = flights.cancel(step.ticket)
     except StopIteration as stop:
         return _result(stop)
+    finally:
+        if flights is not None:
+            flights.close()
 
 
 async def aexecute(
@@ -104,6 +136,7 @@ async def aexecute(
     state: LiveState,
 ) -> Result:
     run, steps = _start(snap, request, decision, cands, state)
+    flights: TaskFlights | None = None  # made at a hedge's first call
     outcome: Outcome = None
     try:
         while True:
@@ -113,17 +146,38 @@ async def aexecute(
             elif isinstance(step, Pause):
                 await asyncio.sleep(step.seconds)
                 outcome = None
-            else:
-                provider = run.provider(step.call.model.provider)
+            elif isinstance(step, Invoke) and step.hedge_after is None:
                 try:
-                    outcome = await provider.acomplete(step.call)
+                    provider, call = run.prepare(step.call)
+                    outcome = await provider.acomplete(call)
                 except ProviderError as exc:
                     outcome = exc
                 except BaseException:  # cancellation included: give back what was held
                     run.abandoned(step.ticket)
                     raise
+            elif isinstance(step, (Invoke, Race)):
+                flights = flights or TaskFlights(functools.partial(settle_late, run))
+                try:
+                    flights.start(step.ticket, *run.prepare(step.call))
+                except BaseException:
+                    run.abandoned(step.ticket)
+                    raise
+                if isinstance(step, Race):
+                    outcome = await flights.next(None)
+                else:  # the first call: its own outcome, or RACING past the hedge delay
+                    ended = await flights.next(step.hedge_after)
+                    outcome = RACING if ended is None else ended.outcome
+            elif isinstance(step, Await):
+                assert flights is not None
+                outcome = await flights.next(None)
+            else:
+                assert isinstance(step, Cancel) and flights is not None
+                outcome = await flights.cancel(step.ticket)
     except StopIteration as stop:
         return _result(stop)
+    finally:
+        if flights is not None:
+            await flights.close()
 
 
 def execute_stream(
@@ -133,7 +187,7 @@ def execute_stream(
     cands: Sequence[Candidate],
     state: LiveState,
 ) -> Iterator[Chunk]:
-    run, steps = _start(snap, request, decision, cands, state)
+    run, steps = _start(snap, request, decision, cands, state, streaming=True)
     outcome: Outcome = None
     try:
         while True:
@@ -144,10 +198,12 @@ def execute_stream(
                 time.sleep(step.seconds)
                 outcome = None
             else:
+                assert isinstance(step, Invoke)  # streams never hedge
                 model = step.call.model.name
                 got = _Received()
                 try:
-                    for delta in run.provider(step.call.model.provider).stream(step.call):
+                    provider, call = run.prepare(step.call)
+                    for delta in provider.stream(call):
                         if got.take(delta):
                             yield Chunk(delta.text, model)
                 except ProviderError as exc:
@@ -170,7 +226,7 @@ async def aexecute_stream(
     cands: Sequence[Candidate],
     state: LiveState,
 ) -> AsyncIterator[Chunk]:
-    run, steps = _start(snap, request, decision, cands, state)
+    run, steps = _start(snap, request, decision, cands, state, streaming=True)
     outcome: Outcome = None
     try:
         while True:
@@ -181,11 +237,12 @@ async def aexecute_stream(
                 await asyncio.sleep(step.seconds)
                 outcome = None
             else:
+                assert isinstance(step, Invoke)  # streams never hedge
                 model = step.call.model.name
                 got = _Received()
                 try:
-                    provider = run.provider(step.call.model.provider)
-                    async for delta in provider.astream(step.call):
+                    provider, call = run.prepare(step.call)
+                    async for delta in provider.astream(call):
                         if got.take(delta):
                             yield Chunk(delta.text, model)
                 except ProviderError as exc:

@@ -6,18 +6,20 @@
         Retry-After) and call it again, up to `retries`; then move on
     context overflow: from then on only candidates with a larger window are tried
     auth error: the provider is disabled (with the reason) and its other models skipped
-    the deadline (the rule's, else the settings') bounds all of it; each call gets the
-    time that is left as its timeout
+    the deadline (the rule's, else the settings') bounds all of it; each call gets a
+    share of the time that is left (`Run.timed`), so a slow first candidate cannot
+    starve the ones after it; a call cut to its share that times out is not retried
+    while another candidate is left
+    a rule's `hedge:` starts the next candidate beside a first that is slow to answer
+    (`hedge.race`)
+
+Time spent creating adapters (a first import of litellm, seconds) counts neither in a
+request's latency nor against its deadline.
 
 `plan(run)` is that loop as a generator of steps, doing no I/O itself. A driver (sync or
-async, streamed or not: `attempts.py`) performs each step and sends back its outcome:
-
-    Admit  -> the Ticket, or None (refused: skipped, recorded)
-    Invoke -> the Completion, or the ProviderError it raised
-    Pause  -> None, once the pause is over
-
-and gets the `Result` as the generator's return value, or `NoRouteError` raised. A fix
-to the loop is made here, once, for all four drivers.
+async, streamed or not: `attempts.py`) performs each step (`steps.py`) and sends back
+its outcome, and gets the `Result` as the generator's return value, or `NoRouteError`
+raised. A fix to the loop is made here, once, for all four drivers.
 
 Streams fail over the same way until the first piece of text has gone to the caller;
 after that the error is raised with `partial=True`. Every failed or skipped try is in
@@ -29,49 +31,34 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from router.config.model import ModelConfig, RetryPolicy
 from router.engine.decide import candidates, effective_max_tokens
 from router.engine.ruleset import CompiledRule
 from router.engine.strategies import Candidate
-from router.errors import ContextOverflow, NoRouteError, ProviderError
+from router.errors import ContextOverflow, NoRouteError, ProviderError, Timeout
 from router.providers.base import Call, Completion, Provider
 from router.runtime.calls import cost_of, make_call
+from router.runtime.hedge import Try, race
 from router.runtime.retry import MAX_RETRY_AFTER, backoff_delay, is_retryable, retry_after_of
 from router.runtime.snapshot import Snapshot
 from router.runtime.state.live import LiveState, Ticket
 from router.runtime.state.spend import raise_if_budget_error
 from router.runtime.state.usage import UsageRecord
+from router.runtime.steps import RACING, Admit, Invoke, Outcome, Pause, Step
 from router.types import Attempt, Decision, Rejection, Request, Result
 
 DEFAULT_PROVIDER_TIMEOUT = 60.0  # seconds per call when a provider sets no `timeout`
 SKIPPED = "skipped"  # Attempt.error of a candidate that was not called, with the reason
+# The deadline's share per call: what is left over the candidates left, but never
+# less than this (a 10-candidate chain must not give each call 0.2 s) nor more than
+# what is left, nor more than the provider's own timeout.
+MIN_SHARE = 1.0
+# A call is never sent with a timeout below this: clients refuse zero or negative
+# timeouts ("Timeout value out of range"); the loop notices the deadline after it.
+MIN_TIMEOUT = 0.01
 
-
-@dataclass(frozen=True, slots=True)
-class Admit:
-    """Claim a try at `cand` under `rule`: `Run.admit` (or `aadmit`) with these."""
-
-    rule: CompiledRule
-    cand: Candidate
-
-
-@dataclass(frozen=True, slots=True)
-class Invoke:
-    """Call `call.model` on its provider; the ticket is held until the outcome is sent."""
-
-    ticket: Ticket
-    call: Call
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    seconds: float
-
-
-Step = Admit | Invoke | Pause
-Outcome = Ticket | Completion | ProviderError | None
 Plan = Generator[Step, Outcome, Result]
 
 
@@ -87,7 +74,12 @@ def plan(run: Run) -> Plan:
                 break
             started = time.perf_counter()
             run.setup_at_try = run.setup_s
-            outcome = yield Invoke(ticket, run.timed(call))
+            outcome = yield Invoke(ticket, call, run.hedge_after(rule) if tries == 0 else None)
+            if outcome is RACING:
+                result = yield from race(run, Try(ticket, rule, model, started))
+                if result is not None:
+                    return result
+                break
             if isinstance(outcome, Completion):
                 return run.succeeded(ticket, rule, model, outcome, started)
             assert isinstance(outcome, ProviderError)
@@ -132,6 +124,8 @@ class Run:
         self.limit = limit if limit is not None else snap.config.settings.deadline
         self.deadline = None if self.limit is None else time.monotonic() + self.limit
         self.expired = False
+        self.cut = False  # the last call's timeout is its share of the deadline
+        self.streaming = False  # set by the stream drivers: no hedge
 
     # -- which candidate next -------------------------------------------------------
 
@@ -178,7 +172,26 @@ class Run:
     # -- admission ----------------------------------------------------------------------
 
     def left(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        """Seconds the deadline leaves; adapter creation (`setup_s`) does not count."""
+        if self.deadline is None:
+            return None
+        return self.deadline + self.setup_s - time.monotonic()
+
+    def candidates_left(self) -> int:
+        """The call about to be made, the untried candidates queued, and one for a
+        fallback rule still to come (its candidates are not known yet)."""
+        queued = sum(1 for _, c in self.queue if c.model.name not in self.done)
+        name = self.rule.config.fallback
+        more = name is not None and name not in self.rules_seen and self.request.model is None
+        return 1 + queued + more
+
+    def hedge_after(self, rule: CompiledRule) -> float | None:
+        """Seconds before the next candidate starts beside this call; None: no hedge.
+        Streams do not hedge (`stream` drivers never see one)."""
+        hedge = rule.config.hedge
+        if hedge is None or self.streaming or not self.more_to_try():
+            return None
+        return hedge.after_ms / 1000.0
 
     def _admission(self, rule: CompiledRule, model: ModelConfig) -> tuple[int, float | None] | None:
         """Tokens to reserve and the rate-limit wait deadline; None when out of time."""
@@ -241,14 +254,26 @@ class Run:
         finally:
             self.setup_s += time.perf_counter() - t0
 
+    def prepare(self, call: Call) -> tuple[Provider, Call]:
+        """The adapter for `call` and the call with its timeout: the adapter first, so
+        the time it takes to create does not shorten the call's share."""
+        provider = self.provider(call.model.provider)
+        return provider, self.timed(call)
+
     def timed(self, call: Call) -> Call:
-        """`call` with the provider's timeout, cut to the time the deadline leaves."""
-        timeout = self.snap.config.providers[call.model.provider].timeout
-        if timeout is None:
-            timeout = DEFAULT_PROVIDER_TIMEOUT
+        """`call` with the provider's timeout, cut to its share of the deadline:
+
+        min(provider timeout, max(left / candidates left, min(MIN_SHARE, left)))
+        """
+        own = self.snap.config.providers[call.model.provider].timeout
+        timeout = DEFAULT_PROVIDER_TIMEOUT if own is None else own
+        self.cut = False
         left = self.left()
         if left is not None:
-            timeout = left if timeout is None else min(timeout, left)
+            share = max(left / self.candidates_left(), min(MIN_SHARE, left))
+            if share < timeout:
+                timeout, self.cut = share, True
+        timeout = max(timeout, MIN_TIMEOUT)
         return call if timeout == call.timeout else replace(call, timeout=timeout)
 
     def policy(self, rule: CompiledRule, model: ModelConfig) -> RetryPolicy:
@@ -278,6 +303,10 @@ class Run:
             self.state.mark_down(model.name, exc.describe())
             self.done.add(model.name)
             return None
+        if isinstance(exc, Timeout) and self.cut and self.more_to_try():
+            # It had its share and did not answer: the next candidate gets the rest.
+            self.done.add(model.name)
+            return None
         if isinstance(exc, ContextOverflow):
             self.min_context = max(self.min_context, model.context)
         retry_after = retry_after_of(exc)
@@ -301,15 +330,16 @@ class Run:
         """The try ended by something other than an answer or a ProviderError."""
         self.state.failed(ticket)
 
-    def succeeded(
-        self, ticket: Ticket, rule: CompiledRule, model: ModelConfig, done: Completion, t0: float
-    ) -> Result:
+    def bill(
+        self, ticket: Ticket, model: ModelConfig, done: Completion, latency: float | None
+    ) -> None:
+        """Count an answer's spend: one usage row per answer the provider charged for."""
         cost = cost_of(model, done.usage, done.cost_usd)
         record = UsageRecord(
             time.time(),
             model.name,
             model.provider,
-            rule.name,
+            ticket.rule or "",
             done.usage.input_tokens,
             done.usage.output_tokens,
             cost or 0.0,
@@ -317,8 +347,14 @@ class Run:
             price_known=cost is not None,
             key=self.request.key,
         )
+        self.state.succeeded(ticket, record, latency_s=latency)
+
+    def succeeded(
+        self, ticket: Ticket, rule: CompiledRule, model: ModelConfig, done: Completion, t0: float
+    ) -> Result:
         setup = self.setup_s - self.setup_at_try
-        self.state.succeeded(ticket, record, latency_s=time.perf_counter() - t0 - setup)
+        self.bill(ticket, model, done, time.perf_counter() - t0 - setup)
+        cost = cost_of(model, done.usage, done.cost_usd)
         return Result(
             text=done.text,
             model=model.name,
@@ -349,4 +385,4 @@ class Run:
         return NoRouteError("\n".join(lines), self.decision, self.attempts)
 
 
-__all__ = ["SKIPPED", "Admit", "Invoke", "Pause", "Plan", "Run", "plan"]
+__all__ = ["SKIPPED", "Plan", "Run", "plan"]

@@ -328,11 +328,13 @@ def test_deadline_bounds_retries_and_fallbacks(
     r = make_router(TWO_MODELS.replace("targets: [a, b]", "targets: [a, b]\n    deadline: 0.4"))
     flaky.enqueue(*(slow(3) for _ in range(3)))
     good.enqueue(slow(3))
-    started = time.monotonic()
     with pytest.raises(NoRouteError, match=r"deadline of 0.4s reached") as info:
         r.route("hello")
-    assert time.monotonic() - started < 2.0
-    assert info.value.attempts[0].error == "timeout"
+    assert [(a.model, a.error) for a in info.value.attempts] == [("a", "timeout")]
+    # The one call took the whole deadline (its share: no less than MIN_SHARE when that
+    # fits); nothing was retried or tried after it. Creating the adapter (importing
+    # litellm, seconds when this test runs alone) does not count against the deadline.
+    assert (len(flaky.requests), len(good.requests)) == (1, 0)
 
 
 def test_every_candidate_failing_lists_every_attempt(
