@@ -58,8 +58,8 @@ if TYPE_CHECKING:
     from router.config.loader import load_config
     from router.config.model import ApiKey, Config
     from router.observe.events import OUTCOMES
-    from router.observe.recent import RecentRequests, RequestSummary, TrafficOverview
     from router.observe.metrics import RouterMetrics
+    from router.observe.recent import RecentRequests, RequestSummary, TrafficOverview
     from router.replay import ReplayReport, replay_log
     from router.runtime.default import aroute, default_config_path, explain, route
     from router.runtime.reload.changes import ConfigChanges, ReloadEvent, diff_configs
