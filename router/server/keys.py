@@ -31,7 +31,8 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
-def _period_start(period: str, now: float) -> float:
+def period_start(period: str, now: float) -> float:
+    """The start of the UTC day or month holding `now`, as the usage store counts them."""
     t = datetime.fromtimestamp(now, tz=timezone.utc)
     t = t.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "month":
@@ -40,7 +41,7 @@ def _period_start(period: str, now: float) -> float:
 
 
 def _period_end(period: str, now: float) -> float:
-    start = datetime.fromtimestamp(_period_start(period, now), tz=timezone.utc)
+    start = datetime.fromtimestamp(period_start(period, now), tz=timezone.utc)
     if period == "day":
         return start.timestamp() + 86400.0
     nxt = (
@@ -159,7 +160,7 @@ class KeySpend:
     def seed(self, read: UsageReader) -> None:
         """Totals so far this month and day, from the usage store."""
         now = self._clock()
-        month, day = _period_start("month", now), _period_start("day", now)
+        month, day = period_start("month", now), period_start("day", now)
         today = datetime.fromtimestamp(day, tz=timezone.utc).strftime("%Y-%m-%d")
         rows = read(("key", "day"), month)
         with self._lock:
@@ -185,7 +186,7 @@ class KeySpend:
         with self._lock:
             periods = self._spent.setdefault(name, {})
             for period in ("day", "month"):
-                start = _period_start(period, now)
+                start = period_start(period, now)
                 was_start, spent, n = periods.get(period, (start, 0.0, 0))
                 if was_start != start:
                     spent, n = 0.0, 0
@@ -195,7 +196,7 @@ class KeySpend:
         now = self._clock()
         with self._lock:
             start, spent, n = self._spent.get(name, {}).get(period, (0.0, 0.0, 0))
-        return (spent, n) if start == _period_start(period, now) else (0.0, 0)
+        return (spent, n) if start == period_start(period, now) else (0.0, 0)
 
     def spent(self, name: str, period: str) -> float:
         return self._period(name, period)[0]

@@ -20,20 +20,13 @@ from router import (
     Router,
     plain,
 )
+from router.server.keys import period_start
 
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def period_start(period: str, now: float) -> float:
-    """The start of the UTC day or month holding `now`, as the usage store counts them."""
-    t = datetime.fromtimestamp(now, tz=timezone.utc).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    return (t.replace(day=1) if period == "month" else t).timestamp()
 
 
 def keeps_text(router: Router) -> bool:
