@@ -184,9 +184,8 @@ class RuleSet:
         provider = self.config.providers.get(provider_name) if sep and model_id else None
         if provider is None:
             return Rejection(RejectionKind.UNKNOWN_MODEL, _unknown_model(self.config, name))
-        model: ModelConfig | None = ModelConfig(name, provider_name, model_id)
-        if self.describe is not None:
-            model = self.describe(ModelConfig(name, provider_name, model_id), provider)
+        listed = ModelConfig(name, provider_name, model_id)
+        model = listed if self.describe is None else self.describe(listed, provider)
         if model is None:
             return Rejection(
                 RejectionKind.UNKNOWN_MODEL,
